@@ -1,0 +1,49 @@
+"""Apache Airflow provider for GraphStorm pipelines on Amazon SageMaker and on one machine."""
+
+__version__ = "0.1.0"
+
+
+def get_provider_info() -> dict:
+    """Registered through the ``apache_airflow_provider`` entry point (``airflow providers list``)."""
+    return {
+        "package-name": "graphstorm-airflow",
+        "name": "GraphStorm",
+        "description": "Run GraphStorm graph construction, partitioning, training and inference "
+        "on Amazon SageMaker, or locally for development.",
+        "versions": [__version__],
+        "operators": [
+            {
+                "integration-name": "GraphStorm",
+                "python-modules": [
+                    "graphstorm_provider.operators.gconstruct",
+                    "graphstorm_provider.operators.partition",
+                    "graphstorm_provider.operators.train",
+                    "graphstorm_provider.operators.infer",
+                    "graphstorm_provider.operators.local_compose",
+                ],
+            }
+        ],
+        "config": {
+            "graphstorm": {
+                "description": "Where the local backends find the GraphStorm runtime.",
+                "options": {
+                    "runtime_python": {
+                        "description": "Python interpreter of the GraphStorm runtime environment "
+                        "used when instance_type='local'. Overridden by $GRAPHSTORM_RUNTIME_PYTHON.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/opt/graphstorm-runtime/bin/python",
+                        "default": None,
+                    },
+                    "compose_command": {
+                        "description": "Compose tool for multi-host local runs: 'docker compose', "
+                        "'docker-compose' or 'podman-compose'. Default: the first one found.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "podman-compose",
+                        "default": None,
+                    },
+                },
+            }
+        },
+    }

@@ -1,0 +1,89 @@
+"""The one description of a job that every backend consumes.
+
+A step's spec (gconstruct, partition, train, infer) validates its parameters and
+renders a :class:`JobRequest`: the complete SageMaker API request plus the output
+URIs the step produces. The SageMaker backend sends ``request`` as it is; the local
+backend emulates SageMaker from the same ``request`` (entry point, arguments,
+environment, inputs, instance count); the compose backend renders one service per
+host from it. Nothing about a job is kept anywhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+JobKind = Literal["processing", "training"]
+
+# Where the entry points live inside the job image (and what ContainerEntrypoint names).
+CONTAINER_CODE_DIR = "/opt/ml/code"
+CONTAINER_PYTHON = "python3"
+# Instance type that means "run on this machine", as in SageMaker local mode.
+LOCAL_INSTANCE_TYPE = "local"
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A validated, fully rendered job.
+
+    ``request`` is exactly the keyword arguments of boto3's ``create_training_job``
+    (kind ``training``) or ``create_processing_job`` (kind ``processing``).
+    ``outputs`` maps output names (``model_artifact_s3``, ``output_emb_s3``, ...) to
+    the URIs the job writes; operators push them to XCom together with the job name.
+    """
+
+    kind: JobKind
+    step: str
+    request: dict[str, Any]
+    outputs: dict[str, str] = field(default_factory=dict)
+    region: str = "us-west-2"
+
+    @property
+    def job_name(self) -> str:
+        key = "TrainingJobName" if self.kind == "training" else "ProcessingJobName"
+        return self.request[key]
+
+    @property
+    def instance_type(self) -> str:
+        return self._resources()["InstanceType"]
+
+    @property
+    def instance_count(self) -> int:
+        return int(self._resources()["InstanceCount"])
+
+    @property
+    def is_local(self) -> bool:
+        return self.instance_type == LOCAL_INSTANCE_TYPE
+
+    @property
+    def image_uri(self) -> str:
+        if self.kind == "training":
+            return self.request["AlgorithmSpecification"]["TrainingImage"]
+        return self.request["AppSpecification"]["ImageUri"]
+
+    @property
+    def container_entrypoint(self) -> list[str]:
+        """argv prefix, e.g. ``["python3", "/opt/ml/code/train_entry.py"]``."""
+        return list(self._app()["ContainerEntrypoint"])
+
+    @property
+    def container_arguments(self) -> list[str]:
+        return list(self._app().get("ContainerArguments", []))
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return dict(self.request.get("Environment", {}))
+
+    def _app(self) -> dict[str, Any]:
+        if self.kind == "training":
+            return self.request["AlgorithmSpecification"]
+        return self.request["AppSpecification"]
+
+    def _resources(self) -> dict[str, Any]:
+        if self.kind == "training":
+            return self.request["ResourceConfig"]
+        return self.request["ProcessingResources"]["ClusterConfig"]
+
+    def xcom_value(self) -> dict[str, str]:
+        """What an operator returns: the job name and every output URI."""
+        return {"job_name": self.job_name, **self.outputs}
