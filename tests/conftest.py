@@ -1,0 +1,191 @@
+"""Shared test fixtures: a real AWS endpoint (moto server over HTTP) and a throwaway Airflow home.
+
+Fixtures
+--------
+``moto_server`` (session)
+    Starts ``moto_server`` as a subprocess on a free 127.0.0.1 port and yields its endpoint URL
+    (``http://127.0.0.1:<port>``). A separate process, not an in-process mock: every client
+    (boto3 in the test, an Airflow task, a ``gs-sagemaker`` subprocess, an entry point running
+    in the GraphStorm runtime venv) talks to it over HTTP exactly as it would to AWS.
+
+``aws_env`` (function)
+    Points everything at the moto server for one test and resets the server's state first:
+    sets fake credentials (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``),
+    ``AWS_DEFAULT_REGION``/``AWS_REGION``, ``AWS_ENDPOINT_URL`` (boto3 >= 1.28 honours it for
+    every service, so subprocesses and entry points need nothing else), and the Airflow
+    connection ``aws_default`` as ``AIRFLOW_CONN_AWS_DEFAULT`` (JSON, with ``endpoint_url`` and
+    ``region_name`` in ``extra``). Yields an :class:`AwsEnv` with ``endpoint_url``, ``region``,
+    ``client(service)`` and ``bucket(name)`` helpers. A test that must prove the Airflow
+    connection (not the env var) carries the endpoint can ``monkeypatch.delenv("AWS_ENDPOINT_URL")``.
+
+``airflow_home`` (session)
+    The throwaway ``AIRFLOW_HOME`` (set for the whole session at import of this conftest, before
+    anything imports airflow) with ``airflow db migrate`` done once, lazily, on first use. It has
+    a ``dags`` folder (``AIRFLOW__CORE__DAGS_FOLDER``): ``dag.test()`` on Airflow 3 needs the DAG
+    to come from a file in a DAGs folder, see :func:`load_dag`.
+
+``load_dag(dag_file_text, dag_id)`` (function, needs ``airflow_home``)
+    Writes the text into the DAGs folder under a unique file name, parses it with ``DagBag``
+    and returns the DAG, ready for ``dag.test()``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+VENV_BIN = Path(sys.executable).parent
+REGION = "us-east-1"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+# --- Airflow home: must be in the environment before the first `import airflow` -------------
+# Airflow reads its configuration once at import, so the session's AIRFLOW_HOME is chosen here,
+# at conftest import time, not inside a fixture.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="gs-airflow-home-"))
+(_AIRFLOW_HOME / "dags").mkdir()
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(_AIRFLOW_HOME / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+    }
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """Endpoint URL of a moto server subprocess shared by the whole session."""
+    port = _free_port()
+    log = tempfile.NamedTemporaryFile(prefix="moto-server-", suffix=".log", delete=False)
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"moto_server did not start, see {log.name}")
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def reset_moto(endpoint_url: str) -> None:
+    """Forget every bucket, job, ... the server holds (moto's own reset API)."""
+    req = urllib.request.Request(f"{endpoint_url}/moto-api/reset", method="POST")
+    urllib.request.urlopen(req, timeout=10).close()
+
+
+@dataclass(frozen=True)
+class AwsEnv:
+    endpoint_url: str
+    region: str
+
+    def client(self, service: str):
+        import boto3
+
+        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
+
+    def bucket(self, name: str) -> str:
+        """Create a bucket on the moto server and return ``s3://name``."""
+        self.client("s3").create_bucket(Bucket=name)
+        return f"s3://{name}"
+
+
+@pytest.fixture
+def aws_env(moto_server, monkeypatch) -> AwsEnv:
+    """Fake credentials, region, endpoint and Airflow connection, all pointing at a fresh moto."""
+    reset_moto(moto_server)
+    for key, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    # Never let a developer's real profile/config leak into a test.
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    connection = {
+        "conn_type": "aws",
+        "login": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "password": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        "extra": {"endpoint_url": moto_server, "region_name": REGION},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
+    return AwsEnv(endpoint_url=moto_server, region=REGION)
+
+
+_MIGRATED = False
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """The session's AIRFLOW_HOME, with its metadata database migrated (once)."""
+    global _MIGRATED
+    if not _MIGRATED:
+        subprocess.run(
+            [str(VENV_BIN / "airflow"), "db", "migrate"],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+        )
+        _MIGRATED = True
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture
+def load_dag(airflow_home):
+    """``load_dag(text, dag_id)``: write a DAG file into the DAGs folder and parse it with DagBag."""
+    written: list[Path] = []
+
+    def _load(dag_file_text: str, dag_id: str):
+        from airflow.dag_processing.dagbag import DagBag
+
+        path = airflow_home / "dags" / f"test_{uuid.uuid4().hex[:12]}.py"
+        path.write_text(dag_file_text)
+        written.append(path)
+        bag = DagBag(dag_folder=str(path))
+        assert not bag.import_errors, bag.import_errors
+        return bag.get_dag(dag_id)
+
+    yield _load
+    for path in written:
+        path.unlink(missing_ok=True)
