@@ -18,6 +18,12 @@ Fixtures
     ``client(service)`` and ``bucket(name)`` helpers. A test that must prove the Airflow
     connection (not the env var) carries the endpoint can ``monkeypatch.delenv("AWS_ENDPOINT_URL")``.
 
+What the server received
+    moto's describe_* answers drop some request fields (a processing job's ``ProcessingResources``
+    and ``Environment``, a training job's ``Environment``), so the server runs with moto's request
+    recorder on: ``aws_env.received("SageMaker.CreateTrainingJob")`` returns the JSON bodies of the
+    requests with that ``X-Amz-Target`` the server got during the current test, exactly as sent.
+
 ``airflow_home`` (session)
     The throwaway ``AIRFLOW_HOME`` (set for the whole session at import of this conftest, before
     anything imports airflow) with ``airflow db migrate`` done once, lazily, on first use. It has
@@ -31,6 +37,7 @@ Fixtures
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -81,10 +88,12 @@ def moto_server():
     """Endpoint URL of a moto server subprocess shared by the whole session."""
     port = _free_port()
     log = tempfile.NamedTemporaryFile(prefix="moto-server-", suffix=".log", delete=False)
+    recording = Path(tempfile.mkdtemp(prefix="moto-recording-")) / "requests.jsonl"
     proc = subprocess.Popen(
         [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, "MOTO_ENABLE_RECORDING": "True", "MOTO_RECORDER_FILEPATH": str(recording)},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -109,9 +118,27 @@ def moto_server():
 
 
 def reset_moto(endpoint_url: str) -> None:
-    """Forget every bucket, job, ... the server holds (moto's own reset API)."""
-    req = urllib.request.Request(f"{endpoint_url}/moto-api/reset", method="POST")
-    urllib.request.urlopen(req, timeout=10).close()
+    """Forget every bucket, job, ... the server holds, and its request recording (moto's own API)."""
+    for path in ("/moto-api/reset", "/moto-api/recorder/reset-recording"):
+        req = urllib.request.Request(f"{endpoint_url}{path}", method="POST")
+        urllib.request.urlopen(req, timeout=10).close()
+
+
+def received_requests(endpoint_url: str, target: str) -> list[dict]:
+    """JSON bodies of the recorded requests whose ``X-Amz-Target`` header is ``target``."""
+    with urllib.request.urlopen(f"{endpoint_url}/moto-api/recorder/download-recording", timeout=10) as r:
+        lines = r.read().decode().splitlines()
+    bodies = []
+    for line in lines:
+        entry = json.loads(line)
+        headers = {k.lower(): v for k, v in entry["headers"].items()}
+        if headers.get("x-amz-target") != target:
+            continue
+        body = entry["body"]
+        if entry.get("body_encoded"):
+            body = base64.b64decode(body).decode()
+        bodies.append(json.loads(body))
+    return bodies
 
 
 @dataclass(frozen=True)
@@ -128,6 +155,10 @@ class AwsEnv:
         """Create a bucket on the moto server and return ``s3://name``."""
         self.client("s3").create_bucket(Bucket=name)
         return f"s3://{name}"
+
+    def received(self, target: str) -> list[dict]:
+        """Bodies of the ``target`` requests (e.g. ``SageMaker.CreateProcessingJob``) sent this test."""
+        return received_requests(self.endpoint_url, target)
 
 
 @pytest.fixture
