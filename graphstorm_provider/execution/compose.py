@@ -1,0 +1,298 @@
+"""Render a multi-host job as a compose file: the emulated SageMaker cluster.
+
+One :class:`~graphstorm_provider.jobs.request.JobRequest` becomes one compose project
+with one service per host, ``algo-1`` .. ``algo-N``, exactly as SageMaker names its
+hosts. Every service runs the request's image with the request's entry point and
+arguments, and gets the SageMaker container contract as environment variables
+(``SM_TRAINING_ENV`` with ``hosts``/``current_host``, ``SM_CHANNEL_TRAIN``,
+``SM_NUM_GPUS``, ...) plus the torch-style ``WORLD_SIZE``/``RANK``/``MASTER_ADDR``.
+
+Two rules shape the output:
+
+* Credentials are passed **by name only** (an ``environment`` entry whose value is
+  null: the compose tool copies the variable from its own environment at ``up``), so
+  a rendered file never holds a secret and can be shared or committed.
+* ``file://`` URIs in the arguments are bind-mounted at the same path inside every
+  container, so a local path means the same thing on the host and in the "cluster".
+
+Everything here is pure (no engine, no subprocess), so tests call it directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import yaml
+
+from graphstorm_provider.jobs.request import CONTAINER_CODE_DIR, JobRequest
+
+log = logging.getLogger(__name__)
+
+# Names of the variables that carry AWS credentials. They are only ever referenced by
+# name in a compose file; their values stay in the environment of the compose process.
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# Non-secret AWS settings that are worth forwarding by name too when the host has them
+# (endpoint overrides for S3-compatible stores, profiles, ...).
+PASSTHROUGH_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_CA_BUNDLE",
+)
+# Anything in a request's Environment whose name looks like this is treated as secret.
+_SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL)", re.I)
+
+NETWORK_KEY = "gsf"
+TRAIN_CHANNEL_DIR = "/opt/ml/input/data/train"
+DEFAULT_SHM_SIZE = "4gb"
+_PROJECT_CHARS = re.compile(r"[^a-z0-9_-]+")
+
+
+class ComposeSpecError(ValueError):
+    """A job that cannot run as a compose cluster; the message names the parameter."""
+
+
+def host_names(count: int) -> list[str]:
+    """SageMaker's host names for ``count`` instances: ``algo-1`` .. ``algo-N``."""
+    return [f"algo-{i}" for i in range(1, count + 1)]
+
+
+def project_name(job_name: str) -> str:
+    """A compose project name derived from the job name (unique per run).
+
+    Compose project names must be lowercase letters, digits, ``-`` and ``_`` and start
+    with a letter or digit; SageMaker job names are close to that already.
+    """
+    name = _PROJECT_CHARS.sub("-", job_name.lower()).strip("-_")
+    if not name:
+        raise ComposeSpecError(f"job name {job_name!r} gives an empty compose project name")
+    return name[:63]
+
+
+def container_name(project: str, host: str) -> str:
+    """Container names carry the project so two runs never clash on names."""
+    return f"{project}-{host}"
+
+
+def network_name(project: str) -> str:
+    return f"{project}-gsf-network"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host path bind-mounted at the same path inside every container."""
+
+    path: str
+    read_only: bool
+
+    def volume(self) -> dict[str, Any]:
+        return {"type": "bind", "source": self.path, "target": self.path, "read_only": self.read_only}
+
+
+@dataclass(frozen=True)
+class ComposeOptions:
+    """How to run the cluster, beyond what the job request says.
+
+    ``credential_names``: variables passed into the containers by name (never value).
+    ``gpus``: GPUs to reserve per container (0: none, and ``SM_NUM_GPUS=0``).
+    ``project``: compose project; default derived from the job name.
+    """
+
+    shm_size: str = DEFAULT_SHM_SIZE
+    gpus: int = 0
+    credential_names: tuple[str, ...] = CREDENTIAL_VARIABLES + PASSTHROUGH_VARIABLES
+    project: str | None = None
+    extra_environment: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.gpus < 0:
+            raise ComposeSpecError(f"gpus must be 0 or more, got {self.gpus}")
+        if not re.fullmatch(r"\d+(\.\d+)?\s*([bkmg]b?)?", self.shm_size.strip().lower()):
+            raise ComposeSpecError(f"shm_size must look like '4gb' or '512m', got {self.shm_size!r}")
+        for name in self.credential_names:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ComposeSpecError(f"credential_names has an invalid variable name {name!r}")
+
+
+def shm_bytes(size: str) -> int:
+    """``'4gb'`` -> bytes, for the /dev/shm tmpfs (compose wants a number or a size string)."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([bkmg]?)b?", size.strip().lower())
+    if not match:
+        raise ComposeSpecError(f"shm_size must look like '4gb' or '512m', got {size!r}")
+    number, unit = match.groups()
+    scale = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit]
+    return int(float(number) * scale)
+
+
+def file_uri_path(uri: str) -> str | None:
+    """The absolute local path of a ``file://`` URI, or None for anything else."""
+    if not uri.startswith("file://"):
+        return None
+    parsed = urlparse(uri)
+    if parsed.netloc not in ("", "localhost"):
+        raise ComposeSpecError(f"file URI {uri!r} names a host; use file:///absolute/path")
+    path = unquote(parsed.path)
+    if not path.startswith("/"):
+        raise ComposeSpecError(f"file URI {uri!r} is not absolute; use file:///absolute/path")
+    return str(PurePosixPath(path))
+
+
+def _is_within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def plan_mounts(job: JobRequest) -> list[Mount]:
+    """Bind mounts that make every ``file://`` URI of the job work inside the containers.
+
+    Each URI's path is mounted at the same path. Inputs that are files (a YAML config)
+    are mounted through their parent directory, so the entry point can read siblings
+    and a missing file still gives the entry point's own clear error. Paths nested in
+    another mounted path collapse into the outer one; a mount is writable when it
+    holds one of the job's outputs, read-only otherwise.
+    """
+    output_paths = {p for p in (file_uri_path(u) for u in job.outputs.values()) if p}
+    candidates: dict[str, bool] = {}  # path -> writable
+    for value in [*job.container_arguments, *job.environment.values()]:
+        path = file_uri_path(value) if isinstance(value, str) else None
+        if path is None:
+            continue
+        writable = any(_is_within(path, out) or _is_within(out, path) for out in output_paths)
+        local = Path(path)
+        if not writable and local.is_file():
+            path = str(PurePosixPath(path).parent)
+        elif not writable and not local.exists() and PurePosixPath(path).suffix:
+            # A file input that does not exist yet: mount its folder (the entry point
+            # reports the missing file itself).
+            path = str(PurePosixPath(path).parent)
+        candidates[path] = candidates.get(path, False) or writable
+    for out in output_paths:
+        candidates[out] = True
+    # Collapse nested paths into the outermost one; writable if any member is.
+    roots: list[str] = []
+    for path in sorted(candidates, key=lambda p: (p.count("/"), p)):
+        if not any(_is_within(path, root) for root in roots):
+            roots.append(path)
+    mounts = []
+    for root in sorted(roots):
+        writable = any(w for p, w in candidates.items() if _is_within(p, root))
+        mounts.append(Mount(path=root, read_only=not writable))
+    return mounts
+
+
+def prepare_mount_sources(mounts: list[Mount]) -> None:
+    """Create missing host directories so the engine can bind-mount them.
+
+    Outputs usually do not exist before the job; engines refuse (podman) or create
+    root-owned dirs (docker) for missing bind sources, so we create them ourselves.
+    """
+    for mount in mounts:
+        Path(mount.path).mkdir(parents=True, exist_ok=True)
+
+
+def _environment(job: JobRequest, hosts: list[str], host: str, options: ComposeOptions) -> dict[str, Any]:
+    env: dict[str, Any] = {}
+    for name, value in job.environment.items():
+        if _SECRET_NAME.search(name):
+            # A secret in the request itself is forwarded by name: the value must come
+            # from the environment of whoever runs the compose file.
+            env[name] = None
+            continue
+        env[name] = str(value)
+    for name, value in options.extra_environment.items():
+        env[name] = None if _SECRET_NAME.search(name) else str(value)
+    env.update(
+        {
+            "SM_TRAINING_ENV": json.dumps({"hosts": hosts, "current_host": host}),
+            "SM_HOSTS": json.dumps(hosts),
+            "SM_CURRENT_HOST": host,
+            "SM_CHANNEL_TRAIN": TRAIN_CHANNEL_DIR,
+            "SM_NUM_GPUS": str(options.gpus),
+            "SM_MODEL_DIR": "/opt/ml/model",
+            "SM_OUTPUT_DATA_DIR": "/opt/ml/output/data",
+            "WORLD_SIZE": str(len(hosts)),
+            "RANK": str(hosts.index(host)),
+            "MASTER_ADDR": hosts[0],
+            "AWS_REGION": job.region,
+        }
+    )
+    for name in options.credential_names:
+        env.setdefault(name, None)
+    return env
+
+
+def render_compose(job: JobRequest, options: ComposeOptions | None = None) -> dict[str, Any]:
+    """The compose document (a plain dict) for ``job``: one service per host."""
+    options = options or ComposeOptions()
+    if job.kind != "training":
+        raise ComposeSpecError(
+            f"step {job.step!r} is a {job.kind} job; only training-style jobs "
+            "(partition, train, infer) run on several hosts"
+        )
+    count = job.instance_count
+    if count < 1:
+        raise ComposeSpecError(f"instance_count must be at least 1, got {count}")
+    project = options.project or project_name(job.job_name)
+    hosts = host_names(count)
+    command = [*job.container_entrypoint, *job.container_arguments]
+    volumes = [m.volume() for m in plan_mounts(job)]
+    volumes.append({"type": "tmpfs", "target": "/dev/shm", "tmpfs": {"size": shm_bytes(options.shm_size)}})
+
+    services: dict[str, Any] = {}
+    for host in hosts:
+        service: dict[str, Any] = {
+            "image": job.image_uri,
+            "container_name": container_name(project, host),
+            "hostname": host,
+            "networks": {NETWORK_KEY: {"aliases": [host]}},
+            "command": command,
+            "working_dir": CONTAINER_CODE_DIR,
+            "environment": _environment(job, hosts, host, options),
+            "shm_size": options.shm_size,
+            "volumes": volumes,
+            "labels": {"graphstorm.job-name": job.job_name, "graphstorm.host": host},
+        }
+        if options.gpus:
+            service["deploy"] = {
+                "resources": {
+                    "reservations": {
+                        "devices": [{"driver": "nvidia", "count": options.gpus, "capabilities": ["gpu"]}]
+                    }
+                }
+            }
+        services[host] = service
+    return {
+        "networks": {NETWORK_KEY: {"name": network_name(project)}},
+        "services": services,
+    }
+
+
+class _ComposeDumper(yaml.SafeDumper):
+    """Safe YAML without anchors/aliases (the shared volume list would otherwise be aliased)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump_compose(document: dict[str, Any]) -> str:
+    """YAML text of a compose document; key order kept as rendered for readability."""
+    header = (
+        "# Emulated SageMaker cluster generated by graphstorm-airflow.\n"
+        "# Credentials are passed by name: set AWS_* in the environment that runs compose.\n"
+    )
+    return header + yaml.dump(document, Dumper=_ComposeDumper, sort_keys=False, default_flow_style=False)
+
+
+def write_compose(job: JobRequest, path: Path, options: ComposeOptions | None = None) -> dict[str, Any]:
+    """Render ``job`` and write it to ``path``; returns the document."""
+    document = render_compose(job, options)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dump_compose(document))
+    log.info("Wrote compose file %s (%d hosts)", path, len(document["services"]))
+    return document

@@ -1,0 +1,313 @@
+"""Run a multi-host job as a compose project and always clean up after it.
+
+:class:`ComposeJobRunner` renders the job (``compose.py``), starts every host
+detached, streams each host's log prefixed by its host name, and watches the
+containers through the engine. The job's result follows SageMaker's rule: it
+succeeds when every host exits 0 and fails as soon as one host fails, with that
+host's name and exit code; the other hosts are then stopped, not waited for, so a
+dead host never leaves the job hanging. A timeout (the request's
+``StoppingCondition.MaxRuntimeInSeconds``, or the one given) fails the job too.
+
+Teardown runs on every path, success, failure, timeout and :meth:`stop` (the
+operator's ``on_kill``): ``<compose> down -v``, then removal of the containers and
+network by name in case the compose tool left something behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graphstorm_provider.execution.compose import (
+    ComposeOptions,
+    container_name,
+    host_names,
+    network_name,
+    plan_mounts,
+    prepare_mount_sources,
+    project_name,
+    write_compose,
+)
+from graphstorm_provider.execution.compose_tool import ComposeTool, find_compose_tool
+from graphstorm_provider.jobs.request import JobRequest
+
+log = logging.getLogger(__name__)
+
+WORK_DIR_ENV = "GRAPHSTORM_COMPOSE_WORK_DIR"
+_FINISHED_STATES = {"exited", "stopped", "dead"}
+_DEFAULT_TIMEOUT_S = 24 * 3600
+_UP_TIMEOUT_S = 300
+_DOWN_TIMEOUT_S = 120
+
+
+class ComposeJobError(RuntimeError):
+    """The job failed; ``host`` is the first host that failed (None for timeout/stop)."""
+
+    def __init__(self, message: str, *, exit_code: int, host: str | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.host = host
+
+
+@dataclass
+class ComposeResult:
+    """What a finished run reports (on success; failures raise :class:`ComposeJobError`)."""
+
+    job_name: str
+    project: str
+    compose_file: Path
+    exit_codes: dict[str, int] = field(default_factory=dict)
+    duration_s: float = 0.0
+    teardown_s: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return next((code for code in self.exit_codes.values() if code), 0)
+
+
+def compose_file_name(job: JobRequest) -> str:
+    """``docker-compose-<step>-<job name>-<N>workers.yaml`` in the run's folder."""
+    return f"docker-compose-{job.step}-{project_name(job.job_name)}-{job.instance_count}workers.yaml"
+
+
+def default_work_dir() -> Path:
+    value = os.environ.get(WORK_DIR_ENV)
+    return Path(value) if value else Path(os.environ.get("TMPDIR", "/tmp")) / "graphstorm-compose"
+
+
+class ComposeJobRunner:
+    """Runs one :class:`JobRequest` on hosts ``algo-1..N`` with a compose tool.
+
+    ``env``: environment of the compose process (credentials are read from it by name;
+    default ``os.environ``). ``log``: called with each output line (default: logging).
+    ``compose_command``: force a tool (else config/autodetect, see ``compose_tool``).
+    """
+
+    def __init__(
+        self,
+        job: JobRequest,
+        *,
+        env: Mapping[str, str] | None = None,
+        log: Callable[[str], None] | None = None,
+        compose_command: str | list[str] | None = None,
+        options: ComposeOptions | None = None,
+        work_dir: Path | str | None = None,
+        timeout_s: float | None = None,
+        poll_interval_s: float = 1.0,
+        stop_grace_s: int = 5,
+    ) -> None:
+        self.job = job
+        self.options = options or ComposeOptions()
+        self.project = self.options.project or project_name(job.job_name)
+        self.hosts = host_names(job.instance_count)
+        self.containers = {host: container_name(self.project, host) for host in self.hosts}
+        self.env = self._compose_env(env)
+        self._emit = log or (lambda line: logging.getLogger(__name__).info("%s", line))
+        self._compose_command = compose_command
+        self.work_dir = Path(work_dir) if work_dir else default_work_dir() / self.project
+        self.compose_file = self.work_dir / compose_file_name(job)
+        stopping = job.request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
+        self.timeout_s = float(timeout_s or stopping or _DEFAULT_TIMEOUT_S)
+        self.poll_interval_s = poll_interval_s
+        self.stop_grace_s = stop_grace_s
+        self.tool: ComposeTool | None = None
+        self._stop = threading.Event()
+        self._teardown_lock = threading.Lock()
+        self._torn_down = False
+        self._log_threads: list[threading.Thread] = []
+        self._log_procs: list[subprocess.Popen] = []
+        self._stop_reason = ""
+
+    # ------------------------------------------------------------------ public
+    def run(self) -> ComposeResult:
+        """Run the job to the end; raises :class:`ComposeJobError` if any host fails."""
+        self.tool = find_compose_tool(self._compose_command)
+        write_compose(self.job, self.compose_file, self.options)
+        prepare_mount_sources(plan_mounts(self.job))
+        started = time.monotonic()
+        result = ComposeResult(self.job.job_name, self.project, self.compose_file)
+        self._emit(
+            f"Starting {self.job.step} job {self.job.job_name} on {len(self.hosts)} hosts "
+            f"({', '.join(self.hosts)}) with {self.tool.name}; compose file {self.compose_file}"
+        )
+        try:
+            self._remove_by_name(quiet=True)  # leftovers of a killed earlier run with this name
+            self._up()
+            self._stream_logs()
+            result.exit_codes = self._wait()
+        finally:
+            result.duration_s = time.monotonic() - started
+            result.teardown_s = self.teardown()
+            if self._stop.is_set():
+                # stop() may have torn down while `up` was still creating containers.
+                self._remove_by_name(quiet=False)
+        failed = [(host, code) for host, code in result.exit_codes.items() if code]
+        if failed:
+            host, code = failed[0]
+            raise ComposeJobError(
+                f"{self.job.step} job {self.job.job_name} failed: host {host} "
+                f"(container {self.containers[host]}) exited with code {code}",
+                exit_code=code,
+                host=host,
+            )
+        self._emit(f"Job {self.job.job_name} finished on all hosts in {result.duration_s:.1f} s")
+        return result
+
+    def stop(self) -> None:
+        """Stop the job now and tear everything down (safe from another thread)."""
+        self._stop_reason = self._stop_reason or "stopped"
+        self._stop.set()
+        if self.tool is not None:
+            self.teardown()
+
+    # ------------------------------------------------------------------ steps
+    def _compose_env(self, env: Mapping[str, str] | None) -> dict[str, str]:
+        merged = dict(os.environ if env is None else env)
+        # Secrets that the request carries are written into the compose file by name only;
+        # their values travel through the compose process's environment instead.
+        for name, value in self.job.environment.items():
+            merged.setdefault(name, value)
+        return merged
+
+    def _compose(self, *args: str) -> list[str]:
+        assert self.tool is not None
+        return [*self.tool.command, "-p", self.project, "-f", str(self.compose_file), *args]
+
+    def _run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
+        log.debug("running %s", argv)
+        return subprocess.run(
+            argv, env=self.env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+
+    def _up(self) -> None:
+        proc = self._run(self._compose("up", "-d"), _UP_TIMEOUT_S)
+        if proc.returncode != 0:
+            detail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+            raise ComposeJobError(
+                f"`{self.tool.name} up` failed for job {self.job.job_name} (exit {proc.returncode}): "
+                + " | ".join(detail),
+                exit_code=proc.returncode or 1,
+            )
+
+    def _stream_logs(self) -> None:
+        assert self.tool is not None
+        for host, name in self.containers.items():
+            proc = subprocess.Popen(
+                [self.tool.engine, "logs", "-f", name],
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+            )
+            self._log_procs.append(proc)
+            thread = threading.Thread(target=self._pump, args=(host, proc), daemon=True, name=f"log-{host}")
+            thread.start()
+            self._log_threads.append(thread)
+
+    def _pump(self, host: str, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self._emit(f"[{host}] {line.rstrip()}")
+
+    def _state(self, host: str) -> tuple[str, int | None]:
+        """(status, exit code) of a host's container; ("missing", None) if gone."""
+        assert self.tool is not None
+        proc = self._run(
+            [self.tool.engine, "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", self.containers[host]],
+            60,
+        )
+        if proc.returncode != 0:
+            return "missing", None
+        status, _, code = proc.stdout.strip().partition(" ")
+        return status.lower(), int(code) if code.lstrip("-").isdigit() else None
+
+    def _wait(self) -> dict[str, int]:
+        """Poll until all hosts exit 0, one fails, the timeout passes or stop() is called."""
+        deadline = time.monotonic() + self.timeout_s
+        codes: dict[str, int] = {}
+        while True:
+            if self._stop.is_set():
+                raise ComposeJobError(
+                    f"job {self.job.job_name} was {self._stop_reason}", exit_code=143
+                )
+            for host in self.hosts:
+                if host in codes:
+                    continue
+                status, code = self._state(host)
+                if status == "missing":
+                    codes[host] = 255
+                    self._emit(f"host {host}: container {self.containers[host]} disappeared")
+                elif status in _FINISHED_STATES:
+                    codes[host] = code if code is not None else 255
+                    self._emit(f"host {host} exited with code {codes[host]}")
+                if codes.get(host):
+                    # One failed host fails the job (as on SageMaker); stop the rest now.
+                    return codes
+            if len(codes) == len(self.hosts):
+                return codes
+            if time.monotonic() > deadline:
+                self._stop_reason = f"timed out after {self.timeout_s:.0f} s"
+                running = [h for h in self.hosts if h not in codes]
+                raise ComposeJobError(
+                    f"job {self.job.job_name} timed out after {self.timeout_s:.0f} s; "
+                    f"still running: {', '.join(running)}",
+                    exit_code=124,
+                )
+            self._stop.wait(self.poll_interval_s)
+
+    # ------------------------------------------------------------------ teardown
+    def teardown(self) -> float:
+        """Remove containers and network (idempotent); returns the seconds it took."""
+        with self._teardown_lock:
+            if self._torn_down or self.tool is None:
+                return 0.0
+            started = time.monotonic()
+            try:
+                proc = self._run(self._compose("down", "-v", "-t", str(self.stop_grace_s)), _DOWN_TIMEOUT_S)
+                if proc.returncode != 0:
+                    log.warning("`%s down` exited %s: %s", self.tool.name, proc.returncode, proc.stderr.strip()[-500:])
+            except subprocess.TimeoutExpired:
+                log.warning("`%s down` timed out; removing containers by name", self.tool.name)
+            self._remove_by_name(quiet=False)
+            for proc in self._log_procs:
+                if proc.poll() is None:
+                    proc.terminate()
+            for thread in self._log_threads:
+                thread.join(timeout=5)
+            self._torn_down = True
+            elapsed = time.monotonic() - started
+            self._emit(f"Tore down {self.project} ({len(self.hosts)} containers, network) in {elapsed:.1f} s")
+            return elapsed
+
+    def _remove_by_name(self, *, quiet: bool) -> None:
+        """Fallback teardown: force-remove our containers and network by name."""
+        assert self.tool is not None
+        names = list(self.containers.values())
+        proc = self._run([self.tool.engine, "rm", "-f", "-v", *names], _DOWN_TIMEOUT_S)
+        leftovers = [n for n in names if self._exists("container", n)]
+        if leftovers and not quiet:
+            log.error("containers still present after teardown: %s (%s)", leftovers, proc.stderr.strip()[-300:])
+        network = network_name(self.project)
+        if self._exists("network", network):
+            self._run([self.tool.engine, "network", "rm", "-f", network], _DOWN_TIMEOUT_S)
+
+    def _exists(self, kind: str, name: str) -> bool:
+        assert self.tool is not None
+        proc = self._run([self.tool.engine, kind, "inspect", name], 60)
+        return proc.returncode == 0
+
+    def leftovers(self) -> list[str]:
+        """Containers and network of this run that still exist (for tests and checks)."""
+        if self.tool is None:
+            return []
+        names = [("container", n) for n in self.containers.values()]
+        names.append(("network", network_name(self.project)))
+        return [name for kind, name in names if self._exists(kind, name)]
