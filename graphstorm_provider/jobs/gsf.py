@@ -1,0 +1,78 @@
+"""What train and infer share: a partitioned graph, a YAML config, a model folder, a
+task type, and GraphStorm flags forwarded verbatim."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from graphstorm_provider.jobs import validation as v
+from graphstorm_provider.jobs.common import GPU_INSTANCE_TYPE, JobSpec
+from graphstorm_provider.jobs.skeletons import training_request
+
+# The seed: "save_embed_path and save_prediction_path must be disabled, i.e., set to
+# 'None' when using SageMaker. They only work with shared file system while SageMaker
+# solution does not support using shared file system now."
+NO_SHARED_FS = "it only works with a shared file system, which SageMaker does not provide"
+
+GSF_RESERVED_FLAGS = {
+    "part-config": "the job sets it from --graph-data-s3",
+    "cf": "the job sets it from the YAML config (--yaml-s3)",
+    "ip-config": "the job writes it from the SageMaker hosts",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class GsfJobSpec(JobSpec):
+    """Common fields of train and infer (SageMaker Training jobs)."""
+
+    kind: ClassVar[str] = "training"
+    default_instance_type: ClassVar[str] = GPU_INSTANCE_TYPE
+    task_types: ClassVar[tuple[str, ...]] = v.TRAIN_TASK_TYPES
+    yaml_flag: ClassVar[str] = "--train-yaml-s3"  # entry point's flag for yaml_s3
+
+    graph_data_s3: str | None = None
+    yaml_s3: str | None = None
+    model_artifact_s3: str | None = None
+    graph_name: str | None = None
+    task_type: str | None = None
+    custom_script: str | None = None
+
+    def _validate_step(self) -> None:
+        self._count(1)
+        self._uri("graph_data_s3")
+        self._uri("yaml_s3", folder=False)
+        self._uri("model_artifact_s3")
+        self._set("graph_name", v.graph_name("graph_name", self.graph_name))
+        self._set("task_type", v.choice("task_type", self.task_type, self.task_types))
+        self._set("custom_script", v.optional_str("custom_script", self.custom_script))
+
+    @classmethod
+    def _add_step_arguments(cls, group: argparse._ArgumentGroup) -> None:
+        group.add_argument("--graph-data-s3", "--input-graph-s3", dest="graph_data_s3", required=True,
+                           help="S3 prefix of the partitioned graph")
+        group.add_argument("--yaml-s3", cls.yaml_flag, dest="yaml_s3", required=True,
+                           help="S3 URI of the GraphStorm YAML config (not stored with the graph)")
+        group.add_argument("--graph-name", required=True, help="graph name")
+        group.add_argument("--task-type", required=True, help="one of " + ", ".join(cls.task_types))
+        group.add_argument("--custom-script", help="path inside the image of a custom GraphStorm script")
+
+    def default_job_base(self) -> str:
+        return f"gs-{self.step}-{self.graph_name}"
+
+    def gsf_arguments(self) -> list[str]:
+        """The flags train and infer entry points share, in docs/ARCHITECTURE.md order."""
+        return ["--graph-data-s3", self.graph_data_s3, self.yaml_flag, self.yaml_s3,
+                "--model-artifact-s3", self.model_artifact_s3, "--graph-name", self.graph_name,
+                "--task-type", self.task_type]
+
+    def _main_output(self) -> str:
+        raise NotImplementedError
+
+    def _render(self, name: str, arguments: list[str]) -> dict[str, Any]:
+        return training_request(
+            name=name, image=self.image_url, role=self.role, instance_type=self.instance_type,
+            instance_count=self.instance_count, step=self.step, arguments=arguments,
+            output_path=self._main_output(), region=self.region, step_tag=self.step_tag,
+        )

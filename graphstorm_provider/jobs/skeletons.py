@@ -1,0 +1,121 @@
+"""Request skeletons shared by the step specs: job names, container arguments, and the
+CreateTrainingJob / CreateProcessingJob bodies before ``--sm-estimator-parameters``."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from graphstorm_provider.jobs import validation as v
+from graphstorm_provider.jobs.errors import JobSpecError
+from graphstorm_provider.jobs.request import CONTAINER_CODE_DIR, CONTAINER_PYTHON
+
+# SageMaker limits (botocore: TrainingContainerArguments / ContainerArguments).
+MAX_CONTAINER_ARGS = 100
+MAX_CONTAINER_ARG_CHARS = 256
+# The SDK 2 defaults the seed got implicitly.
+DEFAULT_VOLUME_GB = 30
+DEFAULT_MAX_RUNTIME_S = 24 * 3600
+# Training jobs must name an S3OutputPath; when --sm-estimator-parameters has no
+# output_path, SageMaker's own output (model.tar.gz of /opt/ml/model) goes here,
+# under the step's main output.
+SM_OUTPUT_PREFIX = "sagemaker-output/"
+PROCESSING_INPUT_DIR = "/opt/ml/processing/input"
+PROCESSING_OUTPUT_DIR = "/opt/ml/processing/output"
+ARGUMENT_SEPARATOR = "--"
+
+
+def derive_job_name(base: str, now: datetime) -> str:
+    """``<base>-<UTC timestamp to the millisecond>``, like the SDK's base_job_name, cut to 63 chars."""
+    stamp = now.strftime("%Y-%m-%d-%H-%M-%S-") + f"{now.microsecond // 1000:03d}"
+    clean = re.sub(r"[^a-zA-Z0-9-]+", "-", base).strip("-")
+    clean = clean[: v.JOB_NAME_MAX - len(stamp) - 1].strip("-") or "graphstorm"
+    return f"{clean}-{stamp}"
+
+
+def container_entrypoint(step: str) -> list[str]:
+    return [CONTAINER_PYTHON, f"{CONTAINER_CODE_DIR}/{step}_entry.py"]
+
+
+def check_container_arguments(arguments: list[str]) -> list[str]:
+    """SageMaker rejects more than 100 arguments or any longer than 256 characters: say so now."""
+    if len(arguments) > MAX_CONTAINER_ARGS:
+        raise JobSpecError(
+            f"The job would pass {len(arguments)} container arguments but SageMaker allows at most "
+            f"{MAX_CONTAINER_ARGS}: move GraphStorm options from the command line into the YAML config."
+        )
+    for index, argument in enumerate(arguments):
+        if len(argument) > MAX_CONTAINER_ARG_CHARS:
+            owner = arguments[index - 1] if index and arguments[index - 1].startswith("-") else argument[:40]
+            raise JobSpecError(
+                f"The value of {owner} is {len(argument)} characters long but SageMaker allows at most "
+                f"{MAX_CONTAINER_ARG_CHARS} per container argument."
+            )
+    return arguments
+
+
+def _common(region: str, step_tag: str) -> dict[str, Any]:
+    return {
+        # AWS_REGION is what the entry points read; AWS_DEFAULT_REGION is what boto3 reads.
+        "Environment": {"AWS_REGION": region, "AWS_DEFAULT_REGION": region},
+        # The seed tags every job the same way.
+        "Tags": [{"Key": "GraphStorm", "Value": "graphstorm-airflow"}, {"Key": "GraphStorm_Task", "Value": step_tag}],
+    }
+
+
+def training_request(
+    *, name: str, image: str, role: str, instance_type: str, instance_count: int, step: str,
+    arguments: list[str], output_path: str, region: str, step_tag: str,
+) -> dict[str, Any]:
+    return {
+        "TrainingJobName": name,
+        "RoleArn": role,
+        "AlgorithmSpecification": {
+            "TrainingImage": image,
+            "TrainingInputMode": "File",
+            "ContainerEntrypoint": container_entrypoint(step),
+            "ContainerArguments": arguments,
+        },
+        "ResourceConfig": {
+            "InstanceType": instance_type,
+            "InstanceCount": instance_count,
+            "VolumeSizeInGB": DEFAULT_VOLUME_GB,
+        },
+        "OutputDataConfig": {"S3OutputPath": output_path + SM_OUTPUT_PREFIX},
+        "StoppingCondition": {"MaxRuntimeInSeconds": DEFAULT_MAX_RUNTIME_S},
+        **_common(region, step_tag),
+    }
+
+
+def processing_request(
+    *, name: str, image: str, role: str, instance_type: str, step: str, arguments: list[str],
+    input_uri: str, output_uri: str, region: str, step_tag: str,
+) -> dict[str, Any]:
+    return {
+        "ProcessingJobName": name,
+        "RoleArn": role,
+        "AppSpecification": {
+            "ImageUri": image,
+            "ContainerEntrypoint": container_entrypoint(step),
+            "ContainerArguments": arguments,
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": DEFAULT_VOLUME_GB},
+        },
+        "ProcessingInputs": [{
+            "InputName": "input",
+            "S3Input": {
+                "S3Uri": input_uri,
+                "LocalPath": PROCESSING_INPUT_DIR,
+                "S3DataType": "S3Prefix",
+                "S3InputMode": "File",
+                "S3DataDistributionType": "FullyReplicated",
+            },
+        }],
+        "ProcessingOutputConfig": {"Outputs": [{
+            "OutputName": "output",
+            "S3Output": {"S3Uri": output_uri, "LocalPath": PROCESSING_OUTPUT_DIR, "S3UploadMode": "EndOfJob"},
+        }]},
+        **_common(region, step_tag),
+    }
