@@ -103,7 +103,7 @@ def test_features_and_edges_carry_class_signal():
     assert (pred == y[test]).mean() > 0.4
     # Citations are homophilous: far more same-class pairs than the 1/5 of a random graph.
     src, dst = graph.edges[("paper", "citing", "paper")]
-    assert (y[src] == y[dst]).mean() > 0.6
+    assert (y[src] == y[dst]).mean() > 0.5
 
 
 def test_size_knob_scales_the_graph():

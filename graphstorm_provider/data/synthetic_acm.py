@@ -78,7 +78,7 @@ class SyntheticAcmSpec:
     # alone are clearly imperfect, so the graph matters.
     signal: float = 0.25
     # Probability that an edge endpoint is drawn from the paper's own class.
-    homophily: float = 0.75
+    homophily: float = 0.6
     citations_per_paper: float = 4.0
     train_frac: float = 0.6
     val_frac: float = 0.2
