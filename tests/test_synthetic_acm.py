@@ -143,3 +143,18 @@ def test_writes_to_s3(aws_env):
     assert "acm/raw/config.json" in keys
     assert {f"acm/raw/{rel}" for rel in SPLIT_FILES.values()} <= keys
     assert set(summary.files) == {f"s3://synthetic/{key}" for key in keys}
+
+
+def test_cli_writes_the_data_set_and_rejects_bad_flags(tmp_path, capsys):
+    from graphstorm_provider.cli.main import main
+
+    assert main(["synthetic-acm", "--output-path", str(tmp_path / "raw"), "--num-papers", "120", "--seed", "5"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["num_nodes"]["paper"] == 120 and report["seed"] == 5
+    assert (tmp_path / "raw" / "config.json").is_file()
+
+    assert main(["synthetic-acm", "--output-path", str(tmp_path / "bad"), "--num-papers", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gs-sagemaker synthetic-acm: error: --num-papers must be at least")
+    assert "\n" not in err and "Traceback" not in err
+    assert not (tmp_path / "bad").exists()
