@@ -1,0 +1,64 @@
+"""Graph construction entry point (SageMaker Processing job).
+
+``python3 /opt/ml/code/gconstruct_entry.py --graph-name N --graph-config-file REL --log-level L -- <GConstruct flags>``
+
+SageMaker puts ``--input-graph-s3`` in ``/opt/ml/processing/input`` and uploads
+``/opt/ml/processing/output``; this runs ``python -m graphstorm.gconstruct.construct_graph`` with
+the input folder as working directory (config file paths are relative to it).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path, PurePosixPath
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gsentry import cli  # noqa: E402
+from gsentry.contract import read_container_env  # noqa: E402
+from gsentry.errors import InputError  # noqa: E402
+from gsentry.job import has_flag, set_flag  # noqa: E402
+from gsentry.logs import setup_logging  # noqa: E402
+from gsentry.process import run  # noqa: E402
+
+log = logging.getLogger("gconstruct_entry")
+
+
+def build_parser():
+    parser = cli.new_parser("gconstruct_entry.py")
+    parser.add_argument("--graph-name", required=True)
+    parser.add_argument("--graph-config-file", required=True)
+    return parser
+
+
+def gconstruct_argv(python: str, config_file: str, output_dir: Path, graph_name: str,
+                    forwarded: list[str], log_level: str = "INFO") -> list[str]:
+    """The GConstruct command; our paths win over any copy of them in the forwarded flags."""
+    rest = set_flag(forwarded, "--conf-file", None)
+    rest = set_flag(rest, "--output-dir", None)
+    rest = set_flag(rest, "--graph-name", None)
+    if not has_flag(rest, "--logging-level"):
+        rest += ["--logging-level", "error" if log_level.upper() == "CRITICAL" else log_level.lower()]
+    return [python, "-m", "graphstorm.gconstruct.construct_graph", "--conf-file", config_file,
+            "--output-dir", str(output_dir), "--graph-name", graph_name, *rest]
+
+
+def main(argv: list[str]) -> None:
+    args, forwarded = cli.parse(build_parser(), argv)
+    env = read_container_env()
+    setup_logging(args.log_level, env.current_host)
+    rel = PurePosixPath(args.graph_config_file)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise InputError(f"--graph-config-file must be a path relative to the input graph folder, got {args.graph_config_file!r}.")
+    input_dir, output_dir = env.processing_input, env.processing_output
+    if not (input_dir / rel).is_file():
+        raise InputError(f"--graph-config-file {args.graph_config_file} does not exist under the input graph ({input_dir}).")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    argv_gc = gconstruct_argv(sys.executable, str(rel), output_dir, args.graph_name, forwarded, args.log_level)
+    run("gconstruct", argv_gc, cwd=input_dir)
+    log.info("graph %s constructed in %s", args.graph_name, output_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run_main(main))

@@ -1,0 +1,171 @@
+"""Run GraphStorm child processes, stream their output, and surface their error on failure.
+
+Commands are argv lists (never shell strings). Each child runs in its own session so that it and
+everything it starts (torch's launcher forks one process per trainer) can be stopped together.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from .errors import GraphStormError
+
+log = logging.getLogger(__name__)
+
+TAIL_LINES = 400
+_EXCEPTION_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt))(:|$)")
+# Launcher wrappers whose own traceback hides the real error of the child they ran.
+_WRAPPER_ERRORS = ("ChildFailedError", "CalledProcessError", "subprocess.CalledProcessError")
+STOP_GRACE_SECONDS = 10.0
+
+
+def error_summary(lines: Sequence[str]) -> list[str]:
+    """The most useful part of a failed child's output tail.
+
+    The first Python traceback in the tail and the exception lines are what GraphStorm's users
+    need; torch's launcher appends a ``ChildFailedError`` traceback of its own that says
+    nothing, so wrapper exceptions are ranked last.
+    """
+    lines = [line.rstrip("\n") for line in lines]
+    exceptions = [line.strip() for line in lines if _EXCEPTION_LINE.match(line)]
+    real = [line for line in exceptions if not any(w in line for w in _WRAPPER_ERRORS)]
+    first_tb = next((i for i, line in enumerate(lines) if "Traceback (most recent call last)" in line), None)
+    summary: list[str] = []
+    if real:
+        summary.append(real[0])
+    else:
+        summary.append(next((line.strip() for line in reversed(lines) if line.strip()), "no output"))
+    if first_tb is not None:
+        block = lines[first_tb:first_tb + 60]
+        summary.extend(block)
+    else:
+        summary.extend(lines[-25:])
+    return summary
+
+
+@dataclass
+class Child:
+    """A running child process whose merged output is echoed with a prefix and kept as a tail."""
+
+    name: str
+    argv: list[str]
+    env: Mapping[str, str]
+    cwd: Path | None = None
+    proc: subprocess.Popen | None = None
+    tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=TAIL_LINES))
+    _reader: threading.Thread | None = None
+
+    def start(self) -> "Child":
+        log.info("starting %s: %s", self.name, " ".join(self.argv))
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=dict(self.env),
+            cwd=str(self.cwd) if self.cwd else None,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            text=True,
+            errors="replace",
+            bufsize=1,
+        )
+        self._reader = threading.Thread(target=self._pump, name=f"out-{self.name}", daemon=True)
+        self._reader.start()
+        return self
+
+    def _pump(self) -> None:
+        assert self.proc and self.proc.stdout
+        prefix = f"[{self.name}] "
+        for line in self.proc.stdout:
+            self.tail.append(line.rstrip("\n"))
+            sys.stdout.write(prefix + line if line.endswith("\n") else prefix + line + "\n")
+            sys.stdout.flush()
+
+    def poll(self) -> int | None:
+        assert self.proc
+        return self.proc.poll()
+
+    def finish_output(self, timeout: float = 5.0) -> None:
+        if self._reader:
+            self._reader.join(timeout)
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """SIGTERM the child's whole session, then SIGKILL whatever is left after ``grace``."""
+        if not self.proc:
+            return
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.proc.wait(timeout=wait)
+                # The session may still hold grandchildren (torch's workers) after the leader exits.
+            except subprocess.TimeoutExpired:
+                continue
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            break
+        self.finish_output()
+
+    def failure(self, what: str | None = None) -> GraphStormError:
+        self.finish_output()
+        rc = self.proc.returncode if self.proc else -1
+        return GraphStormError(what or self.name, rc, error_summary(list(self.tail)))
+
+
+class AbortRequested(Exception):
+    """Raised by :func:`supervise` when ``should_abort`` returned an error to raise."""
+
+
+def supervise(
+    children: list[Child],
+    should_abort: Callable[[], Exception | None] = lambda: None,
+    poll_seconds: float = 0.5,
+) -> None:
+    """Wait for every child to exit 0.
+
+    The first child that exits non-zero stops all the others and its error is raised. If
+    ``should_abort`` returns an exception (a dead peer host, a signal), every child is stopped and
+    that exception is raised. No timeouts here: the peers' watchdog bounds the time a
+    distributed job can hang.
+    """
+    try:
+        while True:
+            abort = should_abort()
+            if abort is not None:
+                raise abort
+            codes = [(child, child.poll()) for child in children]
+            failed = [child for child, code in codes if code not in (None, 0)]
+            if failed:
+                raise failed[0].failure()
+            if all(code == 0 for _, code in codes):
+                for child in children:
+                    child.finish_output()
+                return
+            time.sleep(poll_seconds)
+    finally:
+        for child in children:
+            if child.proc and child.proc.poll() is None:
+                log.warning("stopping %s", child.name)
+            child.stop()
+
+
+def run(name: str, argv: list[str], env: Mapping[str, str] | None = None, cwd: Path | None = None,
+        should_abort: Callable[[], Exception | None] = lambda: None) -> None:
+    """Run one child to completion; raise :class:`GraphStormError` with its error on failure."""
+    child = Child(name, argv, env if env is not None else os.environ, cwd).start()
+    supervise([child], should_abort)

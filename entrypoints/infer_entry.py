@@ -1,0 +1,113 @@
+"""Inference job entry point: ``python3 /opt/ml/code/infer_entry.py <our flags> -- <GraphStorm flags>``.
+
+Each host downloads its partition, the raw node ID mappings and the model, runs its share of
+GraphStorm's distributed inference, remaps its embeddings and predictions to the raw node IDs
+with GraphStorm's remap step (parquet, one folder per node type) and uploads them to
+``--output-emb-s3`` / ``--output-prediction-s3``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gsentry import cli  # noqa: E402
+from gsentry.contract import read_container_env  # noqa: E402
+from gsentry.errors import InputError  # noqa: E402
+from gsentry.job import HostJob, has_flag, set_flag  # noqa: E402
+from gsentry.launcher import (INFER_TASK_TYPES, PREDICTION_TASK_TYPES, remap_command,  # noqa: E402
+                              split_launch_args, task_script)
+from gsentry.logs import setup_logging  # noqa: E402
+from gsentry.model import files_to_restore  # noqa: E402
+from gsentry.transfer import parse_uri  # noqa: E402
+
+log = logging.getLogger("infer_entry")
+
+
+def build_parser():
+    parser = cli.new_parser("infer_entry.py")
+    parser.add_argument("--graph-data-s3", required=True)
+    parser.add_argument("--infer-yaml-s3", required=True)
+    parser.add_argument("--model-artifact-s3", required=True)
+    parser.add_argument("--graph-name", required=True)
+    parser.add_argument("--task-type", required=True, choices=INFER_TASK_TYPES)
+    parser.add_argument("--output-emb-s3")
+    parser.add_argument("--output-prediction-s3")
+    parser.add_argument("--raw-node-mappings-s3")
+    parser.add_argument("--custom-script")
+    return parser
+
+
+def validate(args) -> None:
+    for flag in ("graph_data_s3", "infer_yaml_s3", "model_artifact_s3", "output_emb_s3",
+                 "output_prediction_s3", "raw_node_mappings_s3"):
+        if getattr(args, flag):
+            parse_uri(getattr(args, flag), "--" + flag.replace("_", "-"))
+    if not args.output_emb_s3 and not args.output_prediction_s3:
+        raise InputError("give --output-emb-s3 and/or --output-prediction-s3: inference would produce nothing.")
+    if args.output_prediction_s3 and args.task_type not in PREDICTION_TASK_TYPES and not args.custom_script:
+        raise InputError(f"--output-prediction-s3 is not available for --task-type {args.task_type} "
+                         "(it makes no predictions); use --output-emb-s3.")
+    if args.task_type == "compute_emb" and not args.output_emb_s3:
+        raise InputError("--task-type compute_emb needs --output-emb-s3.")
+
+
+def main(argv: list[str]) -> None:
+    args, forwarded = cli.parse(build_parser(), argv)
+    env = read_container_env()
+    setup_logging(args.log_level, env.current_host)
+    validate(args)
+    options, script_args = split_launch_args(forwarded, env.num_gpus)
+    script = task_script(args.task_type, inference=True, lm_encoder_only=options.lm_encoder_only,
+                         custom_script=args.custom_script)
+    log.info("host %s (%d of %d), task %s, script %s", env.current_host, env.host_rank + 1,
+             env.num_hosts, args.task_type, script)
+
+    def body(job: HostJob) -> None:
+        job.cluster.rendezvous(options.num_servers)
+        graph = job.download_graph(args.graph_data_s3, args.graph_name, args.raw_node_mappings_s3)
+        yaml_path = job.download_file(args.infer_yaml_s3, "--infer-yaml-s3", job.work / "config")
+
+        model_prefix = parse_uri(args.model_artifact_s3, "--model-artifact-s3")
+        checkpoint, files = files_to_restore(job.transfer.list_files(model_prefix))
+        if not files:
+            raise InputError(f"--model-artifact-s3 {args.model_artifact_s3} holds no GraphStorm model "
+                             "(no model.bin and no epoch-* checkpoint).")
+        model_root = job.work / "model"
+        job.transfer.download_tree(model_prefix, model_root, include=set(files).__contains__)
+        restore = model_root / checkpoint if checkpoint else model_root
+        log.info("restoring model from %s%s", args.model_artifact_s3, f" ({checkpoint})" if checkpoint else "")
+
+        out = job.work / "infer_output"
+        emb_dir, pred_dir = out / "embs", out / "predict"
+        gs_args = set_flag(script_args, "--cf", str(yaml_path))
+        gs_args = set_flag(gs_args, "--restore-model-path", str(restore))
+        gs_args = set_flag(gs_args, "--save-embed-path", str(emb_dir) if args.output_emb_s3 else None)
+        gs_args = set_flag(gs_args, "--save-prediction-path",
+                           str(pred_dir) if args.output_prediction_s3 else None)
+        if args.output_emb_s3 and not has_flag(gs_args, "--use-mini-batch-infer"):
+            # GraphStorm saves node embeddings at inference only with full-graph inference.
+            gs_args += ["--use-mini-batch-infer", "false"]
+        job.cluster.barrier("inputs")
+
+        ip_config, _ = job.run_graphstorm(script=script, script_args=gs_args, graph=graph, options=options)
+
+        if options.do_nid_remap:
+            job.run_command(remap_command(python=sys.executable, script_args=gs_args,
+                                          part_config=graph.part_config, ip_config=ip_config,
+                                          host_rank=env.host_rank, num_hosts=env.num_hosts,
+                                          options=options))
+        if args.output_emb_s3:
+            job.transfer.upload_tree(emb_dir, parse_uri(args.output_emb_s3, "--output-emb-s3"))
+        if args.output_prediction_s3:
+            job.transfer.upload_tree(pred_dir, parse_uri(args.output_prediction_s3, "--output-prediction-s3"))
+
+    HostJob.create(env, "infer").run(body)
+    log.info("inference finished")
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run_main(main))
