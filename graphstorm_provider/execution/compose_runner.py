@@ -120,6 +120,7 @@ class ComposeJobRunner:
         self._stop = threading.Event()
         self._teardown_lock = threading.Lock()
         self._torn_down = False
+        self._owned = False  # True once our `up` may have created containers
         self._log_threads: list[threading.Thread] = []
         self._log_procs: list[subprocess.Popen] = []
         self._stop_reason = ""
@@ -136,8 +137,12 @@ class ComposeJobRunner:
             f"Starting {self.job.step} job {self.job.job_name} on {len(self.hosts)} hosts "
             f"({', '.join(self.hosts)}) with {self.tool.name}; compose file {self.compose_file}"
         )
+        # Before our `up`, nothing is ours to tear down (a clash must not remove the other run).
+        self._clear_leftovers()
+        if self._stop.is_set():
+            raise ComposeJobError(f"job {self.job.job_name} was stopped before it started", exit_code=143)
+        self._owned = True
         try:
-            self._remove_by_name(quiet=True)  # leftovers of a killed earlier run with this name
             self._up()
             self._stream_logs()
             result.exit_codes = self._wait()
@@ -184,6 +189,22 @@ class ComposeJobRunner:
         return subprocess.run(
             argv, env=self.env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
         )
+
+    def _clear_leftovers(self) -> None:
+        """Remove stopped leftovers of an earlier run with this job name; refuse to touch live ones.
+
+        A running container with one of our names belongs to a run that is still going
+        (same job name twice): removing it would kill that run, so this run fails instead.
+        """
+        live = [h for h in self.hosts if self._state(h)[0] == "running"]
+        if live:
+            names = ", ".join(self.containers[h] for h in live)
+            raise ComposeJobError(
+                f"containers {names} are already running: another run of job {self.job.job_name} "
+                "is in progress (give this run another job/task name)",
+                exit_code=1,
+            )
+        self._remove_by_name(quiet=True)
 
     def _up(self) -> None:
         proc = self._run(self._compose("up", "-d"), _UP_TIMEOUT_S)
@@ -267,7 +288,7 @@ class ComposeJobRunner:
     def teardown(self) -> float:
         """Remove containers and network (idempotent); returns the seconds it took."""
         with self._teardown_lock:
-            if self._torn_down or self.tool is None:
+            if self._torn_down or self.tool is None or not self._owned:
                 return 0.0
             started = time.monotonic()
             try:

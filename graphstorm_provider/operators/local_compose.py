@@ -1,0 +1,196 @@
+"""``LocalComposeOperator``: run a GraphStorm step on an emulated SageMaker cluster.
+
+The step is described exactly as for the step operators (``GSTrainOperator`` & co.):
+the same parameters feed the same job spec, which renders the same ``JobRequest``.
+Instead of SageMaker, the request runs as a compose project with one container per
+host (``algo-1..N``) of the job image, through ``docker compose``, ``docker-compose``
+or ``podman-compose`` (see :mod:`graphstorm_provider.execution.compose_runner`).
+
+Module level imports only ``airflow.sdk``; specs and runners are imported when the
+task runs, so DAG files that use this operator parse fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import shlex
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from graphstorm_provider.jobs.request import JobRequest
+
+# step name (and the seed's compose action names) -> (spec module, spec class)
+STEP_SPECS: dict[str, tuple[str, str]] = {
+    "partition": ("graphstorm_provider.jobs.partition", "PartitionSpec"),
+    "train": ("graphstorm_provider.jobs.train", "TrainSpec"),
+    "infer": ("graphstorm_provider.jobs.infer", "InferSpec"),
+}
+STEP_ALIASES = {"partitioning": "partition", "training": "train", "inference": "infer"}
+# No role is assumed locally; the specs still want a non-empty value.
+LOCAL_ROLE = "local"
+
+
+def normalise_step(step: str) -> str:
+    name = STEP_ALIASES.get(str(step).strip().lower(), str(step).strip().lower())
+    if name not in STEP_SPECS:
+        raise ValueError(
+            f"step must be one of {', '.join([*STEP_SPECS, *STEP_ALIASES])}, got {step!r} "
+            "(graph construction runs on one host: use GConstructOperator with instance_type='local')."
+        )
+    return name
+
+
+def spec_class(step: str) -> type:
+    module, name = STEP_SPECS[normalise_step(step)]
+    return getattr(importlib.import_module(module), name)
+
+
+class LocalComposeOperator(BaseOperator):
+    """
+    Run a GraphStorm partition, train or infer step on hosts ``algo-1..N`` in containers.
+
+    Give either ``step`` and the step's parameters (the same keyword arguments as the
+    step operator, e.g. ``graph_data_s3``, ``yaml_s3``, ``model_artifact_s3``,
+    ``graph_name``, ``task_type``, ``image_url``, ``instance_count``,
+    ``graphstorm_args``), or ``spec``, an already built job spec. ``instance_type`` is
+    always ``"local"``.
+
+    :param step: ``partition``, ``train`` or ``infer`` (or the seed's compose actions
+        ``partitioning``, ``training``, ``inference``) (templated).
+    :param spec: A job spec (``TrainSpec``, ...) to run instead of keyword parameters.
+    :param instance_count: Number of hosts (containers). Default 2.
+    :param compose_command: Compose tool: ``"docker compose"``, ``"docker-compose"`` or
+        ``"podman-compose"``. Default: ``[graphstorm] compose_command``, else the first found
+        (templated).
+    :param gpus: GPUs reserved per container (0: CPU only).
+    :param shm_size: Shared memory of each container, e.g. ``"4gb"`` (templated).
+    :param timeout: Seconds before the job is failed and torn down. Default: the job's
+        ``max_run`` (``StoppingCondition``), else 24 hours.
+    :param aws_conn_id: Airflow connection whose credentials are handed to the containers
+        (by name, through the compose process environment; never written to a file).
+        ``None`` uses whatever the environment has.
+    :return: The same XCom as the step operators: ``{"job_name": ..., <output>: <URI>}``.
+    """
+
+    template_fields = ("step", "job_params", "compose_command", "shm_size")
+    template_fields_renderers = {"job_params": "json"}
+    ui_color = "#e8f0d5"
+
+    def __init__(
+        self,
+        *,
+        step: str | None = None,
+        spec: Any = None,
+        instance_count: int | None = None,
+        compose_command: str | None = None,
+        gpus: int = 0,
+        shm_size: str = "4gb",
+        timeout: float | None = None,
+        aws_conn_id: str | None = "aws_default",
+        job_params: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if spec is None and step is None:
+            raise ValueError("LocalComposeOperator needs step= (with the step's parameters) or spec=.")
+        if spec is not None and step is None:
+            step = spec.step
+        # Step parameters are the spec's fields; everything else belongs to BaseOperator.
+        field_names = {f.name for f in dataclasses.fields(spec_class(step))}
+        params = dict(job_params or {})
+        for name in list(kwargs):
+            if name in field_names:
+                params[name] = kwargs.pop(name)
+        super().__init__(**kwargs)
+        self.step = step
+        self.spec = spec
+        self.job_params = params
+        self.instance_count = instance_count
+        self.compose_command = compose_command
+        self.gpus = gpus
+        self.shm_size = shm_size
+        self.timeout = timeout
+        self.aws_conn_id = aws_conn_id
+        self._runner: Any = None
+        self._job: JobRequest | None = None
+
+    def build_job(self) -> JobRequest:
+        """The job request, rendered by the step's spec with ``instance_type='local'``."""
+        if self.spec is not None:
+            spec = self.spec
+            changes: dict[str, Any] = {}
+            if spec.instance_type != "local":
+                changes["instance_type"] = "local"
+            if self.instance_count is not None:
+                changes["instance_count"] = self.instance_count
+            return (dataclasses.replace(spec, **changes) if changes else spec).build()
+        params = {k: v for k, v in self.job_params.items() if v is not None}
+        params["instance_type"] = "local"
+        params.setdefault("role", LOCAL_ROLE)
+        if self.instance_count is not None:
+            params["instance_count"] = self.instance_count
+        elif normalise_step(self.step) != "partition":
+            params.setdefault("instance_count", 2)
+        if isinstance(params.get("graphstorm_args"), str):
+            params["graphstorm_args"] = tuple(shlex.split(params["graphstorm_args"]))
+        elif params.get("graphstorm_args") is not None:
+            params["graphstorm_args"] = tuple(params["graphstorm_args"])
+        return spec_class(self.step)(**params).build()
+
+    def execute(self, context: Context) -> dict[str, str]:
+        from graphstorm_provider.execution.compose import ComposeOptions
+        from graphstorm_provider.execution.compose_runner import ComposeJobRunner
+
+        job = self.build_job()
+        self._job = job
+        self.log.info("GraphStorm %s job %s on %s local hosts (compose).", job.step, job.job_name, job.instance_count)
+        env = {**os.environ, **connection_env(self.aws_conn_id, job.region)}
+        self._runner = ComposeJobRunner(
+            job,
+            env=env,
+            log=lambda line: self.log.info("%s", line),
+            compose_command=self.compose_command,
+            options=ComposeOptions(gpus=int(self.gpus), shm_size=str(self.shm_size)),
+            timeout_s=self.timeout,
+        )
+        self._runner.run()
+        return job.xcom_value()
+
+    def on_kill(self) -> None:
+        """Stop the containers and remove them and their network."""
+        if self._runner is not None:
+            self.log.info("Stopping compose run of %s.", self._job.job_name if self._job else "job")
+            self._runner.stop()
+
+
+def connection_env(aws_conn_id: str | None, region: str) -> dict[str, str]:
+    """Credentials/region/endpoint of an Airflow AWS connection as ``AWS_*`` variables.
+
+    Only ever placed in the compose process's environment (the compose file names the
+    variables, never their values); never logged or pushed to XCom.
+    """
+    if not aws_conn_id:
+        return {}
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    hook = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3", region_name=region)
+    env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    try:
+        credentials = hook.get_credentials(region_name=region)
+    except Exception:  # noqa: BLE001 - no connection/credentials: containers use their own chain
+        return env
+    if credentials.access_key:
+        env["AWS_ACCESS_KEY_ID"] = credentials.access_key
+        env["AWS_SECRET_ACCESS_KEY"] = credentials.secret_key
+    if credentials.token:
+        env["AWS_SESSION_TOKEN"] = credentials.token
+    endpoint_url = hook.conn_config.endpoint_url
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+    return env
