@@ -128,6 +128,9 @@ def _field_for(name: str, kind: JobKind):
             f"{PARAM_FLAG}: {name} only applies to {other} jobs ({KIND_STEPS[other]}), "
             f"{kind} jobs ({steps}) have no equivalent."
         )
-    close = difflib.get_close_matches(name, list(FIELDS[kind]), n=3)
+    # Typos of the other kind's names point at this kind's equivalent (max_runn -> max_runtime_in_seconds).
+    candidates = [*FIELDS[kind], *CROSS_KIND[kind]]
+    close = difflib.get_close_matches(name, candidates, n=2, cutoff=0.75)
+    close = list(dict.fromkeys(CROSS_KIND[kind].get(match, match) for match in close))
     hint = f"did you mean {' or '.join(close)}?" if close else f"supported names: {', '.join(sorted(FIELDS[kind]))}."
     raise SmParameterError(f"{PARAM_FLAG}: unknown {kind}-job parameter {name}; {hint}")
