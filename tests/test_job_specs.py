@@ -414,8 +414,7 @@ def test_malformed_values(flag_name, value, expected):
     ],
 )
 def test_bad_train_input(extra, expected):
-    assert error_of(TrainSpec, GOOD_TRAIN_ARGV + extra).startswith(expected) or expected in error_of(
-        TrainSpec, GOOD_TRAIN_ARGV + extra)
+    assert expected in error_of(TrainSpec, GOOD_TRAIN_ARGV + extra)
 
 
 def test_save_paths_set_to_none_are_allowed_as_the_seed_says():
@@ -450,11 +449,11 @@ def test_infer_accepts_compute_emb():
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("/acm_raw/config.json", "--graph-config-file must be a relative path inside the input folder, got absolute"),
-        ("../secrets/config.json", "--graph-config-file must stay inside the input folder ('..' is not allowed)"),
-        ("acm_raw/../../config.json", "--graph-config-file must stay inside the input folder"),
-        ("s3://path-to/acm/config.json", "--graph-config-file must be a path relative to the input folder, not a URI"),
-        (".", "--graph-config-file must name a file"),
+        ("/acm_raw/config.json", "--graph-config-file must be a path relative to --input-graph-s3, got absolute"),
+        ("../secrets/config.json", "--graph-config-file must stay inside --input-graph-s3 ('..' is not allowed)"),
+        ("acm_raw/../../config.json", "--graph-config-file must stay inside --input-graph-s3"),
+        ("s3://path-to/acm/config.json", "--graph-config-file must be a path relative to --input-graph-s3, not a URI"),
+        (".", "--graph-config-file must name a file under --input-graph-s3"),
     ],
 )
 def test_graph_config_file_must_stay_inside_the_input(value, expected):
@@ -492,7 +491,7 @@ def test_partition_num_parts_must_equal_instance_count():
     [
         (("--num-parts", "0"), "--num-parts must be at least 1, got 0."),
         (("--partition-algorithm", "metis"), "argument --partition-algorithm: invalid choice: 'metis'"),
-        (("--metadata-filename", "../m.json"), "--metadata-filename must stay inside the input folder"),
+        (("--metadata-filename", "../m.json"), "--metadata-filename must stay inside --graph-data-s3"),
     ],
 )
 def test_bad_partition_input(change, expected):
@@ -543,7 +542,33 @@ def test_argparse_errors_never_exit():
 @pytest.mark.parametrize(
     ("given", "normalised"),
     [("s3://bucket-a/graph", "s3://bucket-a/graph/"), ("s3://bucket-a/graph/", "s3://bucket-a/graph/"),
-     ("s3://bucket-a/graph///", "s3://bucket-a/graph/"), ("s3://bucket-a", "s3://bucket-a/")],
+     ("s3://bucket-a/graph///", "s3://bucket-a/graph/"), ("s3://bucket-a", "s3://bucket-a/"),
+     ("s3://bucket-a/", "s3://bucket-a/")],
 )
 def test_folder_uris_end_with_one_slash(given, normalised):
     assert TrainSpec(**dict(TRAIN_KWARGS, graph_data_s3=given)).graph_data_s3 == normalised
+
+
+@pytest.mark.parametrize(
+    ("given", "normalised"),
+    [("file:///", "file:///"), ("file:///tmp//g/./x", "file:///tmp/g/x/"), ("file:///tmp/g/", "file:///tmp/g/")],
+)
+def test_local_folder_uris_are_normalised_too(given, normalised):
+    kwargs = dict(TRAIN_KWARGS, instance_type="local", graph_data_s3=given)
+    assert TrainSpec(**kwargs).graph_data_s3 == normalised
+
+
+@pytest.mark.parametrize("value", ["file://tmp/g", "file:///tmp/../etc", "/tmp/g"])
+def test_bad_local_uris(value):
+    message = error_of(TrainSpec, **dict(TRAIN_KWARGS, instance_type="local", graph_data_s3=value))
+    assert message.startswith("--graph-data-s3 must be")
+
+
+def test_file_yaml_must_name_a_file():
+    kwargs = dict(TRAIN_KWARGS, instance_type="local", yaml_s3="file:///")
+    assert error_of(TrainSpec, **kwargs).startswith("--yaml-s3 must name a file")
+
+
+def test_model_sub_path_cannot_leave_the_model_folder():
+    kwargs = dict(TRAIN_KWARGS, output_emb_s3="s3://bucket-a/emb", model_sub_path="../other-model")
+    assert error_of(InferSpec, **kwargs).startswith("--model-sub-path must stay inside --model-artifact-s3")

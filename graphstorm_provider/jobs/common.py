@@ -107,7 +107,7 @@ class JobSpec:
         if not isinstance(value, Sequence) or not all(
             isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in value
         ):
-            raise JobSpecError("--graphstorm-args must be a list of strings (GraphStorm flags and their values).")
+            raise JobSpecError("The GraphStorm arguments (graphstorm_args) must be a list of strings or one string.")
         args = tuple(str(a) for a in value)
         if args and not self.forwards_graphstorm_args:
             raise JobSpecError(f"gs-sagemaker {self.step}: unrecognized arguments: {' '.join(args)}.")

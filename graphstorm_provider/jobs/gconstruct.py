@@ -40,7 +40,7 @@ class GConstructSpec(JobSpec):
         self._uri("input_graph_s3")
         self._uri("output_graph_s3")
         self._set("graph_name", v.graph_name("graph_name", self.graph_name))
-        self._set("graph_config_file", v.relative_path("graph_config_file", self.graph_config_file))
+        self._set("graph_config_file", v.relative_path("graph_config_file", self.graph_config_file, base="input_graph_s3"))
         if self._count(1) != 1:
             raise JobSpecError(
                 f"--instance-count must be 1 for gconstruct (graph construction runs on one instance), "

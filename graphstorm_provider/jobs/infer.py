@@ -37,7 +37,7 @@ class InferSpec(GsfJobSpec):
         for name in ("output_emb_s3", "output_prediction_s3", "raw_node_mappings_s3"):
             self._uri(name, required=False)
         if self.model_sub_path:
-            self._set("model_sub_path", v.relative_path("model_sub_path", self.model_sub_path))
+            self._set("model_sub_path", v.relative_path("model_sub_path", self.model_sub_path, base="model_artifact_s3"))
         if self.task_type == "compute_emb" and not self.output_emb_s3:
             raise JobSpecError("--output-emb-s3 is required with --task-type compute_emb.")
         if not (self.output_emb_s3 or self.output_prediction_s3):

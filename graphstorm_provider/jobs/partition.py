@@ -41,7 +41,7 @@ class PartitionSpec(JobSpec):
         parts = v.positive_int("num_parts", self.num_parts)
         self._set("num_parts", parts)
         self._set("metadata_filename", v.relative_path(
-            "metadata_filename", self.metadata_filename or DEFAULT_METADATA_FILENAME))
+            "metadata_filename", self.metadata_filename or DEFAULT_METADATA_FILENAME, base="graph_data_s3"))
         self._set("partition_algorithm", v.choice(
             "partition_algorithm", self.partition_algorithm or "random", PARTITION_ALGORITHMS))
         self._set("skip_partitioning", v.boolean("skip_partitioning", self.skip_partitioning))

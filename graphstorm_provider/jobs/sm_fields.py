@@ -125,6 +125,8 @@ class EnvField(SmField):
                 raise JobSpecError(f"{PARAM_FLAG}: {self.name} sets {key}, which the job sets itself; "
                                    f"use the launch flag (e.g. --region for AWS_REGION).")
             env[key] = val
+        if len(env) > 100:
+            raise _bad(self.name, "at most 100 variables in total (SageMaker's limit)", len(env))
 
 
 class TagsField(SmField):
@@ -135,10 +137,12 @@ class TagsField(SmField):
             value = [{"Key": k, "Value": v} for k, v in value.items()]
         if not isinstance(value, (list, tuple)) or not all(
             isinstance(t, Mapping) and set(t) == {"Key", "Value"}
-            and isinstance(t["Key"], str) and t["Key"] and isinstance(t["Value"], str)
+            and isinstance(t["Key"], str) and 0 < len(t["Key"]) <= 128
+            and isinstance(t["Value"], str) and len(t["Value"]) <= 256
             for t in value
         ):
-            raise _bad(self.name, "a list of {'Key':...,'Value':...} dicts or a {'key':'value'} dict", value)
+            raise _bad(self.name, "a list of {'Key':...,'Value':...} dicts or a {'key':'value'} dict "
+                       "(keys up to 128, values up to 256 characters)", value)
         tags = {t["Key"]: t["Value"] for t in request.get("Tags", [])}
         tags.update({t["Key"]: t["Value"] for t in value})
         if len(tags) > 50:

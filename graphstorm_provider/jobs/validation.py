@@ -26,7 +26,7 @@ JOB_NAME_MAX = 63
 # S3 bucket naming rules (general purpose buckets).
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9-]+$")
-_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_REGION_RE = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d+$")
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL")
@@ -81,7 +81,7 @@ def uri(name: str, value: Any, *, instance_type: str, folder: bool, required: bo
         path = PurePosixPath(rest)
         if not rest.startswith("/") or ".." in path.parts:
             raise JobSpecError(f"{flag(name)} must be an absolute file:///path without '..', got {text!r}.")
-        body = "file://" + str(path)
+        prefix, key = "file:///", str(path).lstrip("/")
     elif scheme == "s3":
         bucket, _, key = rest.partition("/")
         if not _BUCKET_RE.match(bucket) or ".." in bucket:
@@ -90,16 +90,16 @@ def uri(name: str, value: Any, *, instance_type: str, folder: bool, required: bo
                 f"{flag(name)} has an invalid S3 bucket name {bucket!r} "
                 f"(3-63 lowercase letters, digits, dots, hyphens); expected {hint}, got {text!r}."
             )
-        key = key.rstrip("/") if folder else key
-        body = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
+        prefix = f"s3://{bucket}/"
     else:
         allowed = "an s3:// or file://" if local else "an s3://"
         raise JobSpecError(f"{flag(name)} must be {allowed} URI, got {text!r}.")
+    key = key.rstrip("/")
     if folder:
-        return body.rstrip("/") + "/"
-    if text.endswith("/") or body.rstrip("/") in ("s3:/", "file:/") or body.count("/") < 3:
+        return prefix + (key + "/" if key else "")
+    if not key or text.endswith("/"):
         raise JobSpecError(f"{flag(name)} must name a file (like s3://bucket/path/config.yaml), got {text!r}.")
-    return body
+    return prefix + key
 
 
 def job_name(name: str, value: Any) -> str:
@@ -202,16 +202,17 @@ def image(name: str, value: Any) -> str:
     return text
 
 
-def relative_path(name: str, value: Any) -> str:
-    """A relative POSIX path that stays inside its base folder (no absolute path, no '..')."""
+def relative_path(name: str, value: Any, *, base: str) -> str:
+    """A relative POSIX path that stays inside ``base`` (a flag naming a folder): no absolute
+    path, no '..', normalised (``./a//b`` -> ``a/b``)."""
     text = required_str(name, value)
     if "://" in text:
-        raise JobSpecError(f"{flag(name)} must be a path relative to the input folder, not a URI, got {text!r}.")
+        raise JobSpecError(f"{flag(name)} must be a path relative to {flag(base)}, not a URI, got {text!r}.")
     path = PurePosixPath(text.replace("\\", "/"))
     if path.is_absolute():
-        raise JobSpecError(f"{flag(name)} must be a relative path inside the input folder, got absolute {text!r}.")
+        raise JobSpecError(f"{flag(name)} must be a path relative to {flag(base)}, got absolute {text!r}.")
     if ".." in path.parts:
-        raise JobSpecError(f"{flag(name)} must stay inside the input folder ('..' is not allowed), got {text!r}.")
+        raise JobSpecError(f"{flag(name)} must stay inside {flag(base)} ('..' is not allowed), got {text!r}.")
     if str(path) in ("", "."):
-        raise JobSpecError(f"{flag(name)} must name a file, got {text!r}.")
+        raise JobSpecError(f"{flag(name)} must name a file under {flag(base)}, got {text!r}.")
     return str(path)
