@@ -572,3 +572,13 @@ def test_file_yaml_must_name_a_file():
 def test_model_sub_path_cannot_leave_the_model_folder():
     kwargs = dict(TRAIN_KWARGS, output_emb_s3="s3://bucket-a/emb", model_sub_path="../other-model")
     assert error_of(InferSpec, **kwargs).startswith("--model-sub-path must stay inside --model-artifact-s3")
+
+
+@pytest.mark.parametrize("spec_class, command", [(GConstructSpec, SEED_GCONSTRUCT), (PartitionSpec, SEED_PARTITION),
+                                                 (TrainSpec, SEED_TRAIN), (InferSpec, SEED_INFER)])
+def test_normalisation_is_idempotent_so_replace_works(spec_class, command):
+    spec = spec_class.from_argv(argv(command))
+    assert dataclasses.replace(spec) == spec
+    local = dataclasses.replace(spec, instance_type="local")
+    assert local.build(now=NOW).is_local
+    assert local.build(now=NOW).container_arguments == spec.build(now=NOW).container_arguments

@@ -29,6 +29,8 @@ GPU_INSTANCE_TYPE = "ml.g4dn.12xlarge"  # GraphStorm's default for train / infer
 CPU_INSTANCE_TYPE = "ml.m5.12xlarge"  # GraphStorm's default for gconstruct / partition
 # build() during validation needs some name; it never leaves the spec.
 _VALIDATION_JOB_NAME = "validation"
+# Flags the seed says must be "set to 'None'" on SageMaker: passing None disables them.
+_DISABLE_WITH_NONE = frozenset({"save-embed-path", "save-prediction-path"})
 
 
 class SpecArgumentParser(argparse.ArgumentParser):
@@ -211,7 +213,3 @@ class JobSpec:
 
     def _render(self, name: str, arguments: list[str]) -> dict[str, Any]:
         raise NotImplementedError
-
-
-# Flags the seed says must be "set to 'None'" on SageMaker: passing None disables them.
-_DISABLE_WITH_NONE = frozenset({"save-embed-path", "save-prediction-path"})
