@@ -582,3 +582,12 @@ def test_normalisation_is_idempotent_so_replace_works(spec_class, command):
     local = dataclasses.replace(spec, instance_type="local")
     assert local.build(now=NOW).is_local
     assert local.build(now=NOW).container_arguments == spec.build(now=NOW).container_arguments
+
+
+def test_abbreviated_reserved_flags_are_caught():
+    # GraphStorm's own argparse accepts unique prefixes, so --save-pred would mean --save-prediction-path.
+    message = error_of(InferSpec, argv(SEED_INFER, "--save-pred", "/fsx/p"))
+    assert message.startswith("--save-pred (--save-prediction-path) cannot be passed to GraphStorm here")
+    # A GraphStorm flag that merely shares a short prefix is forwarded.
+    assert InferSpec.from_argv(argv(SEED_INFER, "--save-embed-format", "hdf5")).graphstorm_args[-2:] == (
+        "--save-embed-format", "hdf5")

@@ -118,13 +118,22 @@ class JobSpec:
         for index, arg in enumerate(args):
             if not arg.startswith("--"):
                 continue
-            name, _, inline = arg[2:].partition("=")
-            name = name.replace("_", "-")
-            reason = self.reserved_graphstorm_flags.get(name)
+            written, _, inline = arg[2:].partition("=")
+            name = self._reserved_flag(written.replace("_", "-"))
             following = inline or (args[index + 1] if index + 1 < len(args) else "")
-            if reason and not (name in _DISABLE_WITH_NONE and following == "None"):
-                raise JobSpecError(f"--{name} cannot be passed to GraphStorm here: {reason}.")
+            if name and not (name in _DISABLE_WITH_NONE and following == "None"):
+                shown = f"--{name}" if written.replace("_", "-") == name else f"--{written} (--{name})"
+                raise JobSpecError(f"{shown} cannot be passed to GraphStorm here: "
+                                   f"{self.reserved_graphstorm_flags[name]}.")
         return args
+
+    def _reserved_flag(self, name: str) -> str | None:
+        """The reserved flag ``name`` means, also when abbreviated: GraphStorm's argparse
+        accepts unique prefixes (``--save-pred``), which would slip past an exact match."""
+        if name in self.reserved_graphstorm_flags:
+            return name
+        matches = [flag for flag in self.reserved_graphstorm_flags if len(name) >= 4 and flag.startswith(name)]
+        return matches[0] if len(matches) == 1 else None
 
     # --- argv -------------------------------------------------------------------------
 
