@@ -1,0 +1,84 @@
+"""``GSTrainOperator``: GraphStorm model training as a SageMaker Training job."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from graphstorm_provider.operators.base import COMMON_TEMPLATE_FIELDS, GraphStormBaseOperator
+
+# Shared with GSInferOperator.
+GSF_TEMPLATE_FIELDS: tuple[str, ...] = (
+    "graph_data_s3",
+    "yaml_s3",
+    "model_artifact_s3",
+    "graph_name",
+    "gs_task_type",
+    "custom_script",
+)
+
+
+class GSTrainOperator(GraphStormBaseOperator):
+    """
+    Train a GraphStorm model on a partitioned graph, on SageMaker (Training job).
+
+    Same job as the seed's ``launch_train.py``. Flags of GraphStorm itself go in
+    ``graphstorm_args`` and are forwarded verbatim.
+
+    .. code-block:: python
+
+        train = GSTrainOperator(
+            task_id="train",
+            image_url="123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker-gpu",
+            role="arn:aws:iam::123456789012:role/SageMakerRole",
+            region="us-east-1",
+            graph_data_s3="s3://my-bucket/ogbn_arxiv_nc_2p/",
+            yaml_s3="s3://my-bucket/config/arxiv_nc.yaml",
+            model_artifact_s3="s3://my-bucket/models/{{ ds_nodash }}/",
+            graph_name="ogbn-arxiv",
+            task_type="node_classification",
+            graphstorm_args=["--num-layers", "1", "--hidden-size", "128", "--backend", "gloo"],
+        )
+        infer = GSInferOperator(..., model_artifact_s3=train.output["model_artifact_s3"])
+
+    :param graph_data_s3: S3 prefix of the partitioned graph (templated).
+    :param yaml_s3: S3 URI of the GraphStorm training YAML config (templated).
+    :param model_artifact_s3: S3 prefix the trained model is saved to (templated).
+    :param graph_name: Name of the graph (templated).
+    :param task_type: ``node_classification``, ``node_regression``, ``edge_classification``,
+        ``edge_regression``, ``link_prediction`` or ``multi_task`` (templated).
+    :param custom_script: Path, inside the image, of a custom GraphStorm training script
+        (templated).
+    :param model_checkpoint_to_load: S3 prefix of a saved model checkpoint to start from, for
+        fine-tuning (templated).
+
+    The other parameters are described in
+    :class:`~graphstorm_provider.operators.base.GraphStormBaseOperator`.
+
+    :return: ``{"job_name": ..., "model_artifact_s3": ...}``
+    """
+
+    spec_module = "graphstorm_provider.jobs.train"
+    spec_class_name = "TrainSpec"
+    template_fields: Sequence[str] = (*COMMON_TEMPLATE_FIELDS, *GSF_TEMPLATE_FIELDS, "model_checkpoint_to_load")
+
+    def __init__(
+        self,
+        *,
+        graph_data_s3: str,
+        yaml_s3: str,
+        model_artifact_s3: str,
+        graph_name: str,
+        task_type: str,
+        custom_script: str | None = None,
+        model_checkpoint_to_load: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.graph_data_s3 = graph_data_s3
+        self.yaml_s3 = yaml_s3
+        self.model_artifact_s3 = model_artifact_s3
+        self.graph_name = graph_name
+        self.gs_task_type = task_type  # BaseOperator.task_type is taken, see base.py
+        self.custom_script = custom_script
+        self.model_checkpoint_to_load = model_checkpoint_to_load
