@@ -248,6 +248,8 @@ def test_templated_strings_are_converted():
 def test_graphstorm_args_string_is_split_like_a_shell():
     spec = TrainSpec(**TRAIN_KWARGS, graphstorm_args="--num-layers 1 --target-etype 'a,r,b' c,s,d")
     assert spec.graphstorm_args == ("--num-layers", "1", "--target-etype", "a,r,b", "c,s,d")
+    assert "cannot be split: No closing quotation" in error_of(TrainSpec, **TRAIN_KWARGS, graphstorm_args="--x 'a")
+    assert "must be a list of strings" in error_of(TrainSpec, **TRAIN_KWARGS, graphstorm_args=["--x", None])
 
 
 def test_sm_parameters_as_dict_equal_the_string_form():
@@ -591,3 +593,29 @@ def test_abbreviated_reserved_flags_are_caught():
     # A GraphStorm flag that merely shares a short prefix is forwarded.
     assert InferSpec.from_argv(argv(SEED_INFER, "--save-embed-format", "hdf5")).graphstorm_args[-2:] == (
         "--save-embed-format", "hdf5")
+
+
+# --- property: whatever the command line, a spec or one JobSpecError (never SystemExit/other) ---
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FLAGS = sorted({opt for spec_class in STEP_SPECS.values() for action in spec_class.argument_parser()._actions
+                 for opt in action.option_strings if opt not in ("-h", "--help")})
+_TOKENS = (st.sampled_from(_FLAGS) | st.sampled_from(["--", "--save-embed-path", "None", "0", "-1", "local",
+                                                      "s3://bucket-a/x", "file:///tmp/x", "a=1", "x y"])
+           | st.text(max_size=12).filter(lambda t: t not in ("-h", "--help")))
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(step=st.sampled_from(sorted(STEP_SPECS)), tokens=st.lists(_TOKENS, max_size=8), keep_base=st.booleans())
+def test_any_command_line_gives_a_spec_or_a_job_spec_error(step, tokens, keep_base):
+    base = {"gconstruct": SEED_GCONSTRUCT, "partition": SEED_PARTITION, "train": SEED_TRAIN, "infer": SEED_INFER}
+    command = (argv(base[step]) if keep_base else []) + tokens
+    try:
+        spec = STEP_SPECS[step].from_argv(command)
+    except JobSpecError as exc:
+        assert str(exc) and "\n" not in str(exc)
+    else:
+        job = spec.build()
+        assert JOB_NAME_RE.match(job.job_name)

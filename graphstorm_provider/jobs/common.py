@@ -105,7 +105,10 @@ class JobSpec:
         if value is None:
             return ()
         if isinstance(value, str):
-            value = shlex.split(value)
+            try:
+                value = shlex.split(value)
+            except ValueError as exc:  # "No closing quotation"
+                raise JobSpecError(f"The GraphStorm arguments (graphstorm_args) cannot be split: {exc}.") from exc
         if not isinstance(value, Sequence) or not all(
             isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in value
         ):
