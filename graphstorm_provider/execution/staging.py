@@ -1,0 +1,167 @@
+"""Moving a local job's inputs in and outputs out, as SageMaker does around a container.
+
+Inputs are ``s3://`` prefixes (SageMaker's ``S3Prefix`` File mode) or ``file://`` paths; outputs go
+back to ``s3://`` or ``file://``. S3 is reached with boto3 using the job's environment (the
+credentials and endpoint the operator handed to the runner), so moto in tests and a real bucket in
+use take the same code path. boto3 is imported inside :func:`s3_client` only: this module is imported
+at DAG parse time through the operators.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+log = logging.getLogger(__name__)
+
+
+class StagingError(ValueError):
+    """A URI the local backend cannot read from or write to (one sentence, names the URI)."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """A parsed ``s3://bucket/key`` or ``file:///path``."""
+
+    uri: str
+    scheme: str  # "s3" or "file"
+    bucket: str = ""
+    key: str = ""
+    path: Path | None = None
+
+
+def parse_uri(uri: str) -> Location:
+    parsed = urlparse(uri)
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise StagingError(f"{uri!r} has no bucket (expected s3://bucket/prefix)")
+        return Location(uri, "s3", bucket=parsed.netloc, key=parsed.path.lstrip("/"))
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise StagingError(f"{uri!r} is not an absolute file URI (expected file:///path)")
+        return Location(uri, "file", path=Path(unquote(parsed.path)))
+    raise StagingError(f"{uri!r} is neither an s3:// nor a file:// URI")
+
+
+def s3_client(env: Mapping[str, str]) -> Any:
+    """An S3 client for the job's credentials, region and endpoint (``AWS_ENDPOINT_URL[_S3]``).
+
+    Values missing from ``env`` fall back to boto3's own chain (process environment, profile,
+    instance role), like the AWS CLI would.
+    """
+    import boto3  # heavy: only when a job really touches S3
+
+    session = boto3.session.Session(
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+        aws_session_token=env.get("AWS_SESSION_TOKEN") or None,
+        region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+    )
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
+    return session.client("s3", endpoint_url=endpoint)
+
+
+def _inside(dest: Path, relative: str, uri: str) -> Path:
+    """``dest/relative``, refusing keys such as ``../x`` that would escape ``dest``."""
+    parts = PurePosixPath(relative).parts
+    if not parts or any(part in ("..", "") for part in parts) or relative.startswith("/"):
+        raise StagingError(f"object {uri!r} maps to an unsafe local path {relative!r}")
+    return dest.joinpath(*parts)
+
+
+class Stager:
+    """Downloads and uploads for one job; creates its S3 client on first use."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self._env = dict(env)
+        self._client: Any = None
+
+    @property
+    def s3(self) -> Any:
+        if self._client is None:
+            self._client = s3_client(self._env)
+        return self._client
+
+    # ---- inputs -------------------------------------------------------------------------------
+    def download(self, uri: str, dest: Path) -> int:
+        """Copy ``uri`` into the folder ``dest``; returns the number of files.
+
+        Like SageMaker's ``S3Prefix`` File mode: a prefix's objects keep their paths relative to
+        the prefix; a URI naming one object (or one file) lands as ``dest/<basename>``.
+        """
+        dest.mkdir(parents=True, exist_ok=True)
+        loc = parse_uri(uri)
+        if loc.scheme == "file":
+            return self._copy_in(loc, dest)
+        return self._download_s3(loc, dest)
+
+    def _copy_in(self, loc: Location, dest: Path) -> int:
+        assert loc.path is not None
+        if loc.path.is_file():
+            shutil.copy2(loc.path, dest / loc.path.name)
+            return 1
+        if not loc.path.is_dir():
+            raise StagingError(f"input {loc.uri!r} does not exist")
+        shutil.copytree(loc.path, dest, dirs_exist_ok=True)
+        return sum(1 for p in loc.path.rglob("*") if p.is_file())
+
+    def _download_s3(self, loc: Location, dest: Path) -> int:
+        from botocore.exceptions import ClientError
+
+        if loc.key and not loc.key.endswith("/"):
+            try:
+                self.s3.head_object(Bucket=loc.bucket, Key=loc.key)
+            except ClientError:
+                pass  # not a single object: treat it as a folder prefix below
+            else:
+                self.s3.download_file(loc.bucket, loc.key, str(dest / PurePosixPath(loc.key).name))
+                return 1
+        prefix = loc.key.rstrip("/") + "/" if loc.key else ""
+        count = 0
+        try:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=loc.bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    key = obj["Key"]
+                    if key.endswith("/"):
+                        continue  # "folder" marker objects hold no data
+                    target = _inside(dest, key[len(prefix):], f"s3://{loc.bucket}/{key}")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    self.s3.download_file(loc.bucket, key, str(target))
+                    count += 1
+        except ClientError as exc:
+            raise StagingError(f"cannot read input {loc.uri!r}: {exc}") from exc
+        if count == 0:
+            raise StagingError(f"input {loc.uri!r} holds no objects")
+        return count
+
+    # ---- outputs ------------------------------------------------------------------------------
+    def upload_dir(self, src: Path, uri: str) -> int:
+        """Copy every file under ``src`` to the prefix/folder ``uri``; returns the number of files."""
+        files = sorted(p for p in src.rglob("*") if p.is_file())
+        for path in files:
+            self.upload_file(path, _join(uri, path.relative_to(src).as_posix()))
+        return len(files)
+
+    def upload_file(self, path: Path, uri: str) -> None:
+        loc = parse_uri(uri)
+        if loc.scheme == "file":
+            assert loc.path is not None
+            loc.path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, loc.path)
+            return
+        from boto3.exceptions import S3UploadFailedError
+        from botocore.exceptions import ClientError
+
+        try:
+            self.s3.upload_file(str(path), loc.bucket, loc.key)
+        except (ClientError, S3UploadFailedError) as exc:
+            raise StagingError(f"cannot write output {uri!r}: {exc}") from exc
+
+
+def _join(base: str, relative: str) -> str:
+    return f"{base.rstrip('/')}/{relative}"
