@@ -253,6 +253,9 @@ def render_compose(job: JobRequest, options: ComposeOptions | None = None) -> di
             "networks": {NETWORK_KEY: {"aliases": [host]}},
             "command": command,
             "working_dir": CONTAINER_CODE_DIR,
+            # An init as PID 1 forwards SIGTERM to the entry point (a bare PID 1 ignores it),
+            # so `down`/stop ends a host at once instead of after the kill grace period.
+            "init": True,
             "environment": _environment(job, hosts, host, options),
             "shm_size": options.shm_size,
             "volumes": volumes,

@@ -108,7 +108,7 @@ class ComposeJobRunner:
         self.hosts = host_names(job.instance_count)
         self.containers = {host: container_name(self.project, host) for host in self.hosts}
         self.env = self._compose_env(env)
-        self._emit = log or (lambda line: logging.getLogger(__name__).info("%s", line))
+        self._emit = log if log is not None else (lambda line: logging.getLogger(__name__).info("%s", line))
         self._compose_command = compose_command
         self.work_dir = Path(work_dir) if work_dir else default_work_dir() / self.project
         self.compose_file = self.work_dir / compose_file_name(job)
@@ -121,6 +121,7 @@ class ComposeJobRunner:
         self._teardown_lock = threading.Lock()
         self._torn_down = False
         self._owned = False  # True once our `up` may have created containers
+        self._failed = False  # a host failed or the job timed out: no need to stop gracefully
         self._log_threads: list[threading.Thread] = []
         self._log_procs: list[subprocess.Popen] = []
         self._stop_reason = ""
@@ -255,10 +256,7 @@ class ComposeJobRunner:
         deadline = time.monotonic() + self.timeout_s
         codes: dict[str, int] = {}
         while True:
-            if self._stop.is_set():
-                raise ComposeJobError(
-                    f"job {self.job.job_name} was {self._stop_reason}", exit_code=143
-                )
+            self._raise_if_stopped()
             for host in self.hosts:
                 if host in codes:
                     continue
@@ -270,12 +268,16 @@ class ComposeJobRunner:
                     codes[host] = code if code is not None else 255
                     self._emit(f"host {host} exited with code {codes[host]}")
                 if codes.get(host):
+                    # A stop() tearing down under us also ends hosts: report the stop, not them.
+                    self._raise_if_stopped()
                     # One failed host fails the job (as on SageMaker); stop the rest now.
+                    self._failed = True
                     return codes
             if len(codes) == len(self.hosts):
                 return codes
             if time.monotonic() > deadline:
                 self._stop_reason = f"timed out after {self.timeout_s:.0f} s"
+                self._failed = True
                 running = [h for h in self.hosts if h not in codes]
                 raise ComposeJobError(
                     f"job {self.job.job_name} timed out after {self.timeout_s:.0f} s; "
@@ -284,6 +286,10 @@ class ComposeJobRunner:
                 )
             self._stop.wait(self.poll_interval_s)
 
+    def _raise_if_stopped(self) -> None:
+        if self._stop.is_set():
+            raise ComposeJobError(f"job {self.job.job_name} was {self._stop_reason}", exit_code=143)
+
     # ------------------------------------------------------------------ teardown
     def teardown(self) -> float:
         """Remove containers and network (idempotent); returns the seconds it took."""
@@ -291,6 +297,9 @@ class ComposeJobRunner:
             if self._torn_down or self.tool is None or not self._owned:
                 return 0.0
             started = time.monotonic()
+            if self._stop.is_set() or self._failed:
+                # The job is over either way: end every host now rather than after the grace period.
+                self._run([self.tool.engine, "kill", *self.containers.values()], _DOWN_TIMEOUT_S)
             try:
                 proc = self._run(self._compose("down", "-v", "-t", str(self.stop_grace_s)), _DOWN_TIMEOUT_S)
                 if proc.returncode != 0:

@@ -1,0 +1,217 @@
+"""ComposeJobRunner with real containers: results, failures, kills, stop, timeout, teardown.
+
+The hosts run small Python scripts in a minimal image (seconds per test), so every
+path of the runner is exercised for real; the GraphStorm runs are in
+test_compose_multihost.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from graphstorm_provider.execution.compose import network_name
+from graphstorm_provider.execution.compose_runner import ComposeJobError, ComposeJobRunner
+from graphstorm_provider.jobs.request import JobRequest
+from tests.compose_engine import compose_tool, probe_image  # noqa: F401  (fixtures)
+
+# Every host: record who it is, wait until it can resolve every host name (the SageMaker
+# cluster's DNS), then do what ACTION says. Outputs go to the bind-mounted file:// folder.
+HOST_SCRIPT = r"""
+import json, os, socket, sys, time
+out = sys.argv[sys.argv.index("--out") + 1][len("file://"):]
+env = json.loads(os.environ["SM_TRAINING_ENV"])
+me = env["current_host"]
+for _ in range(120):
+    try:
+        addrs = {h: socket.gethostbyname(h) for h in env["hosts"]}
+        break
+    except OSError:
+        time.sleep(0.5)
+else:
+    sys.exit("cannot resolve " + ", ".join(env["hosts"]))
+record = {
+    "env": env, "rank": os.environ["RANK"], "world": os.environ["WORLD_SIZE"],
+    "master": os.environ["MASTER_ADDR"], "region": os.environ["AWS_REGION"],
+    "gpus": os.environ["SM_NUM_GPUS"], "cwd": os.getcwd(), "addrs": addrs,
+    "secret": os.environ.get("AWS_SECRET_ACCESS_KEY"),
+}
+with open(f"{out}/{me}.json", "w") as f:
+    json.dump(record, f)
+print(f"hello from {me}", flush=True)
+action = os.environ.get("ACTION_" + me.replace("-", "_"), "exit0")
+if action.startswith("exit"):
+    sys.exit(int(action[4:]))
+time.sleep(600)  # "sleep": stay up until killed, stopped or timed out
+"""
+
+
+def probe_job(image: str, out: Path, name: str, *, count: int = 2, actions: dict[str, str] | None = None,
+              environment: dict[str, str] | None = None) -> JobRequest:
+    env = {f"ACTION_{host.replace('-', '_')}": action for host, action in (actions or {}).items()}
+    env.update(environment or {})
+    request = {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {
+            "TrainingImage": image,
+            "TrainingInputMode": "File",
+            "ContainerEntrypoint": ["python3", "-c", HOST_SCRIPT],
+            "ContainerArguments": ["--out", f"file://{out}"],
+        },
+        "RoleArn": "local",
+        "ResourceConfig": {"InstanceType": "local", "InstanceCount": count, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 300},
+        "Environment": env,
+    }
+    return JobRequest(kind="training", step="train", request=request, outputs={"out": f"file://{out}"},
+                      region="us-east-1")
+
+
+class Lines(list):
+    def __call__(self, line: str) -> None:
+        self.append(line)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{int(time.time() * 1000) % 10**9}"
+
+
+def assert_clean(runner: ComposeJobRunner) -> None:
+    assert runner.leftovers() == []
+
+
+def wait_for(path: Path, limit_s: float = 120) -> None:
+    end = time.monotonic() + limit_s
+    while not path.exists():
+        assert time.monotonic() < end, f"{path} never appeared"
+        time.sleep(0.2)
+
+
+def test_two_hosts_run_with_the_sagemaker_contract(compose_tool, probe_image, tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-in-any-file-0123")
+    lines = Lines()
+    runner = ComposeJobRunner(probe_job(probe_image, tmp_path / "out", unique("gs-probe-ok")), log=lines,
+                              work_dir=tmp_path / "work")
+    result = runner.run()
+    assert result.exit_codes == {"algo-1": 0, "algo-2": 0}
+    assert result.exit_code == 0
+    import json
+
+    for rank, host in enumerate(["algo-1", "algo-2"]):
+        record = json.loads((tmp_path / "out" / f"{host}.json").read_text())
+        assert record["env"] == {"hosts": ["algo-1", "algo-2"], "current_host": host}
+        assert (record["rank"], record["world"], record["master"]) == (str(rank), "2", "algo-1")
+        assert record["region"] == "us-east-1" and record["gpus"] == "0" and record["cwd"] == "/opt/ml/code"
+        assert set(record["addrs"]) == {"algo-1", "algo-2"}
+        # The credential arrived by name, from the compose process's environment ...
+        assert record["secret"] == "not-in-any-file-0123"
+    # ... and is in no file the run wrote.
+    for path in (tmp_path / "work").rglob("*"):
+        if path.is_file():
+            assert "not-in-any-file-0123" not in path.read_text()
+    assert "[algo-1] hello from algo-1" in lines and "[algo-2] hello from algo-2" in lines
+    assert_clean(runner)
+
+
+def test_first_failing_host_fails_the_job_and_the_rest_are_stopped(compose_tool, probe_image, tmp_path):
+    job = probe_job(probe_image, tmp_path / "out", unique("gs-probe-fail"), actions={"algo-1": "sleep", "algo-2": "exit3"})
+    runner = ComposeJobRunner(job, log=Lines(), work_dir=tmp_path / "work")
+    with pytest.raises(ComposeJobError, match="host algo-2 .* exited with code 3") as failed:
+        runner.run()
+    assert (failed.value.host, failed.value.exit_code) == ("algo-2", 3)
+    assert_clean(runner)
+
+
+def test_killed_container_fails_the_job_with_the_host_named(compose_tool, probe_image, tmp_path):
+    out = tmp_path / "out"
+    job = probe_job(probe_image, out, unique("gs-probe-kill"), actions={"algo-1": "sleep", "algo-2": "sleep"})
+    runner = ComposeJobRunner(job, log=Lines(), work_dir=tmp_path / "work")
+    killed_at: list[float] = []
+
+    def kill_algo_2() -> None:
+        wait_for(out / "algo-2.json")
+        subprocess.run([compose_tool.engine, "kill", runner.containers["algo-2"]], check=True, capture_output=True)
+        killed_at.append(time.monotonic())
+
+    killer = threading.Thread(target=kill_algo_2)
+    killer.start()
+    with pytest.raises(ComposeJobError, match="host algo-2") as failed:
+        runner.run()
+    ended = time.monotonic()
+    killer.join()
+    assert failed.value.host == "algo-2" and failed.value.exit_code == 137
+    assert_clean(runner)
+    print(f"kill-to-failure+teardown: {ended - killed_at[0]:.1f} s")
+
+
+def test_stop_tears_everything_down(compose_tool, probe_image, tmp_path):
+    out = tmp_path / "out"
+    job = probe_job(probe_image, out, unique("gs-probe-stop"), actions={"algo-1": "sleep", "algo-2": "sleep"})
+    runner = ComposeJobRunner(job, log=Lines(), work_dir=tmp_path / "work")
+
+    def stop_when_up() -> None:
+        wait_for(out / "algo-1.json")
+        wait_for(out / "algo-2.json")
+        runner.stop()
+
+    stopper = threading.Thread(target=stop_when_up)
+    stopper.start()
+    with pytest.raises(ComposeJobError, match="stopped") as failed:
+        runner.run()
+    stopper.join()
+    assert failed.value.host is None
+    assert_clean(runner)
+
+
+def test_timeout_fails_and_tears_down(compose_tool, probe_image, tmp_path):
+    job = probe_job(probe_image, tmp_path / "out", unique("gs-probe-timeout"), actions={"algo-1": "sleep", "algo-2": "exit0"})
+    runner = ComposeJobRunner(job, log=Lines(), work_dir=tmp_path / "work", timeout_s=15)
+    with pytest.raises(ComposeJobError, match="timed out .* still running: algo-1") as failed:
+        runner.run()
+    assert failed.value.exit_code == 124
+    assert_clean(runner)
+
+
+def test_back_to_back_runs_with_the_same_name_do_not_clash(compose_tool, probe_image, tmp_path):
+    name = unique("gs-probe-again")
+    for attempt in range(2):
+        runner = ComposeJobRunner(probe_job(probe_image, tmp_path / f"out{attempt}", name), log=Lines(),
+                                  work_dir=tmp_path / f"work{attempt}")
+        runner.run()
+        assert_clean(runner)
+
+
+def test_a_live_run_with_the_same_name_is_left_alone(compose_tool, probe_image, tmp_path):
+    name = unique("gs-probe-live")
+    first_out = tmp_path / "first"
+    first = ComposeJobRunner(probe_job(probe_image, first_out, name, actions={"algo-1": "sleep", "algo-2": "sleep"}),
+                             log=Lines(), work_dir=tmp_path / "w1", timeout_s=120)
+    errors: list[BaseException] = []
+
+    def run_first() -> None:
+        try:
+            first.run()
+        except ComposeJobError as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=run_first)
+    thread.start()
+    try:
+        wait_for(first_out / "algo-1.json")
+        second = ComposeJobRunner(probe_job(probe_image, tmp_path / "second", name), log=Lines(),
+                                  work_dir=tmp_path / "w2")
+        with pytest.raises(ComposeJobError, match="already running"):
+            second.run()
+        # The first run's containers were not touched by the refused second run.
+        states = [first._state(h)[0] for h in first.hosts]
+        assert states == ["running", "running"]
+    finally:
+        first.stop()
+        thread.join()
+    assert errors and "stopped" in str(errors[0])
+    assert_clean(first)
+    assert network_name(first.project) not in first.leftovers()
