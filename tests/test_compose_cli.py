@@ -1,0 +1,123 @@
+"""``gs-sagemaker compose``: the seed generator's flags, file names and credential handling.
+
+Runs the installed console script as a user would (a subprocess), and checks the files
+it writes against the compose specification's schema.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+GS = str(Path(sys.executable).parent / "gs-sagemaker")
+SCHEMA = json.loads((Path(__file__).parent / "data" / "compose-spec.json").read_text())
+COMMON = ["--image", "graphstorm:sm", "--graph-name", "acm", "--num-instances", "2",
+          "--graph-data-s3", "s3://gs-bucket/acm_2p/", "--region", "us-east-1"]
+TRAINING = ["--task-type", "node_classification", "--train-yaml-s3", "s3://gs-bucket/conf/train.yaml",
+            "--model-artifact-s3", "s3://gs-bucket/model/"]
+INFERENCE = ["--task-type", "node_classification", "--infer-yaml-s3", "s3://gs-bucket/conf/infer.yaml",
+             "--model-artifact-s3", "s3://gs-bucket/model/", "--output-emb-s3", "s3://gs-bucket/out/embeddings/",
+             "--output-prediction-s3", "s3://gs-bucket/out/predictions/"]
+PARTITIONING = ["--num-parts", "2", "--output-data-s3", "s3://gs-bucket/acm_parts/",
+                "--metadata-filename", "metadata.json", "--partition-algorithm", "random"]
+GSF_ARGS = ["--num-layers", "1", "--hidden-size", "128", "--backend", "gloo", "--batch-size", "128"]
+SECRETS = ["--aws-access-key-id", "AKIAIOSFODNN7SECRETID", "--aws-secret-access-key",
+           "wJalrXUtnFEMIK7MDENGbPxRfiCYSECRETKEY", "--aws-session-token", "IQoJb3JpZ2luX2VjSECRETTOKEN"]
+
+
+def gs(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([GS, "compose", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def load(path: Path) -> dict:
+    doc = yaml.safe_load(path.read_text())
+    jsonschema.Draft201909Validator(SCHEMA).validate(doc)
+    return doc
+
+
+@pytest.mark.parametrize(
+    "argv, name",
+    [
+        (["training", *TRAINING], "docker-compose-training-acm-2workers-node_classification.yaml"),
+        (["inference", *INFERENCE], "docker-compose-inference-acm-2workers-node_classification.yaml"),
+        (["partitioning", *PARTITIONING], "docker-compose-partitioning-acm-2workers-random-2parts.yaml"),
+    ],
+)
+def test_each_action_writes_the_seed_named_file(tmp_path, argv, name):
+    proc = gs(*COMMON, *argv, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    doc = load(tmp_path / name)
+    assert list(doc["services"]) == ["algo-1", "algo-2"]
+    service = doc["services"]["algo-2"]
+    assert service["image"] == "graphstorm:sm" and service["hostname"] == "algo-2"
+    assert service["environment"]["MASTER_ADDR"] == "algo-1"
+    assert service["environment"]["AWS_REGION"] == "us-east-1"
+    step = {"training": "train", "inference": "infer", "partitioning": "partition"}[argv[0]]
+    assert service["command"][:2] == ["python3", f"/opt/ml/code/{step}_entry.py"]
+
+
+def test_common_flags_after_the_action_and_gsf_flags_forwarded(tmp_path):
+    before = tmp_path / "before"
+    after = tmp_path / "after"
+    before.mkdir()
+    after.mkdir()
+    assert gs(*COMMON, "training", *TRAINING, *GSF_ARGS, cwd=before).returncode == 0
+    proc = gs("training", *TRAINING, *COMMON, *GSF_ARGS, cwd=after)
+    assert proc.returncode == 0, proc.stderr
+    first = load(next(before.iterdir()))["services"]["algo-1"]["command"]
+    second = load(next(after.iterdir()))["services"]["algo-1"]["command"]
+    assert first == second
+    # Our flags, then --, then the GraphStorm flags exactly as given.
+    assert second[second.index("--") + 1:] == GSF_ARGS
+    assert second[second.index("--train-yaml-s3") + 1] == "s3://gs-bucket/conf/train.yaml"
+
+
+def test_credentials_are_never_written(tmp_path):
+    proc = gs(*COMMON, *SECRETS, "training", *TRAINING, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    path = next(tmp_path.iterdir())
+    text = path.read_text()
+    for secret in SECRETS[1::2]:
+        assert secret not in text
+        assert secret not in proc.stdout + proc.stderr
+    env = load(path)["services"]["algo-1"]["environment"]
+    assert env["AWS_ACCESS_KEY_ID"] is None and env["AWS_SECRET_ACCESS_KEY"] is None
+    assert env["AWS_SESSION_TOKEN"] is None
+    assert "by name" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        ([*COMMON, "--aws-access-key-id", "AKIA", "training", *TRAINING], "--aws-secret-access-key"),
+        ([*COMMON, "training", *TRAINING[:-2]], "--model-artifact-s3"),
+        ([*COMMON[:-2], "training", *TRAINING], "--region"),
+        ([*COMMON, "partitioning", *PARTITIONING[:2], "--output-data-s3", "s3://gs-bucket/o/", "--num-parts", "3"],
+         "--num-instances"),
+        ([*COMMON, "partitioning", *PARTITIONING[:-1], "metis"], "--partition-algorithm"),
+        ([*COMMON, "training", *TRAINING[:2], "--train-yaml-s3", "s3://gs-bucket/conf/", *TRAINING[4:]],
+         "--train-yaml-s3"),
+        ([*COMMON, "inference", *INFERENCE[:6]], "--output-emb-s3"),
+        (COMMON, "action"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_flag(tmp_path, argv, flag):
+    proc = gs(*argv, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert flag in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_lists_every_action(tmp_path):
+    proc = gs("--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    for word in ("partitioning", "training", "inference", "--graph-data-s3", "--aws-session-token"):
+        assert word in proc.stdout
