@@ -435,3 +435,83 @@ def test_the_default_runtime_has_graphstorm():
     if not Path(python).is_file():
         pytest.skip(f"no GraphStorm runtime at {python}: run bash scripts/setup_runtime.sh")
     assert config.runtime_python() == python
+
+
+# ---------------------------------------------------------------------------------------------
+# A real Airflow task kill: SIGTERM to `airflow tasks test` runs the task's on_kill from Airflow's
+# own signal handler, which is how a task is stopped (the supervisor sends SIGTERM first).
+
+KILL_DAG = '''
+import sys
+from datetime import datetime
+from airflow.sdk import DAG, BaseOperator
+
+
+class LocalTreeOperator(BaseOperator):
+    """Runs a local job the way the GraphStorm operators do: run() in execute, stop() in on_kill."""
+
+    def __init__(self, marker, **kwargs):
+        super().__init__(**kwargs)
+        self.marker = marker
+        self._runner = None
+
+    def execute(self, context):
+        from graphstorm_provider.execution.local import LocalJobRunner
+        from graphstorm_provider.jobs.request import JobRequest
+
+        request = {
+            "TrainingJobName": "airflow-kill",
+            "AlgorithmSpecification": {"TrainingImage": "graphstorm:sm", "TrainingInputMode": "File",
+                                       "ContainerEntrypoint": ["python3", "/opt/ml/code/tree_entry.py"],
+                                       "ContainerArguments": [self.marker]},
+            "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
+            "ResourceConfig": {"InstanceType": "local", "InstanceCount": 1, "VolumeSizeInGB": 30},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        }
+        self._runner = LocalJobRunner(JobRequest(kind="training", step="train", request=request),
+                                      runtime_python=sys.executable, log=self.log, stop_grace_seconds=1)
+        self._runner.run()
+
+    def on_kill(self):
+        if self._runner is not None:
+            self._runner.stop()
+
+
+with DAG("local_kill_test", start_date=datetime(2026, 1, 1), schedule=None, catchup=False):
+    LocalTreeOperator(task_id="tree", marker="MARKER")
+'''
+
+
+def test_killing_the_airflow_task_mid_run_leaves_no_process(entrypoints, airflow_home):
+    marker = f"gs-airflow-kill-{uuid.uuid4().hex}"
+    dag_file = airflow_home / "dags" / f"local_kill_{uuid.uuid4().hex[:8]}.py"
+    dag_file.write_text(KILL_DAG.replace("MARKER", marker))
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.Popen([str(venv_bin / "airflow"), "tasks", "test", "local_kill_test", "tree"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def watch():
+        for line in proc.stdout:
+            lines.append(line)
+            if "READY" in line:
+                ready.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        assert ready.wait(180), "the task never reported READY:\n" + "".join(lines[-40:])
+        assert len(live_processes_with(marker)) >= 5
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(120)
+        watcher.join(10)
+        assert live_processes_with(marker) == set()
+        assert any("was stopped" in line for line in lines), "".join(lines[-40:])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        dag_file.unlink(missing_ok=True)
+        for pid in live_processes_with(marker):  # never leave a failed test's tree running
+            os.kill(pid, signal.SIGKILL)
