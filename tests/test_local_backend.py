@@ -318,6 +318,44 @@ def test_job_ends_processes_its_entry_point_leaves_behind(entrypoints):
     assert live_processes_with(marker) == set()
 
 
+def test_max_runtime_stops_the_job_like_sagemaker(entrypoints):
+    marker = f"gs-maxrun-{uuid.uuid4().hex}"
+    job = training_job("slow", "tree_entry.py", [marker])
+    job.request["StoppingCondition"]["MaxRuntimeInSeconds"] = 3
+    with pytest.raises(LocalJobError, match="MaxRuntimeInSeconds=3"):
+        runner(job, stop_grace_seconds=1).run()
+    assert live_processes_with(marker) == set()
+
+
+def test_staging_single_object_and_unsafe_keys(aws_env, tmp_path):
+    from graphstorm_provider.execution.staging import Stager, StagingError
+
+    bucket = aws_env.bucket("gs-stage")
+    s3 = aws_env.client("s3")
+    s3.put_object(Bucket="gs-stage", Key="conf/train.yaml", Body=b"yaml")
+    s3.put_object(Bucket="gs-stage", Key="conf/train.yaml.bak", Body=b"old")
+    s3.put_object(Bucket="gs-stage", Key="bad/../../evil.txt", Body=b"evil")
+    stager = Stager({"AWS_ENDPOINT_URL": aws_env.endpoint_url, "AWS_REGION": aws_env.region})
+    # A URI naming one object is that object only, named by its basename.
+    assert stager.download(f"{bucket}/conf/train.yaml", tmp_path / "one") == 1
+    assert [p.name for p in (tmp_path / "one").iterdir()] == ["train.yaml"]
+    with pytest.raises(StagingError, match="unsafe local path"):
+        stager.download(f"{bucket}/bad/", tmp_path / "bad")
+    assert not (tmp_path / "evil.txt").exists()
+    with pytest.raises(StagingError, match="holds no objects"):
+        stager.download(f"{bucket}/missing/", tmp_path / "missing")
+
+
+def test_container_paths_stay_inside_the_work_dir(tmp_path):
+    from graphstorm_provider.execution.opt_ml import OptMl
+
+    opt_ml = OptMl(tmp_path / "opt" / "ml")
+    assert opt_ml.local("/opt/ml/processing/input/raw", tmp_path) == tmp_path / "opt/ml/processing/input/raw"
+    assert opt_ml.local("/data/in", tmp_path) == tmp_path / "container" / "data" / "in"
+    with pytest.raises(ValueError):
+        opt_ml.local("/opt/ml/../../etc", tmp_path)
+
+
 # ---------------------------------------------------------------------------------------------
 # Stopping: nothing with the marker may survive.
 

@@ -168,6 +168,7 @@ class LocalJobRunner:
         self.work_dir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._stop_requested = False
+        self._timed_out = False
 
     # ---- public API ---------------------------------------------------------------------------
     def run(self) -> LocalJobResult:
@@ -181,6 +182,10 @@ class LocalJobRunner:
             write_config_files(self.job, opt_ml)
             self._stage_inputs(stager, opt_ml, work_dir)
             exit_code, tail = self._execute(env, self._cwd(opt_ml, work_dir))
+            if self._timed_out:
+                raise LocalJobError(f"job {self.job.job_name} ran longer than StoppingCondition.MaxRuntimeInSeconds="
+                                    f"{self._max_runtime():.0f} and was stopped (exit code {exit_code})",
+                                    exit_code=exit_code, stderr_tail=tail, work_dir=work_dir)
             if self._stop_requested:
                 raise LocalJobError(f"job {self.job.job_name} was stopped (exit code {exit_code})",
                                     exit_code=exit_code, stderr_tail=tail, work_dir=work_dir)
@@ -298,7 +303,13 @@ class LocalJobRunner:
         try:
             if self._stop_requested:  # stop() raced with the start
                 self._end_tree()
-            exit_code = proc.wait()
+            try:
+                exit_code = proc.wait(timeout=self._max_runtime())
+            except subprocess.TimeoutExpired:
+                # SageMaker stops a job at StoppingCondition.MaxRuntimeInSeconds; so do we.
+                self._timed_out = True
+                self._end_tree()
+                exit_code = proc.wait()
         finally:
             if self._guard_running() or self._job_processes():
                 # Interrupted (KeyboardInterrupt, an exception from a signal handler), or the guard
@@ -308,6 +319,10 @@ class LocalJobRunner:
             for reader in readers:
                 reader.join(timeout=10)  # a pipe held open by an unkillable process must not hang us
         return exit_code, list(tail or out_tail)
+
+    def _max_runtime(self) -> float | None:
+        seconds = (self.job.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+        return float(seconds) if seconds else None
 
     def _pump(self, pipe: IO[bytes], tail: collections.deque[str]) -> None:
         for raw in iter(pipe.readline, b""):
