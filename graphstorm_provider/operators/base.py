@@ -164,9 +164,12 @@ class GraphStormBaseOperator(BaseOperator):
             kwargs[name] = value
         return kwargs
 
-    def build_job(self) -> JobRequest:
-        """Validate the (rendered) parameters and render the request; raises ``JobSpecError``."""
-        return self.spec_class()(**self.spec_kwargs()).build()
+    def build_job(self, job_name: str | None = None) -> JobRequest:
+        """Validate the (rendered) parameters and render the request; raises ``JobSpecError``.
+
+        ``job_name`` defaults to ``task_name`` (or the step's default) plus a UTC timestamp.
+        """
+        return self.spec_class()(**self.spec_kwargs()).build(job_name)
 
     @property
     def waits(self) -> bool:
@@ -245,6 +248,12 @@ class GraphStormBaseOperator(BaseOperator):
                     check_interval=self.check_interval,
                     max_ingestion_time=self.max_ingestion_time,
                 )
+            if hook_waits:
+                # The hook's processing-job wait treats "Stopped" as done; a stopped job did not
+                # write its outputs, so the task must fail.
+                final = sm.job_status(hook.conn, job.kind, job.job_name)
+                if final.status != sm.SUCCESS_STATE:
+                    raise sm.SageMakerJobFailed(job.job_name, final.status, final.failure_reason)
         except Exception:
             # Whatever ended the wait (timeout, job failure, API error), do not leave a job
             # billing that nobody waits for. A job that already ended is left alone.
@@ -287,20 +296,22 @@ class GraphStormBaseOperator(BaseOperator):
                 region_name=job.region,
             ),
             method_name="execute_complete",
-            kwargs={"result": job.xcom_value()},
             timeout=timeout,
         )
 
-    def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None, result: dict[str, str] | None = None
-    ) -> dict[str, str]:
-        """Resume after deferral: fail unless the trigger reports success; return the XCom value."""
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, str]:
+        """Resume after deferral: fail unless the trigger reports success; return the XCom value.
+
+        The outputs are rendered again from the (re-rendered, hence identical) parameters under
+        the job's name, rather than carried through the deferral: ``dag.test()`` drops a
+        deferral's kwargs, the triggerer keeps them, this works with both.
+        """
         from airflow.providers.common.compat.sdk import AirflowException
 
         if not event or event.get("status") != "success":
             raise AirflowException(f"SageMaker job did not complete: {event}")
-        self.log.info("SageMaker job %s completed.", event.get("job_name"))
-        return dict(result or {"job_name": event["job_name"]})
+        self.log.info("SageMaker job %s completed.", event["job_name"])
+        return self.build_job(job_name=event["job_name"]).xcom_value()
 
     # ------------------------------------------------------------------ kill
     def on_kill(self) -> None:
