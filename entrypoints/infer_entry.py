@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gsentry import cli  # noqa: E402
 from gsentry.contract import read_container_env  # noqa: E402
+from gsentry.isolation import reexec_with_private_shm  # noqa: E402
 from gsentry.errors import InputError  # noqa: E402
 from gsentry.job import HostJob, has_flag, set_flag  # noqa: E402
 from gsentry.launcher import (INFER_TASK_TYPES, PREDICTION_TASK_TYPES, remap_command,  # noqa: E402
@@ -63,6 +64,7 @@ def main(argv: list[str]) -> None:
     options, script_args = split_launch_args(forwarded, env.num_gpus)
     script = task_script(args.task_type, inference=True, lm_encoder_only=options.lm_encoder_only,
                          custom_script=args.custom_script)
+    reexec_with_private_shm()  # every flag is valid: now isolate from other jobs here
     log.info("host %s (%d of %d), task %s, script %s", env.current_host, env.host_rank + 1,
              env.num_hosts, args.task_type, script)
 

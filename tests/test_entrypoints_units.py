@@ -5,6 +5,8 @@ test_entrypoints_e2e.py, the multi-host rendezvous in test_entrypoints_cluster.p
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -254,3 +256,32 @@ def test_cluster_settings_from_env():
     s = ClusterSettings.from_env({"GSENTRY_RDZV_PORT": "1234", "GSENTRY_RDZV_TIMEOUT": "5",
                                   "GSENTRY_HOST_ADDRESSES": '{"algo-1": "127.0.0.1"}'})
     assert (s.port, s.arrival_timeout, s.addresses) == (1234, 5.0, {"algo-1": "127.0.0.1"})
+
+
+# --- private /dev/shm ---------------------------------------------------------------------------
+def test_private_shm_is_wanted_for_emulated_containers_only():
+    from gsentry.isolation import wanted
+
+    assert wanted({"GRAPHSTORM_OPT_ML": "/tmp/work/opt/ml"})
+    assert not wanted({"GRAPHSTORM_OPT_ML": "/opt/ml/"})
+    assert not wanted({})  # a real container has its own /dev/shm
+    assert not wanted({"GRAPHSTORM_OPT_ML": "/tmp/x", "GSENTRY_PRIVATE_SHM": "0"})
+    assert wanted({"GSENTRY_PRIVATE_SHM": "1"})
+    assert not wanted({"GSENTRY_PRIVATE_SHM": "1", "GSENTRY_SHM_ISOLATED": "1"})
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root and unshare")
+def test_wrapped_command_sees_its_own_empty_dev_shm(tmp_path):
+    import subprocess
+
+    from gsentry.isolation import wrapped_argv
+
+    marker = Path("/dev/shm") / f"gsentry-test-{os.getpid()}"
+    marker.write_bytes(b"x")
+    try:
+        code = "import os; open('/dev/shm/inside', 'w').write('y'); print(sorted(os.listdir('/dev/shm')))"
+        out = subprocess.run(wrapped_argv([sys.executable, "-c", code]), capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "['inside']"
+        assert marker.exists() and not Path("/dev/shm/inside").exists()
+    finally:
+        marker.unlink()
