@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import threading
 import time
@@ -69,6 +70,14 @@ class ComposeResult:
     @property
     def exit_code(self) -> int:
         return next((code for code in self.exit_codes.values() if code), 0)
+
+
+def _sortable_time(text: str) -> str:
+    """``2026-11-28T12:35:34.69Z`` / ``2026-11-28 12:35:34.69 +0000 UTC`` -> ``2026-11-28 12:35:34.690000``."""
+    match = re.match(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:\.(\d+))?", text.strip())
+    if not match or match.group(1).startswith("0001"):  # Go's zero time: not finished
+        return ""
+    return f"{match.group(1)} {match.group(2)}.{(match.group(3) or '0')[:6].ljust(6, '0')}"
 
 
 def compose_file_name(job: JobRequest) -> str:
@@ -239,42 +248,57 @@ class ComposeJobRunner:
         for line in proc.stdout:
             self._emit(f"[{host}] {line.rstrip()}")
 
-    def _state(self, host: str) -> tuple[str, int | None]:
-        """(status, exit code) of a host's container; ("missing", None) if gone."""
+    def _state(self, host: str) -> tuple[str, int | None, str]:
+        """(status, exit code, finish time) of a host's container; ("missing", None, "") if gone.
+
+        The finish time is normalised to ``YYYY-MM-DD HH:MM:SS.ffffff`` so that docker's
+        RFC 3339 and podman's Go time format compare alike.
+        """
         assert self.tool is not None
         proc = self._run(
-            [self.tool.engine, "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", self.containers[host]],
+            [self.tool.engine, "inspect", "--format", "{{.State.Status}}|{{.State.ExitCode}}|{{.State.FinishedAt}}",
+             self.containers[host]],
             60,
         )
         if proc.returncode != 0:
-            return "missing", None
-        status, _, code = proc.stdout.strip().partition(" ")
-        return status.lower(), int(code) if code.lstrip("-").isdigit() else None
+            return "missing", None, ""
+        status, _, rest = proc.stdout.strip().partition("|")
+        code, _, finished = rest.partition("|")
+        return status.lower(), int(code) if code.lstrip("-").isdigit() else None, _sortable_time(finished)
 
     def _wait(self) -> dict[str, int]:
-        """Poll until all hosts exit 0, one fails, the timeout passes or stop() is called."""
+        """Poll until all hosts exit 0, one fails, the timeout passes or stop() is called.
+
+        Returns the exit codes seen, ordered by finish time, so the first failing host
+        (the cause; its peers fail after it) comes first.
+        """
         deadline = time.monotonic() + self.timeout_s
         codes: dict[str, int] = {}
+        finished_at: dict[str, str] = {}
         while True:
             self._raise_if_stopped()
             for host in self.hosts:
                 if host in codes:
                     continue
-                status, code = self._state(host)
+                status, code, finished = self._state(host)
                 if status == "missing":
                     codes[host] = 255
                     self._emit(f"host {host}: container {self.containers[host]} disappeared")
                 elif status in _FINISHED_STATES:
                     codes[host] = code if code is not None else 255
                     self._emit(f"host {host} exited with code {codes[host]}")
-                if codes.get(host):
-                    # A stop() tearing down under us also ends hosts: report the stop, not them.
-                    self._raise_if_stopped()
-                    # One failed host fails the job (as on SageMaker); stop the rest now.
-                    self._failed = True
-                    return codes
+                else:
+                    continue
+                finished_at[host] = finished or "~"  # unknown finish time sorts last
+            ordered = dict(sorted(codes.items(), key=lambda item: finished_at[item[0]]))
+            if any(ordered.values()):
+                # A stop() tearing down under us also ends hosts: report the stop, not them.
+                self._raise_if_stopped()
+                # One failed host fails the job (as on SageMaker); the rest are stopped now.
+                self._failed = True
+                return ordered
             if len(codes) == len(self.hosts):
-                return codes
+                return ordered
             if time.monotonic() > deadline:
                 self._stop_reason = f"timed out after {self.timeout_s:.0f} s"
                 self._failed = True
