@@ -418,3 +418,17 @@ def test_cloudwatch_tail_prints_each_line_once(aws_env):
                         logEvents=[{"timestamp": now_ms + 10, "message": "done"}])
     assert tail.poll(printed.append) == 1
     assert printed == ["[algo-1-1] epoch 0", "[algo-1-1] epoch 1", "[algo-1-1] epoch 2", "[algo-1-1] done"]
+
+
+def test_local_instance_type_runs_here_and_reports_failure_in_words(aws_env, tmp_path):
+    argv = ["--instance-type", "local", "--image-url", "graphstorm:sm", "--role", ROLE,
+            "--graph-data-s3", f"file://{tmp_path}/no-graph/", "--yaml-s3", f"file://{tmp_path}/train.yaml",
+            "--model-artifact-s3", f"file://{tmp_path}/model/", "--graph-name", "acm",
+            "--task-type", "node_classification"]
+    proc = gs_sagemaker("train", *argv)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("gs-sagemaker train: error: ")
+    assert "--graph-data-s3" in proc.stderr  # the entry point's sentence comes through
+    assert "Traceback" not in proc.stderr
+    assert "running" in proc.stdout  # the local backend's progress lines
+    assert_nothing_sent(aws_env)

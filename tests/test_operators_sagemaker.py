@@ -430,3 +430,45 @@ def test_importing_an_operator_module_imports_nothing_heavy(module):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- local dispatch
+LOCAL_GCONSTRUCT_DAG = f'''
+import pendulum
+from airflow.sdk import DAG
+from graphstorm_provider.operators.gconstruct import GConstructOperator
+
+with DAG("gs_local_gconstruct", schedule=None, start_date=pendulum.datetime(2024, 1, 1)) as dag:
+    GConstructOperator(
+        task_id="gconstruct", image_url="graphstorm:sm", role="{ROLE}", region="{REGION}",
+        instance_type="local", input_graph_s3="s3://local-raw/acm/", output_graph_s3="s3://local-out/acm/",
+        graph_name="acm_local_op", graph_config_file="config.json")
+'''
+
+
+def test_local_run_gets_credentials_and_endpoint_from_the_connection_only(aws_env, load_dag, monkeypatch, tmp_path):
+    """instance_type="local": a real GConstruct run reading and writing S3 on the moto server,
+    where only the Airflow connection knows the endpoint and the credentials."""
+    from graphstorm_provider.data.synthetic_acm import SyntheticAcmSpec, generate_synthetic_acm
+
+    aws_env.bucket("local-raw")
+    aws_env.bucket("local-out")
+    generate_synthetic_acm("s3://local-raw/acm/", SyntheticAcmSpec(num_papers=300))
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    dag_run = load_dag(LOCAL_GCONSTRUCT_DAG, "gs_local_gconstruct").test()
+    assert dag_run.state == "success", task_states(dag_run)
+    assert xcoms(dag_run, "gconstruct")["output_graph_s3"] == "s3://local-out/acm/"
+    keys = [o["Key"] for o in aws_env.client("s3").list_objects_v2(Bucket="local-out")["Contents"]]
+    assert "acm/acm_local_op.json" in keys  # GConstruct's partition config, uploaded to the moto server
+    assert aws_env.received("SageMaker.CreateProcessingJob") == []  # nothing went to SageMaker
+
+
+def test_local_run_failure_fails_the_task(aws_env, load_dag, tmp_path):
+    dag_file = LOCAL_GCONSTRUCT_DAG.replace("s3://local-raw/acm/", f"file://{tmp_path}/missing/").replace(
+        "s3://local-out/acm/", f"file://{tmp_path}/out/")
+    dag_run = load_dag(dag_file, "gs_local_gconstruct").test()
+    assert task_states(dag_run) == {"gconstruct": "failed"}
+    assert aws_env.received("SageMaker.CreateProcessingJob") == []

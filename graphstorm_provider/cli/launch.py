@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -66,6 +65,17 @@ def _fail(prog: str, message: str, code: int) -> int:
     return code
 
 
+def _log_to_stderr() -> None:
+    """Our own INFO messages on stderr; other libraries' (Airflow's config, botocore) only from WARNING."""
+    ours = logging.getLogger("graphstorm_provider")
+    if not ours.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        ours.addHandler(handler)
+        ours.setLevel(logging.INFO)
+        ours.propagate = False
+
+
 def split_own_flags(argv: Sequence[str]) -> tuple[list[str], bool, bool]:
     """Remove ``--dry-run`` (ours) and detect ``-h``; only before ``--``, after it is GraphStorm's."""
     argv = [str(a) for a in argv]
@@ -81,7 +91,7 @@ def run_step(step: str, argv: Sequence[str]) -> int:
     from graphstorm_provider.jobs.errors import JobSpecError
 
     prog = f"gs-sagemaker {step}"
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    _log_to_stderr()
     args, dry_run, wants_help = split_own_flags(argv)
     spec_class = STEP_SPECS[step]
     if wants_help:
@@ -112,7 +122,6 @@ def run_sagemaker(job: JobRequest, prog: str, *, wait: bool, poll_seconds: float
 
     from graphstorm_provider.execution import sagemaker as sm
 
-    logging.getLogger("botocore").setLevel(logging.WARNING)
     try:
         client = sm.sagemaker_client(job.region)
         arn = sm.create_job(client, job)
@@ -208,18 +217,23 @@ class CloudWatchTail:
 
 # --------------------------------------------------------------------------- local
 def run_local(job: JobRequest, prog: str, *, asynchronous: bool = False) -> int:
+    from graphstorm_provider.execution.runners import make_local_runner
+
     if asynchronous:
         log.info("--async-execution has no effect with --instance-type local: the job runs here, to the end.")
-    from graphstorm_provider.execution.runners import local_runner_class
-
-    runner = local_runner_class(job)(job, env=dict(os.environ), log=_say)
+    try:
+        runner = make_local_runner(job, extra_env={}, log=_say)
+    except ValueError as err:  # the request cannot run here (e.g. no GraphStorm runtime): bad input
+        return _fail(prog, str(err), 2)
     try:
         runner.run()
     except KeyboardInterrupt:
         runner.stop()
         print(f"{prog}: interrupted; stopped the local run of {job.job_name}.", file=sys.stderr)
         return 130
-    except Exception as err:  # noqa: BLE001 - the job failed: one line, not a traceback
-        return _fail(prog, f"{job.step} job {job.job_name} failed: {err}", 1)
+    except Exception as err:  # noqa: BLE001 - the job failed: its message, not a traceback
+        # The first line says what failed; the runner's details (last output lines) follow.
+        print(f"{prog}: error: {err}", file=sys.stderr, flush=True)
+        return 1
     _say(json.dumps(job.xcom_value()))
     return 0

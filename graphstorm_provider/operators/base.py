@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import importlib
-import os
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -188,35 +187,40 @@ class GraphStormBaseOperator(BaseOperator):
         return job.xcom_value()
 
     def _run_local(self, job: JobRequest) -> None:
-        from graphstorm_provider.execution.runners import local_runner_class
+        from graphstorm_provider.execution.runners import make_local_runner
 
-        runner_class = local_runner_class(job)
-        env = {**os.environ, **self._connection_env(job)}
-        self._runner = runner_class(job, env=env, log=lambda line: self.log.info("%s", line))
-        # Local runs always run to the end: there is nothing to come back to later.
+        self._runner = make_local_runner(
+            job, extra_env=self._connection_env(job), log=lambda line: self.log.info("%s", line)
+        )
+        if not self.waits:
+            self.log.info("wait_for_completion=False has no effect on a local run: it runs here, to the end.")
         self._runner.run()
 
     def _connection_env(self, job: JobRequest) -> dict[str, str]:
         """AWS credentials/region/endpoint of the Airflow connection, as ``AWS_*`` variables.
 
         Only handed to the local runner's process environment: never logged, templated or
-        pushed to XCom.
+        pushed to XCom. Without a connection (or credentials) the job gets none of these and
+        boto3 inside it falls back to its usual lookup (fine for ``file://`` URIs).
         """
+        env: dict[str, str] = {"AWS_REGION": job.region, "AWS_DEFAULT_REGION": job.region}
         if not self.aws_conn_id:
-            return {}
+            return env
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
         hook = AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="s3", region_name=job.region)
-        env: dict[str, str] = {"AWS_REGION": job.region, "AWS_DEFAULT_REGION": job.region}
-        # boto3 finds no credentials at all on a machine without AWS set up: a local run on
-        # file:// URIs needs none, so that is not an error here.
-        found = hook.get_session(region_name=job.region).get_credentials()
-        credentials = found.get_frozen_credentials() if found is not None else None
-        if credentials and credentials.access_key:
-            env["AWS_ACCESS_KEY_ID"] = credentials.access_key
-            env["AWS_SECRET_ACCESS_KEY"] = credentials.secret_key
-        if credentials and credentials.token:
-            env["AWS_SESSION_TOKEN"] = credentials.token
+        try:
+            credentials = hook.get_session(region_name=job.region).get_credentials()
+        except Exception as err:  # noqa: BLE001 - a local file:// run needs no AWS at all
+            self.log.warning("No AWS credentials from connection %r (%s).", self.aws_conn_id, type(err).__name__)
+            credentials = None
+        if credentials is not None:
+            frozen = credentials.get_frozen_credentials()
+            if frozen.access_key and frozen.secret_key:
+                env["AWS_ACCESS_KEY_ID"] = frozen.access_key
+                env["AWS_SECRET_ACCESS_KEY"] = frozen.secret_key
+            if frozen.token:
+                env["AWS_SESSION_TOKEN"] = frozen.token
         endpoint_url = hook.conn_config.endpoint_url
         if endpoint_url:
             env["AWS_ENDPOINT_URL"] = endpoint_url
