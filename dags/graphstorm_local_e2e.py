@@ -33,7 +33,6 @@ from graphstorm_provider.operators.infer import GSInferOperator
 from graphstorm_provider.operators.train import GSTrainOperator
 
 DAG_ID = "graphstorm_local_e2e"
-GRAPH_NAME = "acm"
 TASK_TYPE = "node_classification"
 # The default base can be moved without editing the DAG (e.g. by the README's main script).
 DEFAULT_BASE_URI = os.environ.get("GRAPHSTORM_E2E_BASE_URI", "file:///tmp/graphstorm-airflow/runs")
@@ -89,6 +88,8 @@ with DAG(
         "role": Param("arn:aws:iam::000000000000:role/GraphStormLocal", type="string", minLength=1,
                       description="SageMaker execution role ARN (any value works locally)"),
         "region": Param("us-west-2", type="string", minLength=1),
+        "graph_name": Param("acm", type="string", pattern=r"^[A-Za-z0-9_-]+$",
+                            description="GraphStorm graph name (two runs on one host at once need different names)"),
         "num_papers": Param(2500, type="integer", minimum=50, description="size of the synthetic graph"),
         "num_classes": Param(5, type="integer", minimum=2, maximum=50),
         "seed": Param(0, type="integer", minimum=0),
@@ -114,7 +115,7 @@ with DAG(
         spec = SyntheticAcmSpec(num_papers=int(params["num_papers"]), num_classes=int(params["num_classes"]),
                                 seed=int(params["seed"]))
         summary = generate_synthetic_acm(raw, spec)
-        yaml_uri = f"{prefix}/config/{GRAPH_NAME}_nc.yaml"
+        yaml_uri = f"{prefix}/config/{params['graph_name']}_nc.yaml"
         storage.write_bytes(yaml_uri, node_classification_yaml(spec.num_classes).encode())
         return {"run_prefix": prefix, "raw_graph_s3": raw, "graph_config_file": summary.graph_config_file,
                 "train_yaml_s3": yaml_uri}
@@ -125,7 +126,7 @@ with DAG(
         task_id="gconstruct",
         input_graph_s3=prepared["raw_graph_s3"],
         output_graph_s3=f"{PREFIX}/graph",
-        graph_name=GRAPH_NAME,
+        graph_name="{{ params.graph_name }}",
         graph_config_file=prepared["graph_config_file"],
         **JOB_ARGS,
     )
@@ -135,7 +136,7 @@ with DAG(
         graph_data_s3=gconstruct.output["output_graph_s3"],
         yaml_s3=prepared["train_yaml_s3"],
         model_artifact_s3=f"{PREFIX}/model",
-        graph_name=GRAPH_NAME,
+        graph_name="{{ params.graph_name }}",
         task_type=TASK_TYPE,
         graphstorm_args="{{ gs_hyperparameters(params) }}",
         **JOB_ARGS,
@@ -148,7 +149,7 @@ with DAG(
         model_artifact_s3=train.output["model_artifact_s3"],
         output_emb_s3=f"{PREFIX}/embeddings",
         output_prediction_s3=f"{PREFIX}/predictions",
-        graph_name=GRAPH_NAME,
+        graph_name="{{ params.graph_name }}",
         task_type=TASK_TYPE,
         graphstorm_args="{{ gs_hyperparameters(params) }}",
         **JOB_ARGS,

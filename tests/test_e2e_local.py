@@ -21,7 +21,8 @@ pytestmark = pytest.mark.e2e
 DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "graphstorm_local_e2e.py"
 DAG_ID = "graphstorm_local_e2e"
 # Small and quick, still enough for the model to learn the classes.
-CONF = {"num_papers": 1500, "num_epochs": 3, "hidden_size": 32, "seed": 1}
+# A graph name of its own: DistDGL shares graphs between processes by name (shared memory).
+CONF = {"num_papers": 1500, "num_epochs": 3, "hidden_size": 32, "seed": 1, "graph_name": "acm_e2e_test"}
 
 
 def _run_dag(load_dag, base_uri: str) -> dict:
