@@ -151,7 +151,8 @@ class Transfer:
         wanted = [rel for rel in self.list_files(prefix) if rel and include(rel)]
         jobs = [(prefix.child(rel), dest / PurePosixPath(rel)) for rel in wanted]
         self._run_all(lambda job: self.download_file(*job), jobs)
-        log.info("downloaded %d file(s) from %s to %s", len(jobs), prefix.uri(), dest)
+        size = sum(target.stat().st_size for _, target in jobs)
+        log.info("downloaded %d file(s), %d bytes from %s to %s", len(jobs), size, prefix.uri(), dest)
         return [target for _, target in jobs]
 
     def upload_tree(self, src: Path, prefix: Location) -> list[Location]:

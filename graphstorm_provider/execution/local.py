@@ -269,7 +269,8 @@ class LocalJobRunner:
         if self.job.kind == "training":
             for name, uri in training_channels(self.job):
                 count = stager.download(uri, opt_ml.channel(name))
-                self.log.info("channel %s: %d file(s) from %s", name, count, uri)
+                self.log.info("channel %s: %d file(s), %d bytes downloaded from %s", name, count,
+                              _tree_bytes(opt_ml.channel(name)), uri)
             return
         for item in self.job.request.get("ProcessingInputs", []) or []:
             s3_input = item.get("S3Input")
@@ -277,7 +278,8 @@ class LocalJobRunner:
                 raise LocalSpecError(f"processing input {item.get('InputName')!r}: only S3Input runs locally")
             dest = opt_ml.local(s3_input["LocalPath"], work_dir)
             count = stager.download(s3_input["S3Uri"], dest)
-            self.log.info("input %s: %d file(s) from %s", item.get("InputName"), count, s3_input["S3Uri"])
+            self.log.info("input %s: %d file(s), %d bytes downloaded from %s", item.get("InputName"), count,
+                          _tree_bytes(dest), s3_input["S3Uri"])
 
     def _cwd(self, opt_ml: OptMl, work_dir: Path) -> Path:
         # Processing entry points read their input from the working directory (see ARCHITECTURE.md).
@@ -366,6 +368,11 @@ def _failure_reason(opt_ml: OptMl) -> str | None:
     except OSError:
         return None
     return text[:1024] or None
+
+
+def _tree_bytes(path: Path) -> int:
+    """Bytes of the files under ``path`` (what a staged input cost; the overhead bench reads it)."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
 
 
 def _remove_tree(path: Path) -> None:
