@@ -117,7 +117,12 @@ podman build --layers --format docker \
   --build-arg "FLAVOUR=$flavour" \
   --label "graphstorm-airflow.inputs=$inputs_hash" \
   -t "$tag" \
-  "$context"
+  "$context" >"$context.log" 2>&1 || {
+    tail -40 "$context.log" >&2
+    echo "build_image.sh: podman build failed; full log: $context.log" >&2
+    exit 1
+  }
+rm -f "$context.log"
 log "built $tag in $(( $(date +%s) - start )) s: $(podman image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.1f GB", $1/1e9}')"
 
 # The previous image under this tag is now untagged: drop it (and only it) unless a container uses it.
