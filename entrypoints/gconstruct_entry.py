@@ -20,7 +20,7 @@ from gsentry.contract import read_container_env  # noqa: E402
 from gsentry.errors import InputError  # noqa: E402
 from gsentry.job import has_flag, set_flag  # noqa: E402
 from gsentry.logs import setup_logging  # noqa: E402
-from gsentry.process import run  # noqa: E402
+from gsentry.process import install_stop_handler, run  # noqa: E402
 
 log = logging.getLogger("gconstruct_entry")
 
@@ -56,6 +56,7 @@ def main(argv: list[str]) -> None:
         raise InputError(f"--graph-config-file {args.graph_config_file} does not exist under the input graph ({input_dir}).")
     output_dir.mkdir(parents=True, exist_ok=True)
     argv_gc = gconstruct_argv(sys.executable, str(rel), output_dir, args.graph_name, forwarded, args.log_level)
+    install_stop_handler()
     run("gconstruct", argv_gc, cwd=input_dir)
     log.info("graph %s constructed in %s", args.graph_name, output_dir)
 

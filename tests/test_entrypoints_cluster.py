@@ -189,3 +189,21 @@ def test_train_entry_point_with_a_missing_host_exits_nonzero_naming_it(tmp_path,
     assert "host algo-2: never arrived within 2 s" in proc.stderr
     failure = Path(env["GRAPHSTORM_OPT_ML"]) / "output" / "failure"
     assert "algo-2" in failure.read_text()
+
+
+def test_sigterm_stops_an_entry_point_waiting_for_its_peers(tmp_path, cluster_env):
+    """SageMaker's StopTrainingJob (and compose down) send SIGTERM: the host stops at once."""
+    from graphstorm_provider.config import runtime_python
+
+    env = cluster_env("algo-1", GSENTRY_RDZV_TIMEOUT=600)
+    (tmp_path / "train.yaml").write_text("---\nversion: 1.0\n")
+    proc = subprocess.Popen(
+        [runtime_python(), str(ENTRYPOINTS / "train_entry.py"), "--graph-data-s3", f"file://{tmp_path}/graph",
+         "--train-yaml-s3", f"file://{tmp_path}/train.yaml", "--model-artifact-s3", f"file://{tmp_path}/model",
+         "--graph-name", "g", "--task-type", "node_classification", "--"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _read_until(proc, "waiting for")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "stopped by signal SIGTERM" in err

@@ -285,3 +285,41 @@ def test_wrapped_command_sees_its_own_empty_dev_shm(tmp_path):
         assert marker.exists() and not Path("/dev/shm/inside").exists()
     finally:
         marker.unlink()
+
+
+def test_sigterm_stops_the_running_child_and_its_whole_session(tmp_path):
+    """A stopped job leaves no GraphStorm process behind (children run in their own session)."""
+    import signal
+    import subprocess
+    import time
+
+    pidfile = tmp_path / "grandchild.pid"
+    driver = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from gsentry import cli\n"
+        "from gsentry.process import install_stop_handler, run\n"
+        "def main(argv):\n"
+        "    install_stop_handler()\n"
+        "    code = 'import os, subprocess, sys, time; p = subprocess.Popen([sys.executable, \"-c\", \"import time; time.sleep(300)\"]); '\\\n"
+        "           'open(sys.argv[1], \"w\").write(str(p.pid)); print(\"started\", flush=True); time.sleep(300)'\n"
+        "    run('child', [sys.executable, '-c', code, sys.argv[2]])\n"
+        "sys.exit(cli.run_main(main, []))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", driver, str(ENTRYPOINTS), str(pidfile)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if "started" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "stopped by signal SIGTERM" in err
+    grandchild = int(pidfile.read_text())
+    for _ in range(50):  # the kernel reaps it asynchronously
+        try:
+            os.kill(grandchild, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(grandchild, signal.SIGKILL)
+        raise AssertionError("the child's own child survived the stop")

@@ -14,9 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -26,7 +24,7 @@ from .contract import ContainerEnv
 from .errors import EntryError
 from .graphdata import LocalGraph, download_graph
 from .launcher import Command, HostPlan, LaunchOptions, build_host_plan
-from .process import Child, supervise
+from .process import Child, install_stop_handler, supervise
 from .transfer import Transfer, parse_uri
 
 log = logging.getLogger(__name__)
@@ -59,26 +57,6 @@ def has_flag(args: Sequence[str], flag: str) -> bool:
     return any(a == flag or a.startswith(flag + "=") for a in args)
 
 
-class _Stop:
-    """Turns SIGTERM (SageMaker's StopTrainingJob, compose down) into a clean abort."""
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-
-    def install(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, self._handle)
-
-    def _handle(self, signum, _frame) -> None:
-        self.signal = signum
-
-    def error(self) -> EntryError | None:
-        if self.signal is None:
-            return None
-        return EntryError(f"stopped by signal {signal.Signals(self.signal).name}")
-
-
 @dataclass
 class HostJob:
     """One host's run of a distributed GraphStorm step."""
@@ -98,9 +76,7 @@ class HostJob:
 
     def run(self, body: Callable[["HostJob"], None]) -> None:
         """Run ``body`` inside the cluster membership; report failure to peers and re-raise."""
-        stop = _Stop()
-        stop.install()
-        self._stop = stop
+        install_stop_handler()
         try:
             body(self)
         except BaseException as err:
@@ -109,7 +85,7 @@ class HostJob:
         self.cluster.finish()
 
     def abort_reason(self) -> Exception | None:
-        return self._stop.error() or self.cluster.failure()
+        return self.cluster.failure()
 
     # --- inputs ----------------------------------------------------------------------------
     def download_graph(self, graph_uri: str, graph_name: str, raw_mappings_uri: str | None = None) -> LocalGraph:

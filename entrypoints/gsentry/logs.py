@@ -8,13 +8,26 @@ import sys
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
+class _StreamHandler(logging.StreamHandler):
+    """A stream handler that lets the stop signal through.
+
+    The SIGTERM handler raises to unwind the entry point; if the signal lands while a record is
+    being written, logging's ``handleError`` would print and swallow that exception.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        from .errors import EntryError
+
+        error = sys.exc_info()[1]
+        if isinstance(error, EntryError):
+            raise error
+        super().handleError(record)
+
+
 def setup_logging(level: str, host: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format=f"{host} %(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-        force=True,
-    )
+    handler = _StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter(f"{host} %(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True)
     # boto's own debug output would drown GraphStorm's.
     for noisy in ("botocore", "boto3", "s3transfer", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger().level))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from .errors import GraphStormError
+from .errors import EntryError, GraphStormError
 
 log = logging.getLogger(__name__)
 
@@ -169,3 +169,31 @@ def run(name: str, argv: list[str], env: Mapping[str, str] | None = None, cwd: P
     """Run one child to completion; raise :class:`GraphStormError` with its error on failure."""
     child = Child(name, argv, env if env is not None else os.environ, cwd).start()
     supervise([child], should_abort)
+
+
+class _Stop:
+    """Turns SIGTERM (SageMaker's StopTrainingJob, compose down, the local backend's stop) into
+    an exception: wherever the host is (rendezvous, download, GraphStorm running), it unwinds,
+    stops its children and tells its peers. Later signals are ignored so cleanup can finish."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._handle)
+
+    def _handle(self, signum, _frame) -> None:
+        if self.signal is not None:
+            return
+        self.signal = signum
+        raise EntryError(f"stopped by signal {signal.Signals(signum).name}")
+
+
+_STOP = _Stop()
+
+
+def install_stop_handler() -> None:
+    """Make SIGTERM/SIGINT unwind the entry point (children are stopped by :func:`supervise`)."""
+    _STOP.install()
