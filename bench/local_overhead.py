@@ -95,7 +95,27 @@ def by_hand(raw: Path, yaml_path: Path, out: Path, hyper: list[str], num_epochs:
 
 
 _TS = r"^(\S+Z) .*\[DAG TEST\] (starting|end) task task_id=(\w+)"
-_BYTES = re.compile(r"download\w*[^\n]*?\b(\d+) bytes", re.IGNORECASE)
+# "downloaded 7 file(s), 123 bytes from ..." (entry points) and "input input: 13 file(s), 456 bytes
+# downloaded from ..." (local backend staging), echoed into the task log by the operator's logger.
+_BYTES = re.compile(r"\d+ file\(s\), (\d+) bytes")
+_OPERATOR_STEP = {"GConstructOperator": "gconstruct", "GSTrainOperator": "train", "GSInferOperator": "infer"}
+
+
+def downloaded_bytes(log_text: str) -> dict[str, int]:
+    """Bytes downloaded per step (the one host algo-1), from the task log lines."""
+    per_step: dict[str, int] = {}
+    seen: set[str] = set()
+    for line in log_text.splitlines():
+        match = _BYTES.search(line)
+        if not match or "download" not in line:
+            continue
+        message = line.split("]", 1)[-1]  # without Airflow's timestamp: a line echoed twice counts once
+        if message in seen:
+            continue
+        seen.add(message)
+        step = next((s for op, s in _OPERATOR_STEP.items() if op in line), "other")
+        per_step[step] = per_step.get(step, 0) + int(match.group(1))
+    return per_step
 
 
 def pipeline(conf: dict, out: Path) -> Measurement:
@@ -127,11 +147,12 @@ def pipeline(conf: dict, out: Path) -> Measurement:
                 starts[task_id] = when
             elif task_id in starts:
                 m.seconds[task_id] = (when - starts[task_id]).total_seconds()
-        found = [int(n) for n in _BYTES.findall(text)]
-        m.downloaded_bytes = sum(found) if found else None
+        per_step = downloaded_bytes(text)
+        m.downloaded_bytes = sum(per_step.values()) if per_step else None
+        m.note = "per step: " + ", ".join(f"{k} {v:,}" for k, v in per_step.items()) + "; " if per_step else ""
         summaries = sorted(Path(out / "runs").rglob("summary.json"))
         m.accuracy = json.loads(summaries[-1].read_text())["test_accuracy"] if summaries else None
-        m.note = f"airflow db migrate took {migrate:.1f} s (not counted)"
+        m.note += f"airflow db migrate took {migrate:.1f} s (not counted)"
     finally:
         shutil.rmtree(home, ignore_errors=True)
     return m

@@ -177,7 +177,9 @@ with DAG(
             "predictions": inferred["output_prediction_s3"],
             "jobs": {"train": trained["job_name"], "infer": inferred["job_name"]},
         }
-        storage.write_bytes(f"{prepared['run_prefix']}/summary.json", json.dumps(summary, indent=2).encode())
+        summary_uri = f"{prepared['run_prefix']}/summary.json"
+        storage.write_bytes(summary_uri, json.dumps(summary, indent=2).encode())
+        log.info("GraphStorm e2e summary: %s", summary_uri)  # scripts/run_local_pipeline.sh looks for this line
         log.info("Test accuracy: %.4f on %d test papers (chance %.2f)", evaluation.test_accuracy,
                  evaluation.num_test, evaluation.chance)
         for name in ("model", "embeddings", "predictions"):

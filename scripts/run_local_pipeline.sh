@@ -62,38 +62,42 @@ export AIRFLOW__CORE__DAGS_FOLDER="$root/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$airflow_home/airflow.db"
 echo "AIRFLOW_HOME=$airflow_home"
-airflow db migrate >"$airflow_home/db-migrate.log" 2>&1 || { cat "$airflow_home/db-migrate.log"; exit 1; }
+# `airflow db migrate` costs ~30 s: do it once per Airflow version and keep the migrated (empty)
+# database next to the Airflow environment; each run gets a fresh copy of it.
+airflow_dist="$(cd "$root/.venv/lib"/python3*/site-packages && ls -d apache_airflow-[0-9]*.dist-info | head -1)"
+db_template="$root/.venv/.graphstorm-e2e-${airflow_dist%.dist-info}.sqlite"
+if [[ -f "$db_template" ]]; then
+  cp "$db_template" "$airflow_home/airflow.db"
+  echo "metadata database: copy of $db_template (already migrated)"
+else
+  airflow db migrate >"$airflow_home/db-migrate.log" 2>&1 || { cat "$airflow_home/db-migrate.log"; exit 1; }
+  cp "$airflow_home/airflow.db" "$db_template.tmp" && mv "$db_template.tmp" "$db_template"
+fi
 
 step "airflow dags test graphstorm_local_e2e  (conf: $conf)"
 run_log="$airflow_home/dags-test.log"
-marker="$(date -u +%s)"
 set +e
 airflow dags test graphstorm_local_e2e -c "$conf" 2>&1 | tee "$run_log"
 status=${PIPESTATUS[0]}
 set -e
 
 step "Result"
-# The report task writes <base>/<run id>/summary.json; pick the one this run wrote.
-"$root/.venv/bin/python" - "$conf" "$marker" "$status" "$run_log" <<'EOF'
+# The report task logs "GraphStorm e2e summary: <uri>" (the summary.json of this run).
+summary_uri="$(grep -o 'GraphStorm e2e summary: [^ ]*' "$run_log" | tail -1 | cut -d' ' -f4 || true)"
+if [[ $status -ne 0 || -z "$summary_uri" ]]; then
+  echo "The pipeline FAILED (airflow dags test exit code $status); see the log above."
+  KEEP_AIRFLOW_HOME=1
+  echo "Airflow home kept for inspection: $airflow_home"
+  exit $(( status == 0 ? 1 : status ))
+fi
+"$root/.venv/bin/python" - "$summary_uri" <<'EOF'
 import json, sys
 from graphstorm_provider.data import storage
 
-conf, marker, status, run_log = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-base = conf["base_uri"].rstrip("/")
-summaries = [f for f in storage.list_files(base) if f.endswith("/summary.json")]
-fresh = []
-for uri in summaries:
-    data = json.loads(storage.read_bytes(uri))
-    fresh.append((uri, data))
-# The run id holds the run's start time; the newest summary under the base is this run's.
-fresh.sort(key=lambda item: item[0])
-mine = [item for item in fresh if item[1].get("run_prefix", "").startswith(base)]
-if status != 0 or not mine:
-    print(f"The pipeline FAILED (airflow dags test exit code {status}); see the log above.")
-    sys.exit(status or 1)
-uri, s = max(mine, key=lambda item: item[1].get("run_prefix", ""))
-print(f"Test accuracy: {s['test_accuracy']:.4f} on {s['num_test']} test papers "
-      f"(chance {s['chance']:.2f}; predictions for {s['num_test_predicted']}, embeddings for {s['num_test_embedded']})")
+uri = sys.argv[1]
+s = json.loads(storage.read_bytes(uri))
+print(f"Test accuracy: {s['test_accuracy']:.4f} on {s['num_test']} test papers (chance {s['chance']:.2f}); "
+      f"predictions for {s['num_test_predicted']}, embeddings for {s['num_test_embedded']} of them")
 print(f"Model:        {s['model']}")
 print(f"Embeddings:   {s['embeddings']}")
 print(f"Predictions:  {s['predictions']}")
