@@ -240,7 +240,7 @@ def test_error_summary_prefers_the_real_exception_over_torch_launcher_noise():
             "gsgnn_np.py FAILED"]
     summary = error_summary(tail)
     assert summary[0] == "AssertionError: label_field paper:label does not exist"
-    assert "Traceback (most recent call last):" in summary
+    assert summary[1:] == tail[1:4]  # the traceback that led to it, not the launcher's
     assert error_summary(["a", "last words", ""])[0] == "last words"
 
 

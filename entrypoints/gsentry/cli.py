@@ -75,6 +75,11 @@ def run_main(main: Callable[[list[str]], None], argv: Sequence[str] | None = Non
     except Exception:  # an entry-point bug: keep the traceback, it is the only clue
         message = "unexpected error in the entry point:\n" + traceback.format_exc()
     log.error("%s", message)
-    print(f"ERROR: {message}", file=sys.stderr, flush=True)
+    # Details first and the one-line reason last: log tails (the local backend keeps the last
+    # stderr lines) then end with it. The failure file (SageMaker's FailureReason) starts with it.
+    headline, *details = message.splitlines() or ["failed"]
+    for line in details:
+        print(line, file=sys.stderr)
+    print(f"ERROR: {headline}", file=sys.stderr, flush=True)
     write_failure(opt_ml, message)
     return 1

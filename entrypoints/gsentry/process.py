@@ -30,28 +30,23 @@ _WRAPPER_ERRORS = ("ChildFailedError", "CalledProcessError", "subprocess.CalledP
 STOP_GRACE_SECONDS = 10.0
 
 
-def error_summary(lines: Sequence[str]) -> list[str]:
-    """The most useful part of a failed child's output tail.
+def error_summary(lines: Sequence[str], context: int = 30) -> list[str]:
+    """The most useful part of a failed child's output tail: headline first, then context.
 
-    The first Python traceback in the tail and the exception lines are what GraphStorm's users
-    need; torch's launcher appends a ``ChildFailedError`` traceback of its own that says
-    nothing, so wrapper exceptions are ranked last.
+    The headline is the first exception a GraphStorm process raised; the context is the
+    traceback that led to it (its last ``context`` lines). torch's launcher appends a
+    ``ChildFailedError`` traceback of its own that says nothing, so wrapper exceptions never
+    make the headline. Without any exception, the last non-empty line heads the tail.
     """
     lines = [line.rstrip("\n") for line in lines]
-    exceptions = [line.strip() for line in lines if _EXCEPTION_LINE.match(line)]
-    real = [line for line in exceptions if not any(w in line for w in _WRAPPER_ERRORS)]
-    first_tb = next((i for i, line in enumerate(lines) if "Traceback (most recent call last)" in line), None)
-    summary: list[str] = []
+    real = [i for i, line in enumerate(lines)
+            if _EXCEPTION_LINE.match(line) and not any(w in line for w in _WRAPPER_ERRORS)]
     if real:
-        summary.append(real[0])
-    else:
-        summary.append(next((line.strip() for line in reversed(lines) if line.strip()), "no output"))
-    if first_tb is not None:
-        block = lines[first_tb:first_tb + 60]
-        summary.extend(block)
-    else:
-        summary.extend(lines[-25:])
-    return summary
+        end = real[0]
+        start = next((i for i in range(end, -1, -1) if "Traceback (most recent call last)" in lines[i]), end)
+        return [lines[end].strip(), *lines[max(start, end - context):end + 1]]
+    headline = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
+    return [headline, *lines[-25:]]
 
 
 @dataclass
