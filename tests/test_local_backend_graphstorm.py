@@ -10,6 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import signal
+import subprocess
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -60,31 +63,43 @@ class _Watch(logging.Handler):
             self.training.set()
 
 
-def test_stopping_real_training_mid_run_leaves_no_process(runtime_python, tmp_path):
+@pytest.fixture(scope="module")
+def graph(runtime_python, tmp_path_factory) -> dict:
+    """A small synthetic graph, GConstruct-ed by the local backend (real GraphStorm)."""
     from graphstorm_provider.data import storage
     from graphstorm_provider.data.synthetic_acm import SyntheticAcmSpec, generate_synthetic_acm
-    from graphstorm_provider.data.train_config import hyperparameter_args, node_classification_yaml
+    from graphstorm_provider.data.train_config import node_classification_yaml
     from graphstorm_provider.operators.gconstruct import GConstructOperator
-    from graphstorm_provider.operators.train import GSTrainOperator
 
-    base = f"file://{tmp_path}/run-{uuid.uuid4().hex[:8]}"
+    base = f"file://{tmp_path_factory.mktemp('gs-kill')}"
     graph_name = f"killtest{uuid.uuid4().hex[:6]}"  # DistDGL names shared memory after the graph
     spec = SyntheticAcmSpec(num_papers=600, num_classes=3, seed=0)
     summary = generate_synthetic_acm(f"{base}/raw", spec)
     storage.write_bytes(f"{base}/config/nc.yaml", node_classification_yaml(spec.num_classes).encode())
     common = {"image_url": "graphstorm:local", "role": "arn:aws:iam::000000000000:role/Local",
               "instance_type": "local", "region": "us-west-2", "graph_name": graph_name}
-
     gconstruct = GConstructOperator(task_id="gconstruct", input_graph_s3=f"{base}/raw",
                                     output_graph_s3=f"{base}/graph", graph_config_file=summary.graph_config_file,
                                     **common).build_job()
     LocalJobRunner(gconstruct, runtime_python=runtime_python).run()
+    return {"base": base, "graph_name": graph_name, "common": common}
 
-    # Many epochs: the job must still be training when it is stopped.
-    args = hyperparameter_args(num_epochs=500, hidden_size=16, num_layers=1, fanout=5, batch_size=64, lr=0.01)
+
+def _long_training_args() -> str:
+    """Many epochs: the job must still be training when it is stopped."""
+    from graphstorm_provider.data.train_config import hyperparameter_args
+
+    return shlex.join(hyperparameter_args(num_epochs=500, hidden_size=16, num_layers=1, fanout=5,
+                                          batch_size=64, lr=0.01))
+
+
+def test_stopping_real_training_mid_run_leaves_no_process(runtime_python, graph):
+    from graphstorm_provider.operators.train import GSTrainOperator
+
+    base, graph_name = graph["base"], graph["graph_name"]
     train = GSTrainOperator(task_id="train", graph_data_s3=f"{base}/graph", yaml_s3=f"{base}/config/nc.yaml",
                             model_artifact_s3=f"{base}/model", task_type="node_classification",
-                            graphstorm_args=shlex.join(args), **common).build_job()
+                            graphstorm_args=_long_training_args(), **graph["common"]).build_job()
     log = logging.getLogger(f"test.graphstorm.kill.{graph_name}")
     log.setLevel(logging.INFO)
     watch = _Watch()
@@ -114,3 +129,53 @@ def test_stopping_real_training_mid_run_leaves_no_process(runtime_python, tmp_pa
     assert _processes_mentioning(graph_name) == set()
     assert _processes_mentioning(str(runner.work_dir)) == set()
     assert len(errors) == 1 and isinstance(errors[0], LocalJobError) and "stopped" in str(errors[0])
+
+
+TRAIN_DAG = """
+from datetime import datetime
+from airflow.sdk import DAG
+from graphstorm_provider.operators.train import GSTrainOperator
+
+with DAG("DAG_ID", start_date=datetime(2026, 1, 1), schedule=None, catchup=False):
+    GSTrainOperator(task_id="train", graph_data_s3="BASE/graph", yaml_s3="BASE/config/nc.yaml",
+                    model_artifact_s3="BASE/model-airflow", task_type="node_classification",
+                    graphstorm_args=ARGS, aws_conn_id=None, **COMMON)
+"""
+
+
+def test_killing_the_airflow_task_mid_training_leaves_no_process(runtime_python, graph, airflow_home):
+    """The issue's acceptance: SIGTERM to a running GSTrainOperator task (`airflow tasks test`)."""
+    dag_id = f"gs_kill_{uuid.uuid4().hex[:8]}"
+    dag_file = airflow_home / "dags" / f"{dag_id}.py"
+    dag_file.write_text(TRAIN_DAG.replace("DAG_ID", dag_id).replace("BASE", graph["base"])
+                        .replace("ARGS", repr(_long_training_args())).replace("COMMON", repr(graph["common"])))
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+           config.RUNTIME_PYTHON_ENV: runtime_python}
+    proc = subprocess.Popen([str(venv_bin / "airflow"), "tasks", "test", dag_id, "train"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: list[str] = []
+    training = threading.Event()
+
+    def read():
+        for line in proc.stdout:
+            lines.append(line)
+            if "Epoch" in line:
+                training.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    graph_data = graph["base"][len("file://"):] + "/graph"
+    try:
+        assert training.wait(600), "training never started:\n" + "".join(lines[-40:])
+        assert len(_processes_mentioning(graph_data)) >= 1  # the entry point is running
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(180)
+        reader.join(10)
+        assert _processes_mentioning(graph_data) == set()
+        assert _processes_mentioning(graph["graph_name"]) == set()
+        assert any("was stopped" in line for line in lines), "".join(lines[-40:])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        dag_file.unlink(missing_ok=True)
