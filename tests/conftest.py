@@ -24,6 +24,13 @@ What the server received
     recorder on: ``aws_env.received("SageMaker.CreateTrainingJob")`` returns the JSON bodies of the
     requests with that ``X-Amz-Target`` the server got during the current test, exactly as sent.
 
+``running_jobs_proxy`` (function, needs ``aws_env``)
+    moto marks SageMaker jobs ``Completed`` the moment they are created. This HTTP proxy in front of
+    the moto server reports them ``InProgress`` in describe answers until a ``Stop*`` request went
+    through it (moto then answers ``Stopped`` itself), so waiting, timeouts, ``on_kill`` and
+    failed jobs can be exercised. Point a client (or the connection) at ``proxy.url``;
+    ``proxy.targets`` lists the ``X-Amz-Target`` of every request it forwarded.
+
 ``airflow_home`` (session)
     The throwaway ``AIRFLOW_HOME`` (set for the whole session at import of this conftest, before
     anything imports airflow) with ``airflow db migrate`` done once, lazily, on first use. It has
@@ -45,9 +52,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import threading
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -182,6 +192,69 @@ def aws_env(moto_server, monkeypatch) -> AwsEnv:
     }
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
     return AwsEnv(endpoint_url=moto_server, region=REGION)
+
+
+class RunningJobsProxy:
+    """HTTP proxy in front of moto that reports created jobs as ``InProgress`` until stopped.
+
+    moto marks SageMaker jobs ``Completed`` the moment they are created, so a job that is still
+    running - the only kind ``on_kill`` has anything to do with - cannot be had from moto
+    alone. Every request still goes to moto over HTTP; only the status in describe answers is
+    rewritten, and only until the job was stopped (moto then reports ``Stopped`` itself).
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.targets: list[str] = []
+        self.stopped = threading.Event()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                target = self.headers.get("X-Amz-Target", "")
+                proxy.targets.append(target)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                request = urllib.request.Request(proxy.upstream + self.path, data=body, headers=headers,
+                                                 method="POST")
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as answer:
+                        status, payload = answer.status, answer.read()
+                        content_type = answer.headers.get("Content-Type", "application/x-amz-json-1.1")
+                except urllib.error.HTTPError as err:
+                    status, payload = err.code, err.read()
+                    content_type = err.headers.get("Content-Type", "application/x-amz-json-1.1")
+                if target.startswith("SageMaker.Stop") and status == 200:
+                    proxy.stopped.set()
+                if target.startswith("SageMaker.Describe") and not proxy.stopped.is_set():
+                    payload = payload.replace(b'"Completed"', b'"InProgress"')
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> RunningJobsProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def running_jobs_proxy(aws_env):
+    """A :class:`RunningJobsProxy` in front of this test's moto server."""
+    with RunningJobsProxy(aws_env.endpoint_url) as proxy:
+        yield proxy
 
 
 _MIGRATED = False

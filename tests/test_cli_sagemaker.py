@@ -432,3 +432,51 @@ def test_local_instance_type_runs_here_and_reports_failure_in_words(aws_env, tmp
     assert "Traceback" not in proc.stderr
     assert "running" in proc.stdout  # the local backend's progress lines
     assert_nothing_sent(aws_env)
+
+
+def _wait_for(condition, timeout: float = 120) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.1)
+
+
+def _launch_through(proxy, *argv: str) -> subprocess.Popen:
+    env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url, "GS_SAGEMAKER_POLL_SECONDS": "0.2"}
+    return subprocess.Popen([GS_SAGEMAKER, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+
+
+def test_waiting_prints_status_changes_and_a_stopped_job_exits_1(aws_env, running_jobs_proxy):
+    import boto3
+
+    proc = _launch_through(running_jobs_proxy, "gconstruct", *BASE_GCONSTRUCT)
+    _wait_for(lambda: running_jobs_proxy.targets.count("SageMaker.DescribeProcessingJob") >= 3)
+    assert proc.poll() is None  # still waiting on the running job
+    [created] = aws_env.received("SageMaker.CreateProcessingJob")
+    # Someone stops the job in the console.
+    boto3.client("sagemaker", region_name=REGION, endpoint_url=running_jobs_proxy.url).stop_processing_job(
+        ProcessingJobName=created["ProcessingJobName"])
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    statuses = [line.split(": ", 1)[1] for line in stdout.splitlines() if created["ProcessingJobName"] + ":" in line]
+    assert statuses == ["InProgress", "Stopped"]  # each change once, not every poll
+    assert stderr.strip() == (f"gs-sagemaker gconstruct: error: SageMaker job {created['ProcessingJobName']} "
+                              "ended Stopped: (no reason given)")
+
+
+def test_interrupt_while_waiting_leaves_the_job_running_and_says_how_to_stop_it(aws_env, running_jobs_proxy):
+    import signal
+
+    proc = _launch_through(running_jobs_proxy, "train", *BASE_TRAIN)
+    _wait_for(lambda: running_jobs_proxy.targets.count("SageMaker.DescribeTrainingJob") >= 2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    [created] = aws_env.received("SageMaker.CreateTrainingJob")
+    name = created["TrainingJobName"]
+    assert stderr.strip() == (f"gs-sagemaker train: interrupted; SageMaker job {name} keeps running. Stop it with: "
+                              f"aws sagemaker stop-training-job --training-job-name {name} --region {REGION}")
+    assert aws_env.received("SageMaker.StopTrainingJob") == []

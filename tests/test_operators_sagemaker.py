@@ -13,8 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -297,62 +295,6 @@ def test_operator_parameters_are_the_cli_flags(step):
 
 
 # --------------------------------------------------------------------------- on_kill
-class RunningJobsProxy:
-    """HTTP proxy in front of moto that reports created jobs as ``InProgress`` until stopped.
-
-    moto marks SageMaker jobs ``Completed`` the moment they are created, so a job that is still
-    running - the only kind ``on_kill`` has anything to do with - cannot be had from moto
-    alone. Every request still goes to moto over HTTP; only the status in describe answers is
-    rewritten, and only until the job was stopped (moto then reports ``Stopped`` itself).
-    """
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
-        self.targets: list[str] = []
-        self.stopped = threading.Event()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output quiet
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                target = self.headers.get("X-Amz-Target", "")
-                proxy.targets.append(target)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                request = urllib.request.Request(proxy.upstream + self.path, data=body, headers=headers,
-                                                 method="POST")
-                try:
-                    with urllib.request.urlopen(request, timeout=30) as answer:
-                        status, payload = answer.status, answer.read()
-                        content_type = answer.headers.get("Content-Type", "application/x-amz-json-1.1")
-                except urllib.error.HTTPError as err:
-                    status, payload = err.code, err.read()
-                    content_type = err.headers.get("Content-Type", "application/x-amz-json-1.1")
-                if target.startswith("SageMaker.Stop") and status == 200:
-                    proxy.stopped.set()
-                if target.startswith("SageMaker.Describe") and not proxy.stopped.is_set():
-                    payload = payload.replace(b'"Completed"', b'"InProgress"')
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> RunningJobsProxy:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def _wait_for(condition, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -361,32 +303,39 @@ def _wait_for(condition, timeout: float = 120) -> None:
         time.sleep(0.1)
 
 
-def test_on_kill_stops_the_running_processing_job(aws_env, monkeypatch):
-    from airflow.providers.common.compat.sdk import AirflowException
+def _point_connection_at(url: str, monkeypatch) -> None:
+    connection = json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])
+    connection["extra"]["endpoint_url"] = url
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
 
-    with RunningJobsProxy(aws_env.endpoint_url) as proxy:
-        connection = json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])
-        connection["extra"]["endpoint_url"] = proxy.url
-        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
-        operator_class, kwargs = _operators()["gconstruct"]
-        operator = operator_class(task_id="gconstruct", check_interval=1, **kwargs)
-        failure: list[BaseException] = []
 
-        def run():
-            try:
-                operator.execute(context={})
-            except BaseException as err:  # noqa: BLE001 - handed to the test thread
-                failure.append(err)
+def _execute_in_thread(operator) -> tuple[threading.Thread, list[BaseException]]:
+    failure: list[BaseException] = []
 
-        task = threading.Thread(target=run)
-        task.start()
-        # The task is waiting on a running job (the hook polls describe) ...
-        _wait_for(lambda: proxy.targets.count("SageMaker.DescribeProcessingJob") >= 2)
-        assert task.is_alive()
-        # ... when Airflow kills it.
-        operator.on_kill()
-        task.join(timeout=120)
-        assert not task.is_alive()
+    def run():
+        try:
+            operator.execute(context={})
+        except BaseException as err:  # noqa: BLE001 - handed to the test thread
+            failure.append(err)
+
+    task = threading.Thread(target=run)
+    task.start()
+    return task, failure
+
+
+def test_on_kill_stops_the_running_processing_job(aws_env, running_jobs_proxy, monkeypatch):
+    """moto completes jobs at once; the proxy fixture keeps them InProgress until stopped."""
+    _point_connection_at(running_jobs_proxy.url, monkeypatch)
+    operator_class, kwargs = _operators()["gconstruct"]
+    operator = operator_class(task_id="gconstruct", check_interval=1, **kwargs)
+    task, failure = _execute_in_thread(operator)
+    # The task is waiting on a running job (the hook polls describe) ...
+    _wait_for(lambda: running_jobs_proxy.targets.count("SageMaker.DescribeProcessingJob") >= 2)
+    assert task.is_alive()
+    # ... when Airflow kills it.
+    operator.on_kill()
+    task.join(timeout=120)
+    assert not task.is_alive()
 
     [created] = aws_env.received("SageMaker.CreateProcessingJob")
     assert [r["ProcessingJobName"] for r in aws_env.received("SageMaker.StopProcessingJob")] == [
@@ -394,7 +343,30 @@ def test_on_kill_stops_the_running_processing_job(aws_env, monkeypatch):
     job = aws_env.client("sagemaker").describe_processing_job(ProcessingJobName=created["ProcessingJobName"])
     assert job["ProcessingJobStatus"] == "Stopped"
     # A stopped job wrote no outputs: the task fails rather than passing them on.
-    assert len(failure) == 1 and isinstance(failure[0], (AirflowException, RuntimeError)), failure
+    assert len(failure) == 1 and "Stopped" in str(failure[0]), failure
+
+
+def test_max_ingestion_time_fails_the_task_and_stops_the_job(aws_env, running_jobs_proxy, monkeypatch):
+    _point_connection_at(running_jobs_proxy.url, monkeypatch)
+    operator_class, kwargs = _operators()["gconstruct"]
+    operator = operator_class(task_id="gconstruct", check_interval=1, max_ingestion_time=2, **kwargs)
+    task, failure = _execute_in_thread(operator)
+    task.join(timeout=120)
+    assert len(failure) == 1 and "more than 2 seconds" in str(failure[0]), failure
+    [created] = aws_env.received("SageMaker.CreateProcessingJob")
+    assert [r["ProcessingJobName"] for r in aws_env.received("SageMaker.StopProcessingJob")] == [
+        created["ProcessingJobName"]]
+
+
+def test_execute_complete_fails_unless_the_trigger_reports_success(aws_env):
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    operator_class, kwargs = _operators()["train"]
+    operator = operator_class(task_id="train", **kwargs)
+    with pytest.raises(AirflowException, match="Failed"):
+        operator.execute_complete({}, {"status": "failed", "job_name": "j", "message": "Failed: out of memory"})
+    assert operator.execute_complete({}, {"status": "success", "job_name": "gs-train-x"}) == {
+        "job_name": "gs-train-x", "model_artifact_s3": f"{DATA}/m/"}
 
 
 def test_on_kill_after_the_job_ended_sends_no_stop(aws_env):

@@ -11,7 +11,8 @@ Flags are the seed's, verbatim (parsed by the step's spec, ``Spec.from_argv``); 
   points the command at another endpoint, e.g. a moto server.
 
 Otherwise the job is created and, unless ``--async-execution``, followed: status changes and
-CloudWatch log lines are printed until it ends. Exit codes: 0 done (or started, with
+CloudWatch log lines are printed until it ends (checked every 15 s, or every
+``$GS_SAGEMAKER_POLL_SECONDS``). Exit codes: 0 done (or started, with
 ``--async-execution``), 1 the job or an AWS call failed, 2 bad input (nothing was sent),
 130 interrupted (a SageMaker job keeps running; the message says how to stop it).
 ``--instance-type local`` runs the job on this machine instead (one host: the local backend,
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -34,7 +36,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DRY_RUN_FLAG = "--dry-run"
-POLL_SECONDS = 15.0  # how often a waiting command checks the job and its logs
+# How often a waiting command checks the job and its logs; GS_SAGEMAKER_POLL_SECONDS overrides.
+POLL_SECONDS = 15.0
+
+
+def poll_seconds() -> float:
+    value = os.environ.get("GS_SAGEMAKER_POLL_SECONDS", "")
+    try:
+        return max(float(value), 0.1) if value else POLL_SECONDS
+    except ValueError:
+        raise ValueError(f"GS_SAGEMAKER_POLL_SECONDS must be a number of seconds, got {value!r}.") from None
 
 
 def gconstruct(argv: Sequence[str]) -> int:
@@ -113,7 +124,11 @@ def run_step(step: str, argv: Sequence[str]) -> int:
         return 0
     if job.is_local:
         return run_local(job, prog, asynchronous=spec.async_execution)
-    return run_sagemaker(job, prog, wait=not spec.async_execution)
+    try:
+        interval = poll_seconds()
+    except ValueError as err:
+        return _fail(prog, str(err), 2)
+    return run_sagemaker(job, prog, wait=not spec.async_execution, poll_seconds=interval)
 
 
 # --------------------------------------------------------------------------- SageMaker
