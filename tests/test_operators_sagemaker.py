@@ -444,3 +444,16 @@ def test_local_run_failure_fails_the_task(aws_env, load_dag, tmp_path):
     dag_run = load_dag(dag_file, "gs_local_gconstruct").test()
     assert task_states(dag_run) == {"gconstruct": "failed"}
     assert aws_env.received("SageMaker.CreateProcessingJob") == []
+
+
+def test_region_defaults_to_the_connection_region(aws_env):
+    """No ``region``: the job goes where the AWS connection says (us-east-1 here), not us-west-2."""
+    from graphstorm_provider.operators import GSTrainOperator
+
+    _, kwargs = _operators()["train"]
+    kwargs = {k: v for k, v in kwargs.items() if k != "region"}
+    result = GSTrainOperator(task_id="train", wait_for_completion=False, **kwargs).execute(context={})
+    job = aws_env.client("sagemaker").describe_training_job(TrainingJobName=result["job_name"])
+    assert job["TrainingJobArn"].startswith(f"arn:aws:sagemaker:{REGION}:")
+    [sent] = aws_env.received("SageMaker.CreateTrainingJob")
+    assert sent["Environment"]["AWS_REGION"] == REGION

@@ -57,7 +57,8 @@ class GraphStormBaseOperator(BaseOperator):
     :param instance_type: SageMaker instance type, or ``"local"`` to run on this machine
         (templated).
     :param instance_count: Number of instances (hosts) of the job (templated).
-    :param region: AWS region the job runs in (templated). Default ``us-west-2``, as in the seed.
+    :param region: AWS region the job runs in (templated). Default: the ``region_name`` of the AWS
+        connection, else ``us-west-2`` (the seed's default).
     :param task_name: Prefix of the job name; a timestamp is appended so retries never collide
         (templated).
     :param sm_estimator_parameters: Extra SageMaker Estimator/Processor arguments, either the
@@ -168,7 +169,21 @@ class GraphStormBaseOperator(BaseOperator):
 
         ``job_name`` defaults to ``task_name`` (or the step's default) plus a UTC timestamp.
         """
-        return self.spec_class()(**self.spec_kwargs()).build(job_name)
+        kwargs = self.spec_kwargs()
+        if "region" not in kwargs and (region := self._connection_region()):
+            kwargs["region"] = region
+        return self.spec_class()(**kwargs).build(job_name)
+
+    def _connection_region(self) -> str | None:
+        """``region_name`` of the AWS connection's extra, if the connection exists and has one."""
+        if not self.aws_conn_id:
+            return None
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        try:
+            return AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="sagemaker").conn_config.region_name
+        except Exception:  # noqa: BLE001 - no such connection: the spec's default region applies
+            return None
 
     @property
     def waits(self) -> bool:
