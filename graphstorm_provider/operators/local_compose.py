@@ -76,7 +76,8 @@ class LocalComposeOperator(BaseOperator):
     :param aws_conn_id: Airflow connection whose credentials are handed to the containers
         (by name, through the compose process environment; never written to a file).
         ``None`` uses whatever the environment has.
-    :return: The same XCom as the step operators: ``{"job_name": ..., <output>: <URI>}``.
+    :return: The same XCom as the step operators: ``{"job_name": ..., <output>: <URI>}``, each
+        key also pushed as its own XCom.
     """
 
     template_fields = ("step", "job_params", "compose_command", "shm_size")
@@ -107,6 +108,9 @@ class LocalComposeOperator(BaseOperator):
         for name in list(kwargs):
             if name in field_names:
                 params[name] = kwargs.pop(name)
+        # As the step operators: each output is also its own XCom, so
+        # ``train.output["model_artifact_s3"]`` can feed the next step.
+        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
         self.step = step
         self.spec = spec

@@ -1,0 +1,74 @@
+"""LocalComposeOperator without an engine: which request it builds, templating, XCom, errors.
+
+The runs themselves (real containers) are in test_compose_multihost.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from graphstorm_provider.jobs.errors import JobSpecError
+from graphstorm_provider.jobs.train import TrainSpec
+from graphstorm_provider.operators.local_compose import LocalComposeOperator
+
+TRAIN = dict(
+    graph_data_s3="file:///tmp/gs/graph",
+    yaml_s3="file:///tmp/gs/conf/train.yaml",
+    model_artifact_s3="file:///tmp/gs/model",
+    graph_name="acm",
+    task_type="node_classification",
+    image_url="graphstorm:sm",
+    region="us-east-1",
+)
+
+
+def test_step_parameters_build_the_same_request_as_the_spec():
+    op = LocalComposeOperator(task_id="t", step="train", graphstorm_args="--num-epochs 2", **TRAIN)
+    job = op.build_job()
+    direct = TrainSpec(**TRAIN, instance_type="local", instance_count=2, role="local",
+                       graphstorm_args=("--num-epochs", "2")).build(job.job_name)
+    assert job.request == direct.request
+    assert job.instance_count == 2 and job.is_local
+    assert job.xcom_value() == {"job_name": job.job_name, "model_artifact_s3": "file:///tmp/gs/model/"}
+
+
+@pytest.mark.parametrize("step", ["train", "training", "TRAINING"])
+def test_seed_action_names_are_accepted(step):
+    op = LocalComposeOperator(task_id="t", step=step, instance_count=3, **TRAIN)
+    job = op.build_job()
+    assert job.step == "train" and job.instance_count == 3
+
+
+def test_a_spec_runs_locally_whatever_its_instance_type():
+    spec = TrainSpec(**{**TRAIN, "graph_data_s3": "s3://bucket-a/g/", "yaml_s3": "s3://bucket-a/t.yaml",
+                        "model_artifact_s3": "s3://bucket-a/m/"},
+                     instance_type="ml.m5.xlarge", instance_count=4, role="arn:aws:iam::123456789012:role/R")
+    job = LocalComposeOperator(task_id="t", spec=spec).build_job()
+    assert job.is_local and job.instance_count == 4 and job.step == "train"
+
+
+def test_step_parameters_are_templated_and_base_operator_arguments_are_kept():
+    from airflow.sdk import DAG
+
+    with DAG("gs_compose_templating", schedule=None, start_date=datetime(2024, 1, 1)):
+        op = LocalComposeOperator(task_id="t", step="train", retries=2,
+                                  **{**TRAIN, "model_artifact_s3": "file:///tmp/gs/{{ ds_nodash }}/model"})
+    assert op.retries == 2
+    assert "job_params" in op.template_fields
+    op.render_template_fields({"ds_nodash": "20240101"})
+    assert op.build_job().outputs["model_artifact_s3"] == "file:///tmp/gs/20240101/model/"
+
+
+def test_bad_parameters_fail_before_anything_runs():
+    op = LocalComposeOperator(task_id="t", step="train", **{**TRAIN, "task_type": "guessing"})
+    with pytest.raises(JobSpecError, match="--task-type"):
+        op.build_job()
+
+
+def test_unknown_steps_are_refused_at_parse_time():
+    with pytest.raises(ValueError, match="step must be one of"):
+        LocalComposeOperator(task_id="t", step="gconstruct", **TRAIN)
+    with pytest.raises(ValueError, match="needs step"):
+        LocalComposeOperator(task_id="t")
