@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
 import textwrap
 import threading
 import time
@@ -106,6 +107,15 @@ ENTRYPOINTS = {
 
 
 # ---------------------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _work_dirs_under_tmp_path(tmp_path, monkeypatch):
+    """Failed and stopped jobs keep their work dirs: keep this module's out of the real /tmp."""
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.setenv("TMPDIR", str(scratch))  # for the runners started in subprocesses
+
+
 @pytest.fixture
 def entrypoints(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "entrypoints"

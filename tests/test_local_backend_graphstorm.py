@@ -13,6 +13,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -61,6 +62,13 @@ class _Watch(logging.Handler):
         self.lines.append(message)
         if "Epoch" in message and ("Part 0" in message or "Train" in message or "loss" in message):
             self.training.set()
+
+
+@pytest.fixture(autouse=True)
+def _work_dirs_under_tmp_path(tmp_path, monkeypatch):
+    """Stopped jobs keep their work dirs: keep this module's out of the real /tmp."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # for the Airflow task started in a subprocess
 
 
 @pytest.fixture(scope="module")
