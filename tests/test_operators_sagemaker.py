@@ -457,3 +457,16 @@ def test_region_defaults_to_the_connection_region(aws_env):
     assert job["TrainingJobArn"].startswith(f"arn:aws:sagemaker:{REGION}:")
     [sent] = aws_env.received("SageMaker.CreateTrainingJob")
     assert sent["Environment"]["AWS_REGION"] == REGION
+
+
+def test_trigger_timeout_event_stops_the_job(aws_env, running_jobs_proxy, monkeypatch):
+    """The trigger gave up (``waiter_max_attempts``): the task fails and stops the still running job."""
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    _point_connection_at(running_jobs_proxy.url, monkeypatch)
+    operator_class, kwargs = _operators()["gconstruct"]
+    name = operator_class(task_id="gconstruct", wait_for_completion=False, **kwargs).execute(context={})["job_name"]
+    operator = operator_class(task_id="gconstruct", deferrable=True, **kwargs)
+    with pytest.raises(AirflowException, match="timeout"):
+        operator.execute_complete({}, {"status": "timeout", "job_name": name, "message": "max attempts"})
+    assert [r["ProcessingJobName"] for r in aws_env.received("SageMaker.StopProcessingJob")] == [name]

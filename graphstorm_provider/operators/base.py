@@ -80,7 +80,10 @@ class GraphStormBaseOperator(BaseOperator):
         longer than this many seconds. ``None`` means no limit.
     :param deferrable: Wait in the triggerer (``SageMakerTrigger``) instead of a worker slot.
         Only effective with ``wait_for_completion=True``.
-    :param waiter_max_attempts: In deferrable mode, how many status checks before giving up.
+    :param waiter_max_attempts: In deferrable mode, how many status checks before giving up (the
+        task then fails and stops the job). A ``max_ingestion_time`` in deferrable mode becomes the
+        deferral timeout: the task fails, but the job is not stopped (Airflow does not tell the
+        operator which job timed out).
     :return: ``{"job_name": ..., <output name>: <URI>, ...}``, e.g. ``model_artifact_s3`` for
         training. Each key is also pushed as its own XCom (``multiple_outputs=True`` by
         default), so ``train.output["model_artifact_s3"]`` can feed the inference operator.
@@ -328,9 +331,21 @@ class GraphStormBaseOperator(BaseOperator):
         from airflow.providers.common.compat.sdk import AirflowException
 
         if not event or event.get("status") != "success":
+            if event and event.get("status") == "timeout" and event.get("job_name"):
+                # The trigger gave up waiting (waiter_max_attempts); nobody will wait any more.
+                self._stop_abandoned_job(event["job_name"])
             raise AirflowException(f"SageMaker job did not complete: {event}")
         self.log.info("SageMaker job %s completed.", event["job_name"])
         return self.build_job(job_name=event["job_name"]).xcom_value()
+
+    def _stop_abandoned_job(self, job_name: str) -> None:
+        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+        from graphstorm_provider.execution.sagemaker import stop_job
+
+        job = self.build_job(job_name=job_name)
+        hook = SageMakerHook(aws_conn_id=self.aws_conn_id, region_name=job.region)
+        stop_job(hook.conn, job.kind, job_name)
 
     # ------------------------------------------------------------------ kill
     def on_kill(self) -> None:
