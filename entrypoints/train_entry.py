@@ -19,7 +19,7 @@ from gsentry.isolation import reexec_with_private_shm  # noqa: E402
 from gsentry.job import HostJob, set_flag  # noqa: E402
 from gsentry.launcher import TRAIN_TASK_TYPES, split_launch_args, task_script  # noqa: E402
 from gsentry.logs import setup_logging  # noqa: E402
-from gsentry.model import copy_latest_to  # noqa: E402
+from gsentry.model import copy_latest_to, files_to_restore  # noqa: E402
 from gsentry.transfer import parse_uri  # noqa: E402
 
 log = logging.getLogger("train_entry")
@@ -59,11 +59,15 @@ def main(argv: list[str]) -> None:
         save_model_path = job.work / "model_checkpoints"
         gs_args = set_flag(gs_args, "--save-model-path", str(save_model_path))
         if args.model_checkpoint_to_load:
+            # A checkpoint folder (``.../epoch-2/``) or a whole artifact prefix (its latest checkpoint).
+            prefix = parse_uri(args.model_checkpoint_to_load, "--model-checkpoint-to-load")
+            checkpoint, files = files_to_restore(job.transfer.list_files(prefix))
+            if not files:
+                raise cli.InputError(f"--model-checkpoint-to-load {args.model_checkpoint_to_load} holds no "
+                                     "GraphStorm model (no model.bin and no epoch-* checkpoint).")
             restore = job.work / "restore_model"
-            job.transfer.download_tree(parse_uri(args.model_checkpoint_to_load, "--model-checkpoint-to-load"), restore)
-            if not restore.is_dir():
-                raise cli.InputError(f"--model-checkpoint-to-load {args.model_checkpoint_to_load} holds no files.")
-            gs_args = set_flag(gs_args, "--restore-model-path", str(restore))
+            job.transfer.download_tree(prefix, restore, include=set(files).__contains__)
+            gs_args = set_flag(gs_args, "--restore-model-path", str(restore / checkpoint if checkpoint else restore))
         job.cluster.barrier("inputs")
 
         job.run_graphstorm(script=script, script_args=gs_args, graph=graph, options=options)

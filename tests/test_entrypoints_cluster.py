@@ -61,6 +61,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left_behind():
+    """Whatever a test started is killed when it ends, passed or failed."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 @pytest.fixture
 def cluster_env(tmp_path):
     port = _free_port()
@@ -85,8 +99,10 @@ def cluster_env(tmp_path):
 def _driver(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen:
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)
-    return subprocess.Popen([PY, str(script), str(ENTRYPOINTS)], env=env, text=True,
+    proc = subprocess.Popen([PY, str(script), str(ENTRYPOINTS)], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _STARTED.append(proc)
+    return proc
 
 
 def _read_until(proc: subprocess.Popen, marker: str) -> list[str]:
@@ -202,6 +218,7 @@ def test_sigterm_stops_an_entry_point_waiting_for_its_peers(tmp_path, cluster_en
          "--train-yaml-s3", f"file://{tmp_path}/train.yaml", "--model-artifact-s3", f"file://{tmp_path}/model",
          "--graph-name", "g", "--task-type", "node_classification", "--"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _STARTED.append(proc)
     _read_until(proc, "waiting for")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)

@@ -117,8 +117,11 @@ def test_infer_writes_remapped_parquet_embeddings_and_predictions(work, raw_grap
     assert pred_table.num_rows > 0
 
 
-def test_train_and_infer_through_s3(aws_env, work, constructed, raw_graph):
-    """The same steps with every URI on the (moto) S3 endpoint: AWS_ENDPOINT_URL is all it takes."""
+def test_train_and_infer_through_s3(aws_env, work, constructed, raw_graph, trained):
+    """The same steps with every URI on the (moto) S3 endpoint: AWS_ENDPOINT_URL is all it takes.
+
+    The training fine-tunes the file:// model (``--model-checkpoint-to-load`` naming the whole
+    artifact prefix restores its latest checkpoint)."""
     bucket = aws_env.bucket("gs-entry-e2e")
     s3 = aws_env.client("s3")
     for path in constructed.rglob("*"):
@@ -128,7 +131,10 @@ def test_train_and_infer_through_s3(aws_env, work, constructed, raw_graph):
     common = ["--graph-data-s3", f"{bucket}/graph/", "--graph-name", GRAPH_NAME, "--task-type", "node_classification",
               "--model-artifact-s3", f"{bucket}/model/"]
     flags = [*GS_FLAGS[:1], "1", *GS_FLAGS[2:]]  # one epoch is enough here
-    run_entry("train", work / "s3-train" / "opt" / "ml", [*common, "--train-yaml-s3", f"{bucket}/config/nc.yaml"], flags)
+    proc = run_entry("train", work / "s3-train" / "opt" / "ml",
+                     [*common, "--train-yaml-s3", f"{bucket}/config/nc.yaml",
+                      "--model-checkpoint-to-load", f"file://{trained}"], flags)
+    assert "--restore-model-path " + str(work / "s3-train" / "opt" / "ml" / "gsentry" / "train" / "restore_model" / "epoch-1") in proc.stdout
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="gs-entry-e2e", Prefix="model/")["Contents"]}
     assert "model/epoch-0/model.bin" in keys
 
