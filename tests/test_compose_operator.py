@@ -72,3 +72,15 @@ def test_unknown_steps_are_refused_at_parse_time():
         LocalComposeOperator(task_id="t", step="gconstruct", **TRAIN)
     with pytest.raises(ValueError, match="needs step"):
         LocalComposeOperator(task_id="t")
+
+
+def test_step_operators_send_multi_host_local_jobs_to_the_compose_backend(monkeypatch, tmp_path):
+    # A compose tool that cannot exist: reaching the compose backend is then a clear error
+    # naming the setting, before any container or process is started.
+    from graphstorm_provider.execution.compose_tool import ComposeToolError
+    from graphstorm_provider.operators.train import GSTrainOperator
+
+    monkeypatch.setenv("GRAPHSTORM_COMPOSE_COMMAND", str(tmp_path / "no-such-compose"))
+    op = GSTrainOperator(task_id="t", instance_type="local", instance_count=2, role="local", aws_conn_id=None, **TRAIN)
+    with pytest.raises(ComposeToolError, match="compose_command .*no-such-compose.* is not installed"):
+        op.execute({})
