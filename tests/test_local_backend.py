@@ -74,25 +74,30 @@ ENTRYPOINTS = {
     """,
     # An adversarial process tree; every process carries the marker (argv[1]) in its command line.
     "tree_entry.py": """
-        import os, signal, subprocess, sys, time
+        import os, pathlib, signal, subprocess, sys, time
         marker = sys.argv[1]
         sleeper = [sys.executable, "-c", "import time; time.sleep(3600)", marker]
-        stubborn = [sys.executable, "-c",
-                    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(3600)", marker]
+        ready_dir = pathlib.Path(os.environ["GRAPHSTORM_OPT_ML"])
+        # Ignores SIGTERM, and says so (touches its file) only once the handler is in place.
+        stubborn_code = ("import pathlib, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                         "pathlib.Path(sys.argv[2]).touch(); time.sleep(3600)")
+        stubborn = lambda n: [sys.executable, "-c", stubborn_code, marker, str(ready_dir / f"stubborn-{n}")]
         # A child with a grandchild of its own.
         subprocess.Popen([sys.executable, "-c",
                           "import subprocess, sys, time; subprocess.Popen(sys.argv[1:]); time.sleep(3600)",
                           *sleeper])
         # A child in its own session and process group that ignores SIGTERM.
-        subprocess.Popen(stubborn, start_new_session=True)
+        subprocess.Popen(stubborn(1), start_new_session=True)
         # A double-forked daemon in its own session with an empty environment: it escapes the
         # process tree, the process group and the marker variable at once.
         if os.fork() == 0:
             os.setsid()
             if os.fork() == 0:
-                os.execve(sys.executable, stubborn, {})
+                os.execve(sys.executable, stubborn(2), {})
             os._exit(0)
         os.wait()
+        while not all((ready_dir / f"stubborn-{n}").exists() for n in (1, 2)):
+            time.sleep(0.01)
         print("READY", flush=True)
         time.sleep(3600)
     """,
