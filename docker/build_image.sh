@@ -8,7 +8,8 @@
 #   --tag         image tag (default graphstorm:sm, the default image name of the jobs; podman stores it
 #                 as localhost/graphstorm:sm and `graphstorm:sm` finds it)
 #   --wheelhouse  where the pinned wheels are kept between builds
-#                 (default $GRAPHSTORM_WHEELHOUSE or /var/cache/graphstorm-airflow/wheelhouse)
+#                 (default $GRAPHSTORM_WHEELHOUSE, else /var/cache/graphstorm-airflow/wheelhouse, else
+#                 ~/.cache/graphstorm-airflow/wheelhouse when /var/cache is not writable)
 #   --force       rebuild even when the image's inputs are unchanged
 #
 # Skips the build when an image with this tag carries the same inputs hash (Dockerfile, requirements,
@@ -21,10 +22,15 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 flavour=cpu
 base="${GRAPHSTORM_BASE_IMAGE:-localhost/graphstorm-base:bookworm}"
 tag="${GRAPHSTORM_IMAGE:-graphstorm:sm}"
-wheelhouse="${GRAPHSTORM_WHEELHOUSE:-/var/cache/graphstorm-airflow/wheelhouse}"
+# Outside the checkout so fresh clones (CI) reuse it; a non-root user without /var/cache gets ~/.cache.
+default_wheelhouse=/var/cache/graphstorm-airflow/wheelhouse
+if ! mkdir -p "$default_wheelhouse" 2>/dev/null || [ ! -w "$default_wheelhouse" ]; then
+  default_wheelhouse="${XDG_CACHE_HOME:-$HOME/.cache}/graphstorm-airflow/wheelhouse"
+fi
+wheelhouse="${GRAPHSTORM_WHEELHOUSE:-$default_wheelhouse}"
 force=0
 
-usage() { sed -n '2,17p' "$0"; }
+usage() { sed -n '2,18p' "$0"; }
 die() { echo "build_image.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
