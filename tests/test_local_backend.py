@@ -361,6 +361,21 @@ def test_staging_single_object_and_unsafe_keys(aws_env, tmp_path):
         stager.download(f"{bucket}/missing/", tmp_path / "missing")
 
 
+def test_stop_before_the_entry_point_starts_cancels_staging(entrypoints, tmp_path):
+    from graphstorm_provider.execution.staging import Stager, StagingCancelled
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("a")
+    with pytest.raises(StagingCancelled):
+        Stager({}, cancelled=lambda: True).download(data.as_uri(), tmp_path / "dest")
+    run = runner(training_job("early-stop", "report_entry.py", channels={"d": data.as_uri()}))
+    run.stop()
+    with pytest.raises(LocalJobError, match="stopped"):
+        run.run()
+    assert not (run.work_dir / "opt" / "ml" / "model" / "report.json").exists()  # never started
+
+
 def test_container_paths_stay_inside_the_work_dir(tmp_path):
     from graphstorm_provider.execution.opt_ml import OptMl
 

@@ -42,7 +42,7 @@ from graphstorm_provider.execution.opt_ml import (
     training_channels,
     write_config_files,
 )
-from graphstorm_provider.execution.staging import Stager
+from graphstorm_provider.execution.staging import Stager, StagingCancelled
 from graphstorm_provider.jobs.request import CONTAINER_CODE_DIR, JobRequest
 
 _GUARD = Path(__file__).with_name("_guard.py")
@@ -177,7 +177,7 @@ class LocalJobRunner:
         opt_ml = OptMl(work_dir / "opt" / "ml")
         try:
             env = self._environment(opt_ml)
-            stager = Stager(env)
+            stager = Stager(env, cancelled=lambda: self._stop_requested)
             opt_ml.create()
             write_config_files(self.job, opt_ml)
             self._stage_inputs(stager, opt_ml, work_dir)
@@ -194,6 +194,10 @@ class LocalJobRunner:
                                     exit_code=exit_code, stderr_tail=tail, work_dir=work_dir,
                                     failure_reason=_failure_reason(opt_ml))
             uploaded = self._upload_outputs(stager, opt_ml, work_dir)
+        except StagingCancelled as exc:
+            self.log.error("local job %s was stopped; its work directory is kept: %s", self.job.job_name, work_dir)
+            raise LocalJobError(f"job {self.job.job_name} was stopped ({exc})", exit_code=-signal.SIGTERM,
+                                stderr_tail=[], work_dir=work_dir) from None
         except BaseException:
             self.log.error("local job %s did not succeed; its work directory is kept: %s", self.job.job_name, work_dir)
             raise

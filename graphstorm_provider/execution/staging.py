@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 
 class StagingError(ValueError):
     """A URI the local backend cannot read from or write to (one sentence, names the URI)."""
+
+
+class StagingCancelled(RuntimeError):
+    """The job was stopped while its inputs or outputs were being moved."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +81,15 @@ def _inside(dest: Path, relative: str, uri: str) -> Path:
 class Stager:
     """Downloads and uploads for one job; creates its S3 client on first use."""
 
-    def __init__(self, env: Mapping[str, str]):
+    def __init__(self, env: Mapping[str, str], cancelled: Callable[[], bool] = lambda: False):
         self._env = dict(env)
         self._client: Any = None
+        # Checked before every file, so stopping a job mid-download does not wait for the rest.
+        self._cancelled = cancelled
+
+    def _check(self, uri: str) -> None:
+        if self._cancelled():
+            raise StagingCancelled(f"stopped while copying {uri}")
 
     @property
     def s3(self) -> Any:
@@ -107,7 +117,11 @@ class Stager:
             return 1
         if not loc.path.is_dir():
             raise StagingError(f"input {loc.uri!r} does not exist")
-        shutil.copytree(loc.path, dest, dirs_exist_ok=True)
+        def copy(src: str, dst: str) -> None:
+            self._check(src)
+            shutil.copy2(src, dst)
+
+        shutil.copytree(loc.path, dest, dirs_exist_ok=True, copy_function=copy)
         return sum(1 for p in loc.path.rglob("*") if p.is_file())
 
     def _download_s3(self, loc: Location, dest: Path) -> int:
@@ -129,6 +143,7 @@ class Stager:
                     key = obj["Key"]
                     if key.endswith("/"):
                         continue  # "folder" marker objects hold no data
+                    self._check(f"s3://{loc.bucket}/{key}")
                     target = _inside(dest, key[len(prefix):], f"s3://{loc.bucket}/{key}")
                     target.parent.mkdir(parents=True, exist_ok=True)
                     self.s3.download_file(loc.bucket, key, str(target))
@@ -148,6 +163,7 @@ class Stager:
         return len(files)
 
     def upload_file(self, path: Path, uri: str) -> None:
+        self._check(uri)
         loc = parse_uri(uri)
         if loc.scheme == "file":
             assert loc.path is not None
