@@ -32,9 +32,20 @@ done
 start=$SECONDS
 step() { printf '\n==> [%3ds] %s\n' "$((SECONDS - start))" "$*"; }
 
-step "Environments"
-bash scripts/setup_airflow_env.sh
-bash scripts/setup_runtime.sh
+step "Environments (Airflow: .venv, GraphStorm runtime: .venv-runtime)"
+# Both at once: on a fresh clone they are mostly downloads, which overlap well.
+env_logs="$(mktemp -d -t graphstorm-env-logs-XXXXXX)"
+bash scripts/setup_airflow_env.sh >"$env_logs/airflow.log" 2>&1 & airflow_pid=$!
+bash scripts/setup_runtime.sh >"$env_logs/runtime.log" 2>&1 & runtime_pid=$!
+env_failed=0
+wait "$airflow_pid" || env_failed=1
+wait "$runtime_pid" || env_failed=1
+cat "$env_logs/airflow.log" "$env_logs/runtime.log"
+rm -rf "$env_logs"
+if [[ $env_failed -ne 0 ]]; then
+  echo "run_local_pipeline.sh: error: creating the environments failed (see above)" >&2
+  exit 1
+fi
 export GRAPHSTORM_RUNTIME_PYTHON="$root/.venv-runtime/bin/python"
 export PATH="$root/.venv/bin:$PATH"
 

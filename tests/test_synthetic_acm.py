@@ -158,3 +158,17 @@ def test_cli_writes_the_data_set_and_rejects_bad_flags(tmp_path, capsys):
     assert err.startswith("gs-sagemaker synthetic-acm: error: --num-papers must be at least")
     assert "\n" not in err and "Traceback" not in err
     assert not (tmp_path / "bad").exists()
+
+
+def test_storage_lists_one_object_or_a_folder_but_not_siblings(aws_env, tmp_path):
+    from graphstorm_provider.data import storage
+
+    bucket = aws_env.bucket("listing")
+    for key in ("runs/a/x.parquet", "runs/a/sub/y.parquet", "runs/ab/z.parquet"):
+        storage.write_bytes(f"{bucket}/{key}", b"1")
+    assert storage.list_files(f"{bucket}/runs/a") == [f"{bucket}/runs/a/sub/y.parquet", f"{bucket}/runs/a/x.parquet"]
+    assert storage.list_files(f"{bucket}/runs/a/") == storage.list_files(f"{bucket}/runs/a")
+    assert storage.list_files(f"{bucket}/runs/a/x.parquet") == [f"{bucket}/runs/a/x.parquet"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.parquet").write_bytes(b"1")
+    assert storage.list_files(f"file://{tmp_path}/a/x.parquet") == [str(tmp_path / "a" / "x.parquet")]

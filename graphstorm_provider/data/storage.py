@@ -81,12 +81,15 @@ def list_files(uri: str) -> list[str]:
     """Every file under a prefix, as URIs of the same kind (sorted)."""
     if is_s3(uri):
         bucket, prefix = split_s3(uri)
-        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        prefix = prefix.rstrip("/")
         paginator = _s3_client().get_paginator("list_objects_v2")
         keys: list[str] = []
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
-        return sorted(f"s3://{bucket}/{key}" for key in keys)
+        # The object itself (a URI naming one file) or the objects below the folder, not siblings
+        # that merely share the prefix (runs/a vs runs/ab).
+        wanted = [k for k in keys if not prefix or k == prefix or k.startswith(prefix + "/")]
+        return sorted(f"s3://{bucket}/{key}" for key in wanted if not key.endswith("/"))
     root = local_path(uri)
     if root.is_file():
         return [str(root)]
