@@ -323,3 +323,45 @@ def test_sigterm_stops_the_running_child_and_its_whole_session(tmp_path):
     else:
         os.kill(grandchild, signal.SIGKILL)
         raise AssertionError("the child's own child survived the stop")
+
+
+# --- the scripts' own checks (before any download) ------------------------------------------------
+def _load_script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ENTRYPOINTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("extra, needle", [
+    ([], "--output-emb-s3 and/or --output-prediction-s3"),
+    (["--task-type", "link_prediction", "--output-prediction-s3", "file:///p"], "--output-prediction-s3 is not available"),
+    (["--task-type", "compute_emb", "--output-prediction-s3", "file:///p"], "not available"),
+    (["--output-emb-s3", "ftp://x"], "--output-emb-s3 must be an s3:// or file:// URI"),
+])
+def test_infer_entry_rejects_requests_that_would_produce_nothing_or_cannot_work(extra, needle):
+    infer = _load_script("infer_entry")
+    base = ["--graph-data-s3", "file:///g", "--infer-yaml-s3", "file:///y.yaml", "--model-artifact-s3", "file:///m",
+            "--graph-name", "g", "--task-type", "node_classification"]
+    args, _ = cli.parse(infer.build_parser(), [*base, *extra])
+    with pytest.raises(InputError, match=needle):
+        infer.validate(args)
+
+
+def test_train_entry_refuses_inference_only_task_types():
+    train = _load_script("train_entry")
+    with pytest.raises(InputError, match="--task-type"):
+        cli.parse(train.build_parser(), ["--graph-data-s3", "file:///g", "--train-yaml-s3", "file:///y",
+                                         "--model-artifact-s3", "file:///m", "--graph-name", "g",
+                                         "--task-type", "compute_emb"])
+
+
+def test_gconstruct_command_keeps_forwarded_flags_and_owns_its_paths():
+    gconstruct = _load_script("gconstruct_entry")
+    argv = gconstruct.gconstruct_argv("/py", "acm_raw/config.json", Path("/opt/ml/processing/output"), "acm",
+                                      ["--num-parts", "2", "--output-dir", "/elsewhere", "--add-reverse-edges"])
+    assert argv == ["/py", "-m", "graphstorm.gconstruct.construct_graph", "--conf-file", "acm_raw/config.json",
+                    "--output-dir", "/opt/ml/processing/output", "--graph-name", "acm",
+                    "--num-parts", "2", "--add-reverse-edges", "--logging-level", "info"]
