@@ -15,6 +15,8 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.compose_engine import compose_tool, probe_image  # noqa: F401  (fixtures)
+
 GS = str(Path(sys.executable).parent / "gs-sagemaker")
 SCHEMA = json.loads((Path(__file__).parent / "data" / "compose-spec.json").read_text())
 COMMON = ["--image", "graphstorm:sm", "--graph-name", "acm", "--num-instances", "2",
@@ -121,3 +123,19 @@ def test_help_lists_every_action(tmp_path):
     assert proc.returncode == 0
     for word in ("partitioning", "training", "inference", "--graph-data-s3", "--aws-session-token"):
         assert word in proc.stdout
+
+
+def test_run_starts_the_file_reports_the_failing_host_and_cleans_up(compose_tool, probe_image, tmp_path):
+    # The probe image has no entry points, so every host fails at once (python3 exits 2 on a
+    # missing script): --run must report it, return non-zero and leave nothing behind.
+    image_args = [*COMMON]
+    image_args[image_args.index("--image") + 1] = probe_image
+    proc = gs(*image_args, "training", *TRAINING, "--run", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "exited with code 2" in proc.stderr and "host algo-" in proc.stderr
+    assert "Tore down" in proc.stdout
+    doc = load(tmp_path / "docker-compose-training-acm-2workers-node_classification.yaml")
+    names = [s["container_name"] for s in doc["services"].values()]
+    listed = subprocess.run([compose_tool.engine, "ps", "-a", "--format", "{{.Names}}"], capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert not set(names) & set(listed)

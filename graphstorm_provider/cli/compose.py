@@ -240,7 +240,7 @@ def options_for(args: ComposeArgs) -> ComposeOptions:
 
 def run(argv: list[str]) -> int:
     """Entry of the subcommand: returns the process exit code."""
-    from graphstorm_provider.execution.compose import write_compose
+    from graphstorm_provider.execution.compose import plan_mounts, prepare_mount_sources, write_compose
     from graphstorm_provider.jobs.errors import JobSpecError
 
     try:
@@ -252,6 +252,8 @@ def run(argv: list[str]) -> int:
         options = options_for(args)
         path = Path(args.namespace.output_dir) / compose_file_name(args)
         write_compose(job, path, options)
+        # Bind-mount sources (file:// outputs) must exist before `compose up`.
+        prepare_mount_sources(plan_mounts(job))
     except (ComposeCliError, ComposeSpecError, JobSpecError) as err:
         # The specs name the launch scripts' flags; say them as this command spells them.
         message = str(err)

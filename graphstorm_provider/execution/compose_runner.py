@@ -351,7 +351,9 @@ class ComposeJobRunner:
             log.error("containers still present after teardown: %s (%s)", leftovers, proc.stderr.strip()[-300:])
         network = network_name(self.project)
         if self._exists("network", network):
-            self._run([self.tool.engine, "network", "rm", "-f", network], _DOWN_TIMEOUT_S)
+            # podman's -f also detaches stray containers; older docker CLIs lack the flag.
+            force = ["-f"] if self.tool.engine == "podman" else []
+            self._run([self.tool.engine, "network", "rm", *force, network], _DOWN_TIMEOUT_S)
 
     def _exists(self, kind: str, name: str) -> bool:
         assert self.tool is not None
