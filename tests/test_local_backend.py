@@ -583,3 +583,18 @@ def test_killing_the_airflow_task_mid_run_leaves_no_process(entrypoints, airflow
         dag_file.unlink(missing_ok=True)
         for pid in live_processes_with(marker):  # never leave a failed test's tree running
             os.kill(pid, signal.SIGKILL)
+
+
+def test_runtime_python_from_airflow_cfg(monkeypatch, tmp_path, airflow_home):
+    """`[graphstorm] runtime_python` set in Airflow's configuration (not through the environment)."""
+    from airflow.configuration import conf
+
+    monkeypatch.delenv(config.RUNTIME_PYTHON_ENV, raising=False)
+    monkeypatch.delenv("AIRFLOW__GRAPHSTORM__RUNTIME_PYTHON", raising=False)
+    if not conf.has_section("graphstorm"):
+        conf.add_section("graphstorm")
+    conf.set("graphstorm", "runtime_python", str(tmp_path / "from-cfg"))
+    try:
+        assert config.runtime_python(check=False) == str(tmp_path / "from-cfg")
+    finally:
+        conf.remove_option("graphstorm", "runtime_python")
