@@ -86,7 +86,9 @@ def main() -> int:
     statuses: dict[int, int] = {}
     exit_code = 0
     try:
-        child = os.posix_spawnp(argv[0], argv, os.environ)
+        # Python ignores SIGPIPE/SIGXFSZ and an ignored signal survives exec: give the entry point
+        # the defaults, as subprocess's restore_signals does.
+        child = os.posix_spawnp(argv[0], argv, os.environ, setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
         while child not in statuses:
             pid, status = os.waitpid(-1, 0)  # any child: orphans re-parented to us are reaped too
             statuses[pid] = status
