@@ -70,14 +70,14 @@ def main(argv: list[str]) -> None:
 
     def body(job: HostJob) -> None:
         job.cluster.rendezvous(options.num_servers)
-        graph = job.download_graph(args.graph_data_s3, args.graph_name, args.raw_node_mappings_s3)
-        yaml_path = job.download_file(args.infer_yaml_s3, "--infer-yaml-s3", job.work / "config")
-
         model_prefix = parse_uri(args.model_artifact_s3, "--model-artifact-s3")
         checkpoint, files = files_to_restore(job.transfer.list_files(model_prefix))
         if not files:
             raise InputError(f"--model-artifact-s3 {args.model_artifact_s3} holds no GraphStorm model "
                              "(no model.bin and no epoch-* checkpoint).")
+        graph = job.download_graph(args.graph_data_s3, args.graph_name, args.raw_node_mappings_s3)
+        yaml_path = job.download_file(args.infer_yaml_s3, "--infer-yaml-s3", job.work / "config")
+
         model_root = job.work / "model"
         job.transfer.download_tree(model_prefix, model_root, include=set(files).__contains__)
         restore = model_root / checkpoint if checkpoint else model_root
