@@ -327,6 +327,18 @@ def test_unknown_entry_point_and_bad_uri_fail_before_anything_runs(entrypoints, 
         runner(job).run()
 
 
+def test_entry_point_starts_with_default_signal_dispositions(entrypoints, tmp_path):
+    """Python ignores SIGPIPE, and an ignored signal survives exec: the job must not inherit that."""
+    out = tmp_path / "sigign"
+    job = training_job("signals", "report_entry.py")
+    job.request["AlgorithmSpecification"]["ContainerEntrypoint"] = [
+        "/bin/sh", "-c", f"grep SigIgn /proc/$$/status > {out}"]
+    runner(job).run()
+    ignored = int(out.read_text().split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1))
+    assert not ignored & (1 << (signal.SIGXFSZ - 1))
+
+
 def test_job_ends_processes_its_entry_point_leaves_behind(entrypoints):
     marker = f"gs-leak-{uuid.uuid4().hex}"
     runner(training_job("leaky", "leaky_entry.py", [marker])).run()
