@@ -215,3 +215,42 @@ def test_a_live_run_with_the_same_name_is_left_alone(compose_tool, probe_image, 
     assert errors and "stopped" in str(errors[0])
     assert_clean(first)
     assert network_name(first.project) not in first.leftovers()
+
+
+OWNER = r"""
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from tests.test_compose_runner import probe_job
+from graphstorm_provider.execution.compose_runner import ComposeJobRunner
+job = probe_job(sys.argv[2], Path(sys.argv[3]), sys.argv[4], actions={"algo-1": "sleep", "algo-2": "sleep"})
+ComposeJobRunner(job, log=print, work_dir=Path(sys.argv[3]).parent / "work").run()
+"""
+
+
+def test_a_sigkilled_owner_leaves_nothing_behind(compose_tool, probe_image, tmp_path):
+    # The task process dies without running any cleanup (SIGKILL): the guard it started
+    # removes the containers and the network.
+    import os
+    import signal
+    import sys
+
+    from tests.compose_engine import ROOT
+
+    name = unique("gs-probe-orphan")
+    out = tmp_path / "out"
+    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(ROOT), probe_image, str(out), name],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(out / "algo-1.json")
+    wait_for(out / "algo-2.json")
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.wait()
+    names = [f"{name}-algo-1", f"{name}-algo-2", network_name(name)]
+    end = time.monotonic() + 120
+    while True:
+        present = [n for n, kind in zip(names, ["container", "container", "network"])
+                   if subprocess.run([compose_tool.engine, kind, "inspect", n], capture_output=True).returncode == 0]
+        if not present or time.monotonic() > end:
+            break
+        time.sleep(0.5)
+    assert present == []

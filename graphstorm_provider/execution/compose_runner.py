@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -35,6 +36,7 @@ from graphstorm_provider.execution.compose import (
     project_name,
     write_compose,
 )
+from graphstorm_provider.execution.compose_guard import DONE
 from graphstorm_provider.execution.compose_tool import ComposeTool, find_compose_tool
 from graphstorm_provider.jobs.request import JobRequest
 
@@ -134,6 +136,7 @@ class ComposeJobRunner:
         self._log_threads: list[threading.Thread] = []
         self._log_procs: list[subprocess.Popen] = []
         self._stop_reason = ""
+        self._guard: subprocess.Popen | None = None
 
     # ------------------------------------------------------------------ public
     def run(self) -> ComposeResult:
@@ -152,6 +155,7 @@ class ComposeJobRunner:
         if self._stop.is_set():
             raise ComposeJobError(f"job {self.job.job_name} was stopped before it started", exit_code=143)
         self._owned = True
+        self._start_guard()
         try:
             self._up()
             self._stream_logs()
@@ -199,6 +203,25 @@ class ComposeJobRunner:
         return subprocess.run(
             argv, env=self.env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
         )
+
+    def _start_guard(self) -> None:
+        """Start the teardown guard (see ``compose_guard``) in its own session."""
+        assert self.tool is not None
+        self._guard = subprocess.Popen(
+            [sys.executable, "-m", "graphstorm_provider.execution.compose_guard", self.tool.engine,
+             network_name(self.project), *self.containers.values()],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=self.env, text=True,
+            start_new_session=True,  # survives a kill of the task's process group
+        )
+
+    def _release_guard(self) -> None:
+        guard, self._guard = self._guard, None
+        if guard is None:
+            return
+        try:
+            guard.communicate(DONE, timeout=10)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            guard.kill()
 
     def _clear_leftovers(self) -> None:
         """Remove stopped leftovers of an earlier run with this job name; refuse to touch live ones.
@@ -337,6 +360,7 @@ class ComposeJobRunner:
             for thread in self._log_threads:
                 thread.join(timeout=5)
             self._torn_down = True
+            self._release_guard()
             elapsed = time.monotonic() - started
             self._emit(f"Tore down {self.project} ({len(self.hosts)} containers, network) in {elapsed:.1f} s")
             return elapsed

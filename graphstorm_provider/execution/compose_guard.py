@@ -1,0 +1,46 @@
+"""Last-resort teardown of a compose run whose owner died without cleaning up.
+
+Containers belong to the engine, not to the process that started them: a task process
+that is SIGKILLed (OOM killer, a supervisor's kill escalation) would leave the cluster
+running. ``ComposeJobRunner`` therefore starts this guard in its own session with a pipe
+on its stdin. The runner writes ``done`` after its own teardown; if the pipe closes
+without it, the owner is gone and the guard kills and removes the containers and the
+network by name.
+
+    python -m graphstorm_provider.execution.compose_guard ENGINE NETWORK CONTAINER...
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+DONE = "done"
+
+
+def teardown(engine: str, network: str, containers: list[str]) -> None:
+    for argv in (
+        [engine, "kill", *containers],
+        [engine, "rm", "-f", "-v", *containers],
+        [engine, "network", "rm", *(["-f"] if engine == "podman" else []), network],
+    ):
+        try:
+            subprocess.run(argv, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 3:
+        print("usage: compose_guard ENGINE NETWORK CONTAINER...", file=sys.stderr)
+        return 2
+    engine, network, containers = argv[0], argv[1], argv[2:]
+    told = sys.stdin.read()  # returns when the owner closes the pipe or dies
+    if told.strip() != DONE:
+        print(f"compose guard: owner gone; removing {', '.join(containers)} and {network}", file=sys.stderr)
+        teardown(engine, network, containers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
