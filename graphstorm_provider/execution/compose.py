@@ -220,6 +220,7 @@ def _environment(job: JobRequest, hosts: list[str], host: str, options: ComposeO
             "RANK": str(hosts.index(host)),
             "MASTER_ADDR": hosts[0],
             "AWS_REGION": job.region,
+            "TRAINING_JOB_NAME": job.job_name,
         }
     )
     for name in options.credential_names:
