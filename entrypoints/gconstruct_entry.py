@@ -39,7 +39,7 @@ def gconstruct_argv(python: str, config_file: str, output_dir: Path, graph_name:
     rest = set_flag(rest, "--output-dir", None)
     rest = set_flag(rest, "--graph-name", None)
     if not has_flag(rest, "--logging-level"):
-        rest += ["--logging-level", "error" if log_level.upper() == "CRITICAL" else log_level.lower()]
+        rest += ["--logging-level", "error" if log_level.upper() in ("CRITICAL", "FATAL") else log_level.lower()]
     return [python, "-m", "graphstorm.gconstruct.construct_graph", "--conf-file", config_file,
             "--output-dir", str(output_dir), "--graph-name", graph_name, *rest]
 

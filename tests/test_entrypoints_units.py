@@ -365,3 +365,14 @@ def test_gconstruct_command_keeps_forwarded_flags_and_owns_its_paths():
     assert argv == ["/py", "-m", "graphstorm.gconstruct.construct_graph", "--conf-file", "acm_raw/config.json",
                     "--output-dir", "/opt/ml/processing/output", "--graph-name", "acm",
                     "--num-parts", "2", "--add-reverse-edges", "--logging-level", "info"]
+
+
+def test_every_log_level_the_job_specs_accept_is_accepted():
+    from graphstorm_provider.jobs.validation import LOG_LEVELS
+
+    gconstruct = _load_script("gconstruct_entry")
+    for level in LOG_LEVELS:
+        args, _ = cli.parse(gconstruct.build_parser(), ["--graph-name", "g", "--graph-config-file", "c.json",
+                                                        "--log-level", level.lower()])
+        argv = gconstruct.gconstruct_argv("/py", "c.json", Path("/out"), "g", [], args.log_level)
+        assert argv[-1] in ("debug", "info", "warning", "error")  # GConstruct's own levels

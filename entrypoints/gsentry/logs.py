@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL")
 
 
 class _StreamHandler(logging.StreamHandler):
