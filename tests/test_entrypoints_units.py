@@ -45,6 +45,9 @@ def test_contract_reads_sm_training_env_and_channels(tmp_path):
     assert c.num_gpus == 2 and c.region == "eu-west-1" and c.job_name == "j1"
     assert c.channels == {"train": Path("/data/train")}
     assert c.model_dir == tmp_path / "model"
+    # SageMaker's SM_MODEL_DIR names a container path: under an emulated root it moves along.
+    assert read_container_env({**env, "SM_MODEL_DIR": "/opt/ml/model"}).model_dir == tmp_path / "model"
+    assert read_container_env({**env, "SM_MODEL_DIR": "/data/m"}).model_dir == Path("/data/m")
     assert c.processing_input == tmp_path / "processing" / "input"
 
 

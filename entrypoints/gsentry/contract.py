@@ -61,7 +61,13 @@ class ContainerEnv:
 
     @property
     def model_dir(self) -> Path:
-        return Path(self.model_dir_override) if self.model_dir_override else self.opt_ml / "model"
+        if not self.model_dir_override:
+            return self.opt_ml / "model"
+        override = Path(self.model_dir_override)
+        # A container path under /opt/ml means "under <opt_ml>" when the root is emulated elsewhere.
+        if self.opt_ml != Path(DEFAULT_OPT_ML) and override.is_relative_to(DEFAULT_OPT_ML):
+            return self.opt_ml / override.relative_to(DEFAULT_OPT_ML)
+        return override
 
     @property
     def processing_input(self) -> Path:
