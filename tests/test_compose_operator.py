@@ -84,3 +84,18 @@ def test_step_operators_send_multi_host_local_jobs_to_the_compose_backend(monkey
     op = GSTrainOperator(task_id="t", instance_type="local", instance_count=2, role="local", aws_conn_id=None, **TRAIN)
     with pytest.raises(ComposeToolError, match="compose_command .*no-such-compose.* is not installed"):
         op.execute({})
+
+
+def test_connection_credentials_go_to_the_compose_environment_only(monkeypatch):
+    import json
+
+    from graphstorm_provider.operators.local_compose import connection_env
+
+    monkeypatch.setenv("AIRFLOW_CONN_GS_COMPOSE_TEST", json.dumps(
+        {"conn_type": "aws", "login": "AKIACONNECTIONKEY", "password": "connection-secret",
+         "extra": {"endpoint_url": "http://127.0.0.1:5999"}}))
+    env = connection_env("gs_compose_test", "us-east-1")
+    assert env["AWS_ACCESS_KEY_ID"] == "AKIACONNECTIONKEY"
+    assert env["AWS_SECRET_ACCESS_KEY"] == "connection-secret"
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5999"
+    assert connection_env(None, "us-east-1") == {}

@@ -183,11 +183,13 @@ def connection_env(aws_conn_id: str | None, region: str) -> dict[str, str]:
         return {}
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-    hook = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3", region_name=region)
     env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
     try:
+        hook = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3", region_name=region)
         credentials = hook.get_credentials(region_name=region)
     except Exception:  # noqa: BLE001 - no connection/credentials: containers use their own chain
+        return env
+    if credentials is None:  # boto3 found no credentials anywhere: fine for file:// jobs
         return env
     if credentials.access_key:
         env["AWS_ACCESS_KEY_ID"] = credentials.access_key
