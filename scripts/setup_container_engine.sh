@@ -82,6 +82,8 @@ fi
 #    other settings (podman reads containers.conf.d/*.conf after containers.conf; keys merge).
 #    nofile is capped at this machine's hard limit: podman's default (1048576) exceeds it and
 #    every container start then fails with "operation not permitted".
+#    shm_size: DistDGL keeps graph partitions in /dev/shm; podman's 64 MB default only fits toy graphs
+#    (a tmpfs: memory is used only as it fills).
 #    network_backend: Debian's podman ships a CNI config whose presence makes podman pick CNI
 #    (whose plugins are not installed); netavark + aardvark-dns resolve service names.
 nofile_hard=$(ulimit -Hn)
@@ -89,6 +91,7 @@ nofile_hard=$(ulimit -Hn)
 dropin_text="# Written by graphstorm-airflow scripts/setup_container_engine.sh; safe to edit or delete.
 [containers]
 default_ulimits = [\"nofile=${nofile_hard}:${nofile_hard}\", \"nproc=32768:32768\"]
+shm_size = \"2g\"
 
 [engine]
 runtime = \"runc\"

@@ -186,3 +186,7 @@ def test_engine_setup_rerun_is_a_no_op_with_our_settings(image):
     info = run(["podman", "info", "--format",
                 "{{.Host.OCIRuntime.Name}} {{.Host.CgroupManager}} {{.Host.EventLogger}} {{.Host.NetworkBackend}}"])
     assert info.stdout.strip() == "runc cgroupfs file netavark"
+    # DistDGL keeps partitions in /dev/shm: podman's 64 MB default is raised for every container.
+    shm = in_image("python3", "-c", "import os; s = os.statvfs('/dev/shm'); print(s.f_blocks * s.f_frsize)")
+    assert shm.returncode == 0, shm.stderr
+    assert int(shm.stdout.strip()) >= 1 << 30
