@@ -21,6 +21,6 @@ echo "Creating the Airflow environment in $venv (pinned by $constraints) ..."
 "$python" -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check --upgrade "pip>=24"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -c "$constraints" \
-  -e "$root[test]" "apache-airflow-providers-amazon[aiobotocore]" pyarrow numpy podman-compose
+  -e "$root[test]" "apache-airflow-providers-amazon[aiobotocore]" pyarrow numpy
 echo "$want" > "$stamp"
 echo "Airflow environment ready: $venv"
