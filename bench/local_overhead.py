@@ -94,7 +94,7 @@ def by_hand(raw: Path, yaml_path: Path, out: Path, hyper: list[str], num_epochs:
     return m
 
 
-_TS = r"^(\S+Z) .*\[DAG TEST\] (starting|end) task task_id=(\w+)"
+_TS = r"^(\S+Z) .*\[DAG TEST\] (starting|end task) task_id=(\w+)"
 # "downloaded 7 file(s), 123 bytes from ..." (entry points) and "input input: 13 file(s), 456 bytes
 # downloaded from ..." (local backend staging), echoed into the task log by the operator's logger.
 _BYTES = re.compile(r"\d+ file\(s\), (\d+) bytes")
