@@ -24,10 +24,25 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --base-uri) base_uri="${2:?--base-uri needs a value}"; shift 2 ;;
     --conf) extra_conf="${2:?--conf needs a JSON object}"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_local_pipeline.sh: error: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+
+# The run's conf: the base URI plus anything given with --conf (checked before anything is installed).
+conf="$(python3 - "$base_uri" "$extra_conf" <<'EOF'
+import json, sys
+base, extra = sys.argv[1], sys.argv[2]
+try:
+    conf = json.loads(extra)
+except json.JSONDecodeError as err:
+    print(f"run_local_pipeline.sh: error: --conf is not valid JSON ({err})", file=sys.stderr); sys.exit(2)
+if not isinstance(conf, dict):
+    print("run_local_pipeline.sh: error: --conf must be a JSON object of DAG params", file=sys.stderr); sys.exit(2)
+conf.setdefault("base_uri", base)
+print(json.dumps(conf))
+EOF
+)"
 
 start=$SECONDS
 step() { printf '\n==> [%3ds] %s\n' "$((SECONDS - start))" "$*"; }
@@ -49,20 +64,6 @@ fi
 export GRAPHSTORM_RUNTIME_PYTHON="$root/.venv-runtime/bin/python"
 export PATH="$root/.venv/bin:$PATH"
 
-# The run's conf: the base URI plus anything given with --conf (validated here, before Airflow).
-conf="$("$root/.venv/bin/python" - "$base_uri" "$extra_conf" <<'EOF'
-import json, sys
-base, extra = sys.argv[1], sys.argv[2]
-try:
-    conf = json.loads(extra)
-except json.JSONDecodeError as err:
-    sys.exit(f"run_local_pipeline.sh: error: --conf is not valid JSON ({err})")
-if not isinstance(conf, dict):
-    sys.exit("run_local_pipeline.sh: error: --conf must be a JSON object of DAG params")
-conf.setdefault("base_uri", base)
-print(json.dumps(conf))
-EOF
-)"
 
 step "Throwaway Airflow home"
 airflow_home="$(mktemp -d -t graphstorm-airflow-home-XXXXXX)"
