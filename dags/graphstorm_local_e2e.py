@@ -34,6 +34,7 @@ from graphstorm_provider.operators.train import GSTrainOperator
 
 DAG_ID = "graphstorm_local_e2e"
 TASK_TYPE = "node_classification"
+AWS_CONN_ID = "aws_default"  # the operators' default too
 # The default base can be moved without editing the DAG (e.g. by the README's main script).
 DEFAULT_BASE_URI = os.environ.get("GRAPHSTORM_E2E_BASE_URI", "file:///tmp/graphstorm-airflow/runs")
 
@@ -42,6 +43,15 @@ def run_prefix(base_uri: str, run_id: str) -> str:
     """``<base_uri>/<run id made safe>``: run ids hold ':' and '+', unwelcome in paths and keys."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", run_id).strip("-.") or "run"
     return f"{base_uri.rstrip('/')}/{safe}"
+
+
+def s3_client_for(uri: str):
+    """The Airflow connection's S3 client for an ``s3://`` base (credentials, region, endpoint)."""
+    if not uri.startswith("s3://"):
+        return None
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
 
 
 def hyperparameters(params: dict) -> str:
@@ -114,9 +124,10 @@ with DAG(
         raw = f"{prefix}/raw"
         spec = SyntheticAcmSpec(num_papers=int(params["num_papers"]), num_classes=int(params["num_classes"]),
                                 seed=int(params["seed"]))
-        summary = generate_synthetic_acm(raw, spec)
         yaml_uri = f"{prefix}/config/{params['graph_name']}_nc.yaml"
-        storage.write_bytes(yaml_uri, node_classification_yaml(spec.num_classes).encode())
+        with storage.using_s3_client(s3_client_for(prefix)):
+            summary = generate_synthetic_acm(raw, spec)
+            storage.write_bytes(yaml_uri, node_classification_yaml(spec.num_classes).encode())
         return {"run_prefix": prefix, "raw_graph_s3": raw, "graph_config_file": summary.graph_config_file,
                 "train_yaml_s3": yaml_uri}
 
@@ -165,9 +176,11 @@ with DAG(
         from graphstorm_provider.data.evaluate import evaluate_node_classification
 
         log = logging.getLogger("airflow.task")
-        evaluation = evaluate_node_classification(
-            prepared["raw_graph_s3"], inferred["output_prediction_s3"], inferred.get("output_emb_s3")
-        )
+        client = s3_client_for(prepared["run_prefix"])
+        with storage.using_s3_client(client):
+            evaluation = evaluate_node_classification(
+                prepared["raw_graph_s3"], inferred["output_prediction_s3"], inferred.get("output_emb_s3")
+            )
         summary = {
             **evaluation.to_dict(),
             "run_prefix": prepared["run_prefix"],
@@ -178,7 +191,8 @@ with DAG(
             "jobs": {"train": trained["job_name"], "infer": inferred["job_name"]},
         }
         summary_uri = f"{prepared['run_prefix']}/summary.json"
-        storage.write_bytes(summary_uri, json.dumps(summary, indent=2).encode())
+        with storage.using_s3_client(client):
+            storage.write_bytes(summary_uri, json.dumps(summary, indent=2).encode())
         log.info("GraphStorm e2e summary: %s", summary_uri)  # scripts/run_local_pipeline.sh looks for this line
         log.info("Test accuracy: %.4f on %d test papers (chance %.2f)", evaluation.test_accuracy,
                  evaluation.num_test, evaluation.chance)

@@ -25,15 +25,16 @@ DAG_ID = "graphstorm_local_e2e"
 CONF = {"num_papers": 1500, "num_epochs": 3, "hidden_size": 32, "seed": 1, "graph_name": "acm_e2e_test"}
 
 
-def _run_dag(load_dag, base_uri: str) -> dict:
+def _run_dag(load_dag, base_uri: str, s3_client=None) -> dict:
     from airflow.utils.state import DagRunState
 
     dag = load_dag(DAG_FILE.read_text(), DAG_ID)
     run = dag.test(run_conf={**CONF, "base_uri": base_uri})
     assert run.state == DagRunState.SUCCESS, f"DAG run ended {run.state}"
-    summaries = [uri for uri in storage.list_files(base_uri) if uri.endswith("/summary.json")]
-    assert len(summaries) == 1, summaries
-    return json.loads(storage.read_bytes(summaries[0]))
+    with storage.using_s3_client(s3_client):
+        summaries = [uri for uri in storage.list_files(base_uri) if uri.endswith("/summary.json")]
+        assert len(summaries) == 1, summaries
+        return json.loads(storage.read_bytes(summaries[0]))
 
 
 def _parquet_rows(prefix: str) -> pa.Table:
@@ -79,10 +80,13 @@ def test_pipeline_with_file_uris(load_dag, tmp_path, monkeypatch):
     _check_results(_run_dag(load_dag, base_uri), base_uri)
 
 
-def test_pipeline_with_s3_uris_on_moto(load_dag, aws_env):
+def test_pipeline_with_s3_uris_on_moto(load_dag, aws_env, monkeypatch):
     base_uri = aws_env.bucket("graphstorm-e2e") + "/runs"
-    summary = _run_dag(load_dag, base_uri)
-    _check_results(summary, base_uri)
+    # Only the Airflow connection (aws_default) knows where S3 is: every task must use it.
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    summary = _run_dag(load_dag, base_uri, s3_client=aws_env.client("s3"))
+    with storage.using_s3_client(aws_env.client("s3")):
+        _check_results(summary, base_uri)
     # The run really went through S3: the constructed graph and the model are objects in the bucket.
     keys = [obj["Key"] for obj in aws_env.client("s3").list_objects_v2(Bucket="graphstorm-e2e")["Contents"]]
     run_key = summary["run_prefix"][len("s3://graphstorm-e2e/"):]

@@ -8,10 +8,16 @@ includes ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3`` (moto in tests).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 log = logging.getLogger(__name__)
+
+# An S3 client to use instead of boto3's default one (e.g. built from an Airflow connection).
+_client_override: Any = None
 
 
 def is_s3(uri: str) -> bool:
@@ -46,7 +52,20 @@ def join(base: str, *parts: str) -> str:
     return out
 
 
+@contextmanager
+def using_s3_client(client: Any) -> Iterator[None]:
+    """Use ``client`` for every S3 call in the block (``None``: boto3's default chain)."""
+    global _client_override
+    previous, _client_override = _client_override, client
+    try:
+        yield
+    finally:
+        _client_override = previous
+
+
 def _s3_client():
+    if _client_override is not None:
+        return _client_override
     import boto3  # heavy: imported only when S3 is actually used
 
     return boto3.client("s3")
