@@ -287,8 +287,9 @@ def test_operator_parameters_are_the_cli_flags(step):
     from graphstorm_provider.operators.base import GraphStormBaseOperator
 
     operator_class, _ = _operators()[step]
-    parameters = set(inspect.signature(operator_class.__init__).parameters) | set(
-        inspect.signature(GraphStormBaseOperator.__init__).parameters)
+    # The operator's own parameters and those of its GraphStorm base classes (GsfBaseOperator too).
+    parameters = set().union(*(inspect.signature(cls.__init__).parameters for cls in operator_class.__mro__
+                               if issubclass(cls, GraphStormBaseOperator)))
     parser = STEP_SPECS[step].argument_parser()
     destinations = {a.dest for a in parser._actions if a.dest not in ("help", "entry_point")}
     assert destinations <= parameters, destinations - parameters

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from graphstorm_provider.operators.base import COMMON_TEMPLATE_FIELDS, GraphStormBaseOperator
-from graphstorm_provider.operators.train import GSF_TEMPLATE_FIELDS
+from graphstorm_provider.operators.base import COMMON_TEMPLATE_FIELDS
+from graphstorm_provider.operators.gsf import GSF_TEMPLATE_FIELDS, GsfBaseOperator
 
 
-class GSInferOperator(GraphStormBaseOperator):
+class GSInferOperator(GsfBaseOperator):
     """
     Run GraphStorm inference with a trained model, on SageMaker (Training job).
 
@@ -68,12 +68,6 @@ class GSInferOperator(GraphStormBaseOperator):
     def __init__(
         self,
         *,
-        graph_data_s3: str,
-        yaml_s3: str,
-        model_artifact_s3: str,
-        graph_name: str,
-        task_type: str,
-        custom_script: str | None = None,
         output_emb_s3: str | None = None,
         output_prediction_s3: str | None = None,
         raw_node_mappings_s3: str | None = None,
@@ -81,12 +75,6 @@ class GSInferOperator(GraphStormBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.graph_data_s3 = graph_data_s3
-        self.yaml_s3 = yaml_s3
-        self.model_artifact_s3 = model_artifact_s3
-        self.graph_name = graph_name
-        self.gs_task_type = task_type  # BaseOperator.task_type is taken, see base.py
-        self.custom_script = custom_script
         self.output_emb_s3 = output_emb_s3
         self.output_prediction_s3 = output_prediction_s3
         self.raw_node_mappings_s3 = raw_node_mappings_s3

@@ -5,20 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from graphstorm_provider.operators.base import COMMON_TEMPLATE_FIELDS, GraphStormBaseOperator
-
-# Shared with GSInferOperator.
-GSF_TEMPLATE_FIELDS: tuple[str, ...] = (
-    "graph_data_s3",
-    "yaml_s3",
-    "model_artifact_s3",
-    "graph_name",
-    "gs_task_type",
-    "custom_script",
-)
+from graphstorm_provider.operators.base import COMMON_TEMPLATE_FIELDS
+from graphstorm_provider.operators.gsf import GSF_TEMPLATE_FIELDS, GsfBaseOperator
 
 
-class GSTrainOperator(GraphStormBaseOperator):
+class GSTrainOperator(GsfBaseOperator):
     """
     Train a GraphStorm model on a partitioned graph, on SageMaker (Training job).
 
@@ -62,23 +53,6 @@ class GSTrainOperator(GraphStormBaseOperator):
     spec_class_name = "TrainSpec"
     template_fields: Sequence[str] = (*COMMON_TEMPLATE_FIELDS, *GSF_TEMPLATE_FIELDS, "model_checkpoint_to_load")
 
-    def __init__(
-        self,
-        *,
-        graph_data_s3: str,
-        yaml_s3: str,
-        model_artifact_s3: str,
-        graph_name: str,
-        task_type: str,
-        custom_script: str | None = None,
-        model_checkpoint_to_load: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, model_checkpoint_to_load: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.graph_data_s3 = graph_data_s3
-        self.yaml_s3 = yaml_s3
-        self.model_artifact_s3 = model_artifact_s3
-        self.graph_name = graph_name
-        self.gs_task_type = task_type  # BaseOperator.task_type is taken, see base.py
-        self.custom_script = custom_script
         self.model_checkpoint_to_load = model_checkpoint_to_load
