@@ -293,3 +293,8 @@ def load_dag(airflow_home):
     yield _load
     for path in written:
         path.unlink(missing_ok=True)
+
+
+# Container fixtures (compose backend tests): defined once here so the session-scoped image is
+# built once for every module that uses it.
+from tests.compose_engine import compose_tool, probe_image  # noqa: E402,F401

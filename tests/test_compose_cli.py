@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.compose_engine import compose_tool, probe_image  # noqa: F401  (fixtures)
+
 
 GS = str(Path(sys.executable).parent / "gs-sagemaker")
 SCHEMA = json.loads((Path(__file__).parent / "data" / "compose-spec.json").read_text())

@@ -20,7 +20,7 @@ import pytest
 
 from graphstorm_provider.data import storage
 from graphstorm_provider.data.train_config import hyperparameter_args
-from tests.compose_engine import ROOT, compose_tool  # noqa: F401  (fixture)
+from tests.compose_engine import ROOT
 
 IMAGE = "graphstorm:sm"
 GRAPH = "acm"

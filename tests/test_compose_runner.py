@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from graphstorm_provider.execution.compose import network_name
 from graphstorm_provider.execution.compose_runner import ComposeJobError, ComposeJobRunner
 from graphstorm_provider.jobs.request import JobRequest
-from tests.compose_engine import compose_tool, probe_image  # noqa: F401  (fixtures)
+
 
 # Every host: record who it is, wait until it can resolve every host name (the SageMaker
 # cluster's DNS), then do what ACTION says. Outputs go to the bind-mounted file:// folder.
@@ -40,8 +39,15 @@ record = {
     "gpus": os.environ["SM_NUM_GPUS"], "cwd": os.getcwd(), "addrs": addrs,
     "secret": os.environ.get("AWS_SECRET_ACCESS_KEY"),
 }
-with open(f"{out}/{me}.json", "w") as f:
+with open(f"{out}/{me}.json.tmp", "w") as f:
     json.dump(record, f)
+os.rename(f"{out}/{me}.json.tmp", f"{out}/{me}.json")
+# Barrier, as the entry points' rendezvous: no host leaves before every host has resolved
+# its peers (a host that exits early takes its DNS name with it).
+for _ in range(240):
+    if all(os.path.exists(f"{out}/{h}.json") for h in env["hosts"]):
+        break
+    time.sleep(0.5)
 print(f"hello from {me}", flush=True)
 action = os.environ.get("ACTION_" + me.replace("-", "_"), "exit0")
 if action.startswith("exit"):
@@ -214,7 +220,7 @@ def test_a_live_run_with_the_same_name_is_left_alone(compose_tool, probe_image, 
         thread.join()
     assert errors and "stopped" in str(errors[0])
     assert_clean(first)
-    assert network_name(first.project) not in first.leftovers()
+    assert first.network not in first.leftovers()
 
 
 OWNER = r"""
@@ -245,12 +251,13 @@ def test_a_sigkilled_owner_leaves_nothing_behind(compose_tool, probe_image, tmp_
     wait_for(out / "algo-2.json")
     os.kill(owner.pid, signal.SIGKILL)
     owner.wait()
-    names = [f"{name}-algo-1", f"{name}-algo-2", network_name(name)]
+    def ours(kind: str) -> list[str]:
+        listed = subprocess.run([compose_tool.engine, *kind.split(), "--format", "{{.Names}}" if kind != "network ls"
+                                 else "{{.Name}}"], capture_output=True, text=True, check=True).stdout.split()
+        return [n for n in listed if n.startswith(name)]
+
+    assert ours("ps -a") and ours("network ls")  # the owner really left them behind
     end = time.monotonic() + 120
-    while True:
-        present = [n for n, kind in zip(names, ["container", "container", "network"])
-                   if subprocess.run([compose_tool.engine, kind, "inspect", n], capture_output=True).returncode == 0]
-        if not present or time.monotonic() > end:
-            break
+    while (ours("ps -a") or ours("network ls")) and time.monotonic() < end:
         time.sleep(0.5)
-    assert present == []
+    assert ours("ps -a") == [] and ours("network ls") == []

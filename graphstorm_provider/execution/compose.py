@@ -81,8 +81,13 @@ def container_name(project: str, host: str) -> str:
     return f"{project}-{host}"
 
 
-def network_name(project: str) -> str:
-    return f"{project}-gsf-network"
+def network_name(project: str, run_tag: str = "") -> str:
+    """``<project>[-<run tag>]-gsf-network``.
+
+    The runner adds a tag per run, so a run never joins a network that an earlier run with
+    the same job name left behind or is still removing.
+    """
+    return f"{project}-{run_tag}-gsf-network" if run_tag else f"{project}-gsf-network"
 
 
 @dataclass(frozen=True)
@@ -103,12 +108,14 @@ class ComposeOptions:
     ``credential_names``: variables passed into the containers by name (never value).
     ``gpus``: GPUs to reserve per container (0: none, and ``SM_NUM_GPUS=0``).
     ``project``: compose project; default derived from the job name.
+    ``network_tag``: part of the network name that makes it unique per run (set by the runner).
     """
 
     shm_size: str = DEFAULT_SHM_SIZE
     gpus: int = 0
     credential_names: tuple[str, ...] = CREDENTIAL_VARIABLES + PASSTHROUGH_VARIABLES
     project: str | None = None
+    network_tag: str = ""
     extra_environment: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -272,7 +279,7 @@ def render_compose(job: JobRequest, options: ComposeOptions | None = None) -> di
             }
         services[host] = service
     return {
-        "networks": {NETWORK_KEY: {"name": network_name(project)}},
+        "networks": {NETWORK_KEY: {"name": network_name(project, options.network_tag)}},
         "services": services,
     }
 

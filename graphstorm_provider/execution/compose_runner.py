@@ -16,12 +16,14 @@ network by name in case the compose tool left something behind.
 from __future__ import annotations
 
 import logging
+import dataclasses
 import os
 import re
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,7 @@ _FINISHED_STATES = {"exited", "stopped", "dead"}
 _DEFAULT_TIMEOUT_S = 24 * 3600
 _UP_TIMEOUT_S = 300
 _DOWN_TIMEOUT_S = 120
+_TIMED_OUT = 124
 
 
 class ComposeJobError(RuntimeError):
@@ -115,7 +118,10 @@ class ComposeJobRunner:
     ) -> None:
         self.job = job
         self.options = options or ComposeOptions()
+        if not self.options.network_tag:
+            self.options = dataclasses.replace(self.options, network_tag=uuid.uuid4().hex[:6])
         self.project = self.options.project or project_name(job.job_name)
+        self.network = network_name(self.project, self.options.network_tag)
         self.hosts = host_names(job.instance_count)
         self.containers = {host: container_name(self.project, host) for host in self.hosts}
         self.env = self._compose_env(env)
@@ -199,17 +205,23 @@ class ComposeJobRunner:
         return [*self.tool.command, "-p", self.project, "-f", str(self.compose_file), *args]
 
     def _run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
+        """Run an engine/compose command; a time-out is returned as exit code 124, not raised
+        (a busy engine, e.g. one holding its storage lock for an image build, is not a job failure)."""
         log.debug("running %s", argv)
-        return subprocess.run(
-            argv, env=self.env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-        )
+        try:
+            return subprocess.run(
+                argv, env=self.env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+            )
+        except subprocess.TimeoutExpired:
+            log.warning("`%s` did not answer within %.0f s", " ".join(argv[:3]), timeout)
+            return subprocess.CompletedProcess(argv, _TIMED_OUT, "", f"timed out after {timeout:.0f} s")
 
     def _start_guard(self) -> None:
         """Start the teardown guard (see ``compose_guard``) in its own session."""
         assert self.tool is not None
         self._guard = subprocess.Popen(
             [sys.executable, "-m", "graphstorm_provider.execution.compose_guard", self.tool.engine,
-             network_name(self.project), *self.containers.values()],
+             self.network, *self.containers.values()],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=self.env, text=True,
             start_new_session=True,  # survives a kill of the task's process group
         )
@@ -283,6 +295,8 @@ class ComposeJobRunner:
              self.containers[host]],
             60,
         )
+        if proc.returncode == _TIMED_OUT:
+            return "unknown", None, ""  # engine busy: ask again at the next poll
         if proc.returncode != 0:
             return "missing", None, ""
         status, _, rest = proc.stdout.strip().partition("|")
@@ -347,12 +361,10 @@ class ComposeJobRunner:
             if self._stop.is_set() or self._failed:
                 # The job is over either way: end every host now rather than after the grace period.
                 self._run([self.tool.engine, "kill", *self.containers.values()], _DOWN_TIMEOUT_S)
-            try:
-                proc = self._run(self._compose("down", "-v", "-t", str(self.stop_grace_s)), _DOWN_TIMEOUT_S)
-                if proc.returncode != 0:
-                    log.warning("`%s down` exited %s: %s", self.tool.name, proc.returncode, proc.stderr.strip()[-500:])
-            except subprocess.TimeoutExpired:
-                log.warning("`%s down` timed out; removing containers by name", self.tool.name)
+            proc = self._run(self._compose("down", "-v", "-t", str(self.stop_grace_s)), _DOWN_TIMEOUT_S)
+            if proc.returncode != 0:
+                log.warning("`%s down` exited %s: %s; removing by name", self.tool.name, proc.returncode,
+                            proc.stderr.strip()[-500:])
             self._remove_by_name(quiet=False)
             for proc in self._log_procs:
                 if proc.poll() is None:
@@ -373,7 +385,7 @@ class ComposeJobRunner:
         leftovers = [n for n in names if self._exists("container", n)]
         if leftovers and not quiet:
             log.error("containers still present after teardown: %s (%s)", leftovers, proc.stderr.strip()[-300:])
-        network = network_name(self.project)
+        network = self.network
         if self._exists("network", network):
             # podman's -f also detaches stray containers; older docker CLIs lack the flag.
             force = ["-f"] if self.tool.engine == "podman" else []
@@ -389,5 +401,5 @@ class ComposeJobRunner:
         if self.tool is None:
             return []
         names = [("container", n) for n in self.containers.values()]
-        names.append(("network", network_name(self.project)))
+        names.append(("network", self.network))
         return [name for kind, name in names if self._exists(kind, name)]

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 COMPOSE_COMMAND_ENV = "GRAPHSTORM_COMPOSE_COMMAND"
 KNOWN_TOOLS: tuple[tuple[str, ...], ...] = (("docker", "compose"), ("docker-compose",), ("podman-compose",))
-_PROBE_TIMEOUT_S = 30
+_PROBE_TIMEOUT_S = 120
 
 
 class ComposeToolError(ValueError):
@@ -45,6 +45,10 @@ class ComposeTool:
         return os.path.basename(self.command[0]) == "podman-compose"
 
 
+# Tools that passed the probe in this process (probing costs a few subprocesses per job).
+_WORKING: set[ComposeTool] = set()
+
+
 def _engine_for(command: tuple[str, ...]) -> str:
     if os.path.basename(command[0]) == "podman-compose":
         return "podman"
@@ -64,6 +68,15 @@ def _answers(argv: list[str]) -> tuple[bool, str]:
 
 def probe(tool: ComposeTool) -> str | None:
     """None when ``tool`` and its engine work, else one sentence saying why not."""
+    if tool in _WORKING:
+        return None
+    problem = _probe(tool)
+    if problem is None:
+        _WORKING.add(tool)
+    return problem
+
+
+def _probe(tool: ComposeTool) -> str | None:
     if shutil.which(tool.command[0]) is None:
         return f"{tool.command[0]} is not installed"
     ok, why = _answers([*tool.command, "version"])
@@ -71,9 +84,14 @@ def probe(tool: ComposeTool) -> str | None:
         return f"`{tool.name} version` failed: {why}"
     if shutil.which(tool.engine) is None:
         return f"its engine CLI {tool.engine} is not installed"
-    ok, why = _answers([tool.engine, "info"])
+    # `docker version` needs the daemon (Server part); podman has no daemon, and `podman info`
+    # waits for the storage lock, which an image build holds for minutes: `version` suffices.
+    argv = [tool.engine, "version"]
+    if tool.engine == "docker":
+        argv += ["--format", "{{.Server.Version}}"]
+    ok, why = _answers(argv)
     if not ok:
-        return f"its engine does not answer (`{tool.engine} info`: {why})"
+        return f"its engine does not answer (`{' '.join(argv)}`: {why})"
     return None
 
 
