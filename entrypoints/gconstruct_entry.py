@@ -16,11 +16,10 @@ from pathlib import Path, PurePosixPath
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gsentry import cli  # noqa: E402
-from gsentry.contract import read_container_env  # noqa: E402
 from gsentry.errors import InputError  # noqa: E402
 from gsentry.job import has_flag, set_flag  # noqa: E402
-from gsentry.logs import setup_logging  # noqa: E402
 from gsentry.process import install_stop_handler, run  # noqa: E402
+from gsentry.startup import start  # noqa: E402
 
 log = logging.getLogger("gconstruct_entry")
 
@@ -45,9 +44,7 @@ def gconstruct_argv(python: str, config_file: str, output_dir: Path, graph_name:
 
 
 def main(argv: list[str]) -> None:
-    args, forwarded = cli.parse(build_parser(), argv)
-    env = read_container_env()
-    setup_logging(args.log_level, env.current_host)
+    args, forwarded, env = start(build_parser(), argv)
     rel = PurePosixPath(args.graph_config_file)
     if rel.is_absolute() or ".." in rel.parts:
         raise InputError(f"--graph-config-file must be a path relative to the input graph folder, got {args.graph_config_file!r}.")

@@ -15,38 +15,27 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gsentry import cli  # noqa: E402
-from gsentry.contract import read_container_env  # noqa: E402
-from gsentry.isolation import reexec_with_private_shm  # noqa: E402
 from gsentry.errors import InputError  # noqa: E402
 from gsentry.job import HostJob, has_flag, set_flag  # noqa: E402
-from gsentry.launcher import (INFER_TASK_TYPES, PREDICTION_TASK_TYPES, remap_command,  # noqa: E402
-                              split_launch_args, task_script)
-from gsentry.logs import setup_logging  # noqa: E402
+from gsentry.launcher import INFER_TASK_TYPES, PREDICTION_TASK_TYPES, remap_command  # noqa: E402
 from gsentry.model import files_to_restore  # noqa: E402
+from gsentry.startup import check_uris, gsf_parser, prepare_gsf, start  # noqa: E402
 from gsentry.transfer import parse_uri  # noqa: E402
 
 log = logging.getLogger("infer_entry")
 
 
 def build_parser():
-    parser = cli.new_parser("infer_entry.py")
-    parser.add_argument("--graph-data-s3", required=True)
-    parser.add_argument("--infer-yaml-s3", required=True)
-    parser.add_argument("--model-artifact-s3", required=True)
-    parser.add_argument("--graph-name", required=True)
-    parser.add_argument("--task-type", required=True, choices=INFER_TASK_TYPES)
+    parser = gsf_parser("infer_entry.py", yaml_flag="--infer-yaml-s3", task_types=INFER_TASK_TYPES)
     parser.add_argument("--output-emb-s3")
     parser.add_argument("--output-prediction-s3")
     parser.add_argument("--raw-node-mappings-s3")
-    parser.add_argument("--custom-script")
     return parser
 
 
 def validate(args) -> None:
-    for flag in ("graph_data_s3", "infer_yaml_s3", "model_artifact_s3", "output_emb_s3",
-                 "output_prediction_s3", "raw_node_mappings_s3"):
-        if getattr(args, flag):
-            parse_uri(getattr(args, flag), "--" + flag.replace("_", "-"))
+    check_uris(args, ("graph_data_s3", "infer_yaml_s3", "model_artifact_s3", "output_emb_s3",
+                      "output_prediction_s3", "raw_node_mappings_s3"))
     if not args.output_emb_s3 and not args.output_prediction_s3:
         raise InputError("give --output-emb-s3 and/or --output-prediction-s3: inference would produce nothing.")
     if args.output_prediction_s3 and args.task_type not in PREDICTION_TASK_TYPES and not args.custom_script:
@@ -57,19 +46,12 @@ def validate(args) -> None:
 
 
 def main(argv: list[str]) -> None:
-    args, forwarded = cli.parse(build_parser(), argv)
-    env = read_container_env()
-    setup_logging(args.log_level, env.current_host)
+    args, forwarded, env = start(build_parser(), argv)
     validate(args)
-    options, script_args = split_launch_args(forwarded, env.num_gpus)
-    script = task_script(args.task_type, inference=True, lm_encoder_only=options.lm_encoder_only,
-                         custom_script=args.custom_script)
-    reexec_with_private_shm()  # every flag is valid: now isolate from other jobs here
-    log.info("host %s (%d of %d), task %s, script %s", env.current_host, env.host_rank + 1,
-             env.num_hosts, args.task_type, script)
+    launch = prepare_gsf(args, forwarded, env, inference=True, log=log)
 
     def body(job: HostJob) -> None:
-        job.cluster.rendezvous(options.num_servers)
+        job.cluster.rendezvous(launch.options.num_servers)
         model_prefix = parse_uri(args.model_artifact_s3, "--model-artifact-s3")
         checkpoint, files = files_to_restore(job.transfer.list_files(model_prefix))
         if not files:
@@ -85,7 +67,7 @@ def main(argv: list[str]) -> None:
 
         out = job.work / "infer_output"
         emb_dir, pred_dir = out / "embs", out / "predict"
-        gs_args = set_flag(script_args, "--cf", str(yaml_path))
+        gs_args = set_flag(launch.script_args, "--cf", str(yaml_path))
         gs_args = set_flag(gs_args, "--restore-model-path", str(restore))
         gs_args = set_flag(gs_args, "--save-embed-path", str(emb_dir) if args.output_emb_s3 else None)
         gs_args = set_flag(gs_args, "--save-prediction-path",
@@ -95,13 +77,14 @@ def main(argv: list[str]) -> None:
             gs_args += ["--use-mini-batch-infer", "false"]
         job.cluster.barrier("inputs")
 
-        ip_config, _ = job.run_graphstorm(script=script, script_args=gs_args, graph=graph, options=options)
+        ip_config, _ = job.run_graphstorm(script=launch.script, script_args=gs_args, graph=graph,
+                                          options=launch.options)
 
-        if options.do_nid_remap:
+        if launch.options.do_nid_remap:
             job.run_command(remap_command(python=sys.executable, script_args=gs_args,
                                           part_config=graph.part_config, ip_config=ip_config,
                                           host_rank=env.host_rank, num_hosts=env.num_hosts,
-                                          options=options))
+                                          options=launch.options))
         if args.output_emb_s3:
             job.transfer.upload_tree(emb_dir, parse_uri(args.output_emb_s3, "--output-emb-s3"))
         if args.output_prediction_s3:
