@@ -18,7 +18,6 @@ from gsentry import cli  # noqa: E402
 from gsentry.errors import InputError  # noqa: E402
 from gsentry.job import HostJob, has_flag, set_flag  # noqa: E402
 from gsentry.launcher import INFER_TASK_TYPES, PREDICTION_TASK_TYPES, remap_command  # noqa: E402
-from gsentry.model import files_to_restore  # noqa: E402
 from gsentry.startup import check_uris, gsf_parser, prepare_gsf, start  # noqa: E402
 from gsentry.transfer import parse_uri  # noqa: E402
 
@@ -52,18 +51,13 @@ def main(argv: list[str]) -> None:
 
     def body(job: HostJob) -> None:
         job.cluster.rendezvous(launch.options.num_servers)
-        model_prefix = parse_uri(args.model_artifact_s3, "--model-artifact-s3")
-        checkpoint, files = files_to_restore(job.transfer.list_files(model_prefix))
-        if not files:
-            raise InputError(f"--model-artifact-s3 {args.model_artifact_s3} holds no GraphStorm model "
-                             "(no model.bin and no epoch-* checkpoint).")
+        model = job.find_model(args.model_artifact_s3, "--model-artifact-s3")  # before the graph: fail fast
         graph = job.download_graph(args.graph_data_s3, args.graph_name, args.raw_node_mappings_s3)
         yaml_path = job.download_file(args.infer_yaml_s3, "--infer-yaml-s3", job.work / "config")
 
-        model_root = job.work / "model"
-        job.transfer.download_tree(model_prefix, model_root, include=set(files).__contains__)
-        restore = model_root / checkpoint if checkpoint else model_root
-        log.info("restoring model from %s%s", args.model_artifact_s3, f" ({checkpoint})" if checkpoint else "")
+        restore = job.download_model(model, job.work / "model")
+        log.info("restoring model from %s%s", args.model_artifact_s3,
+                 f" ({model.checkpoint})" if model.checkpoint else "")
 
         out = job.work / "infer_output"
         emb_dir, pred_dir = out / "embs", out / "predict"

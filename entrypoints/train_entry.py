@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gsentry import cli  # noqa: E402
 from gsentry.job import HostJob, set_flag  # noqa: E402
 from gsentry.launcher import TRAIN_TASK_TYPES  # noqa: E402
-from gsentry.model import copy_latest_to, files_to_restore  # noqa: E402
+from gsentry.model import copy_latest_to  # noqa: E402
 from gsentry.startup import check_uris, gsf_parser, prepare_gsf, start  # noqa: E402
 from gsentry.transfer import parse_uri  # noqa: E402
 
@@ -43,14 +43,9 @@ def main(argv: list[str]) -> None:
         gs_args = set_flag(gs_args, "--save-model-path", str(save_model_path))
         if args.model_checkpoint_to_load:
             # A checkpoint folder (``.../epoch-2/``) or a whole artifact prefix (its latest checkpoint).
-            prefix = parse_uri(args.model_checkpoint_to_load, "--model-checkpoint-to-load")
-            checkpoint, files = files_to_restore(job.transfer.list_files(prefix))
-            if not files:
-                raise cli.InputError(f"--model-checkpoint-to-load {args.model_checkpoint_to_load} holds no "
-                                     "GraphStorm model (no model.bin and no epoch-* checkpoint).")
-            restore = job.work / "restore_model"
-            job.transfer.download_tree(prefix, restore, include=set(files).__contains__)
-            gs_args = set_flag(gs_args, "--restore-model-path", str(restore / checkpoint if checkpoint else restore))
+            model = job.find_model(args.model_checkpoint_to_load, "--model-checkpoint-to-load")
+            restore = job.download_model(model, job.work / "restore_model")
+            gs_args = set_flag(gs_args, "--restore-model-path", str(restore))
         job.cluster.barrier("inputs")
 
         job.run_graphstorm(script=launch.script, script_args=gs_args, graph=graph, options=launch.options)

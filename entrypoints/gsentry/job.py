@@ -21,11 +21,12 @@ from typing import Callable, Sequence
 
 from .cluster import Cluster
 from .contract import ContainerEnv
-from .errors import EntryError
+from .errors import EntryError, InputError
 from .graphdata import LocalGraph, download_graph
 from .launcher import Command, HostPlan, LaunchOptions, build_host_plan
+from .model import files_to_restore
 from .process import Child, install_stop_handler, supervise
-from .transfer import Transfer, parse_uri
+from .transfer import Location, Transfer, parse_uri
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,16 @@ def set_flag(args: Sequence[str], flag: str, value: str | None) -> list[str]:
 
 def has_flag(args: Sequence[str], flag: str) -> bool:
     return any(a == flag or a.startswith(flag + "=") for a in args)
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """A saved GraphStorm model found under a URI: the checkpoint folder (``""`` when the URI is
+    the checkpoint itself) and the files to download (relative to ``prefix``)."""
+
+    prefix: Location
+    checkpoint: str
+    files: list[str]
 
 
 @dataclass
@@ -98,6 +109,20 @@ class HostJob:
         if not name or not self.transfer.exists(loc):
             raise EntryError(f"{param} {uri} is not a file that exists.")
         return self.transfer.download_file(loc, dest_dir / name)
+
+    def find_model(self, uri: str, param: str) -> ModelFiles:
+        """The model under ``uri``: a checkpoint folder, or the latest ``epoch-*`` under an
+        artifact prefix. Only lists; fails naming ``param`` when there is no model."""
+        prefix = parse_uri(uri, param)
+        checkpoint, files = files_to_restore(self.transfer.list_files(prefix))
+        if not files:
+            raise InputError(f"{param} {uri} holds no GraphStorm model (no model.bin and no epoch-* checkpoint).")
+        return ModelFiles(prefix, checkpoint, files)
+
+    def download_model(self, model: ModelFiles, dest: Path) -> Path:
+        """Download ``model`` into ``dest``; return the folder for ``--restore-model-path``."""
+        self.transfer.download_tree(model.prefix, dest, include=set(model.files).__contains__)
+        return dest / model.checkpoint if model.checkpoint else dest
 
     # --- GraphStorm ------------------------------------------------------------------------
     def run_graphstorm(self, *, script: Path, script_args: list[str], graph: LocalGraph,
