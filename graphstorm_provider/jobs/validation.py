@@ -23,6 +23,7 @@ from graphstorm_provider.jobs.request import LOCAL_INSTANCE_TYPE
 # SageMaker's job-name pattern (botocore TrainingJobName / ProcessingJobName).
 JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 JOB_NAME_MAX = 63
+_NAME_PREFIX_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")  # a job name of any length
 # S3 bucket naming rules (general purpose buckets).
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9-]+$")
@@ -102,26 +103,24 @@ def uri(name: str, value: Any, *, instance_type: str, folder: bool, required: bo
     return prefix + key
 
 
+def _matching(name: str, value: Any, pattern: re.Pattern[str], expected: str) -> str:
+    """A required string that ``pattern`` matches, else "--flag 'value' is not <expected>."."""
+    text = required_str(name, value)
+    if not pattern.match(text):
+        raise JobSpecError(f"{flag(name)} {text!r} is not {expected}.")
+    return text
+
+
 def job_name(name: str, value: Any) -> str:
     """A SageMaker job name: letters, digits, hyphens, at most 63 characters."""
-    text = required_str(name, value)
-    if not JOB_NAME_RE.match(text):
-        raise JobSpecError(
-            f"{flag(name)} {text!r} is not a valid SageMaker job name "
-            f"(1-63 letters, digits and hyphens, starting and ending with a letter or digit)."
-        )
-    return text
+    return _matching(name, value, JOB_NAME_RE, "a valid SageMaker job name "
+                     "(1-63 letters, digits and hyphens, starting and ending with a letter or digit)")
 
 
 def name_prefix(name: str, value: Any) -> str:
     """A job-name prefix (``--task-name``): job-name characters, any length (truncated later)."""
-    text = required_str(name, value)
-    if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*", text):
-        raise JobSpecError(
-            f"{flag(name)} {text!r} is not a valid SageMaker job name "
-            f"(letters, digits and hyphens, starting and ending with a letter or digit)."
-        )
-    return text
+    return _matching(name, value, _NAME_PREFIX_RE, "a valid SageMaker job name "
+                     "(letters, digits and hyphens, starting and ending with a letter or digit)")
 
 
 def graph_name(name: str, value: Any) -> str:
@@ -171,28 +170,21 @@ def boolean(name: str, value: Any) -> bool:
 
 def instance_type(name: str, value: Any) -> str:
     text = required_str(name, value)
-    if text != LOCAL_INSTANCE_TYPE and not _INSTANCE_TYPE_RE.match(text):
-        raise JobSpecError(
-            f"{flag(name)} {text!r} is not a SageMaker instance type (like ml.m5.12xlarge, or 'local')."
-        )
-    return text
+    if text == LOCAL_INSTANCE_TYPE:
+        return text
+    return _matching(name, text, _INSTANCE_TYPE_RE, "a SageMaker instance type (like ml.m5.12xlarge, or 'local')")
 
 
 def region(name: str, value: Any) -> str:
-    text = required_str(name, value)
-    if not _REGION_RE.match(text):
-        raise JobSpecError(f"{flag(name)} {text!r} is not an AWS region name (like us-west-2).")
-    return text
+    return _matching(name, value, _REGION_RE, "an AWS region name (like us-west-2)")
 
 
 def role(name: str, value: Any, *, instance_type: str) -> str:
     """An IAM role ARN; any non-empty value in local mode, where no role is assumed."""
-    text = required_str(name, value)
-    if instance_type != LOCAL_INSTANCE_TYPE and not _ROLE_ARN_RE.match(text):
-        raise JobSpecError(
-            f"{flag(name)} {text!r} is not an IAM role ARN (like arn:aws:iam::123456789012:role/SageMakerRole)."
-        )
-    return text
+    if instance_type == LOCAL_INSTANCE_TYPE:
+        return required_str(name, value)
+    return _matching(name, value, _ROLE_ARN_RE,
+                     "an IAM role ARN (like arn:aws:iam::123456789012:role/SageMakerRole)")
 
 
 def image(name: str, value: Any) -> str:
