@@ -135,7 +135,8 @@ class ComposeJobRunner:
         self.stop_grace_s = stop_grace_s
         self.tool: ComposeTool | None = None
         self._stop = threading.Event()
-        self._teardown_lock = threading.Lock()
+        # Re-entrant: on_kill may call stop() from a signal handler while run() is in teardown().
+        self._teardown_lock = threading.RLock()
         self._torn_down = False
         self._owned = False  # True once our `up` may have created containers
         self._failed = False  # a host failed or the job timed out: no need to stop gracefully
