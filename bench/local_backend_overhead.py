@@ -21,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 import uuid
@@ -32,33 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from graphstorm_provider.execution import proctree  # noqa: E402
 from graphstorm_provider.execution.local import LocalJobError, LocalJobRunner  # noqa: E402
 from graphstorm_provider.jobs.request import JobRequest  # noqa: E402
+from tests.process_trees import TREE_ENTRY  # noqa: E402
 
 NOOP = "print('ok')\n"
-TREE = textwrap.dedent("""
-    import os, pathlib, signal, subprocess, sys, time
-    marker = sys.argv[1]
-    sleeper = [sys.executable, "-c", "import time; time.sleep(3600)", marker]
-    ready_dir = pathlib.Path(os.environ["GRAPHSTORM_OPT_ML"])
-    # Ignores SIGTERM, and says so (touches its file) only once the handler is in place.
-    stubborn_code = ("import pathlib, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-                     "pathlib.Path(sys.argv[2]).touch(); time.sleep(3600)")
-    stubborn = lambda n: [sys.executable, "-c", stubborn_code, marker, str(ready_dir / f"stubborn-{n}")]
-    subprocess.Popen([sys.executable, "-c",
-                      "import subprocess, sys, time; subprocess.Popen(sys.argv[1:]); time.sleep(3600)", *sleeper])
-    subprocess.Popen(stubborn(1), start_new_session=True)
-    if os.fork() == 0:
-        os.setsid()
-        if os.fork() == 0:
-            os.execve(sys.executable, stubborn(2), {})
-        os._exit(0)
-    os.wait()
-    while not all((ready_dir / f"stubborn-{n}").exists() for n in (1, 2)):
-        time.sleep(0.01)
-    print("READY", flush=True)
-    time.sleep(3600)
-""")
-
-
 def job(name: str, script: str, args=(), channels: dict[str, str] | None = None) -> JobRequest:
     request = {
         "TrainingJobName": name,
@@ -97,7 +72,7 @@ def main() -> None:
         code = root / "code"
         code.mkdir()
         (code / "noop.py").write_text(NOOP)
-        (code / "tree.py").write_text(TREE)
+        (code / "tree.py").write_text(TREE_ENTRY)
         os.environ["GRAPHSTORM_ENTRYPOINTS_DIR"] = str(code)
         tempfile.tempdir = str(root)  # work dirs of stopped jobs stay inside the bench's temp dir
         data = root / "data"

@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 
 from graphstorm_provider import config
-from graphstorm_provider.execution import proctree
 from graphstorm_provider.execution.local import LocalJobError, LocalJobRunner, LocalSpecError
 from graphstorm_provider.jobs.request import JobRequest
+from tests.process_trees import TREE_ENTRY, live_processes_with
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -72,35 +72,8 @@ ENTRYPOINTS = {
         failure.write_text("graph config is invalid")
         sys.exit(int(sys.argv[1]))
     """,
-    # An adversarial process tree; every process carries the marker (argv[1]) in its command line.
-    "tree_entry.py": """
-        import os, pathlib, signal, subprocess, sys, time
-        marker = sys.argv[1]
-        sleeper = [sys.executable, "-c", "import time; time.sleep(3600)", marker]
-        ready_dir = pathlib.Path(os.environ["GRAPHSTORM_OPT_ML"])
-        # Ignores SIGTERM, and says so (touches its file) only once the handler is in place.
-        stubborn_code = ("import pathlib, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-                         "pathlib.Path(sys.argv[2]).touch(); time.sleep(3600)")
-        stubborn = lambda n: [sys.executable, "-c", stubborn_code, marker, str(ready_dir / f"stubborn-{n}")]
-        # A child with a grandchild of its own.
-        subprocess.Popen([sys.executable, "-c",
-                          "import subprocess, sys, time; subprocess.Popen(sys.argv[1:]); time.sleep(3600)",
-                          *sleeper])
-        # A child in its own session and process group that ignores SIGTERM.
-        subprocess.Popen(stubborn(1), start_new_session=True)
-        # A double-forked daemon in its own session with an empty environment: it escapes the
-        # process tree, the process group and the marker variable at once.
-        if os.fork() == 0:
-            os.setsid()
-            if os.fork() == 0:
-                os.execve(sys.executable, stubborn(2), {})
-            os._exit(0)
-        os.wait()
-        while not all((ready_dir / f"stubborn-{n}").exists() for n in (1, 2)):
-            time.sleep(0.01)
-        print("READY", flush=True)
-        time.sleep(3600)
-    """,
+    # An adversarial process tree (see process_trees.py).
+    "tree_entry.py": TREE_ENTRY,
     # A job that exits at once but leaves a daemon behind (the container stops with its main process).
     "leaky_entry.py": """
         import subprocess, sys
@@ -180,21 +153,6 @@ def processing_job(name: str, script: str, inputs: dict[str, str], output_uri: s
 def runner(job: JobRequest, **kwargs) -> LocalJobRunner:
     kwargs.setdefault("runtime_python", sys.executable)
     return LocalJobRunner(job, **kwargs)
-
-
-def live_processes_with(marker: str) -> set[int]:
-    """Live processes whose command line holds ``marker`` (zombies are gone already)."""
-    found = set()
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline and proctree.alive(int(name)):
-            found.add(int(name))
-    return found
 
 
 def wait_until(predicate, what: str, limit: float = 60.0) -> None:

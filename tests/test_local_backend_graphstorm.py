@@ -23,6 +23,7 @@ import pytest
 from graphstorm_provider import config
 from graphstorm_provider.execution import proctree
 from graphstorm_provider.execution.local import LocalJobError, LocalJobRunner
+from tests.process_trees import live_processes_with
 
 pytestmark = pytest.mark.e2e
 
@@ -33,20 +34,6 @@ def runtime_python() -> str:
         return config.runtime_python()
     except config.RuntimeSetupError as exc:
         pytest.skip(str(exc))
-
-
-def _processes_mentioning(text: str) -> set[int]:
-    found = set()
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if text.encode() in cmdline and proctree.alive(int(name)):
-            found.add(int(name))
-    return found
 
 
 class _Watch(logging.Handler):
@@ -134,8 +121,8 @@ def test_stopping_real_training_mid_run_leaves_no_process(runtime_python, graph)
         thread.join(120)
 
     assert proctree.with_marker(runner.marker) == set()
-    assert _processes_mentioning(graph_name) == set()
-    assert _processes_mentioning(str(runner.work_dir)) == set()
+    assert live_processes_with(graph_name) == set()
+    assert live_processes_with(str(runner.work_dir)) == set()
     assert len(errors) == 1 and isinstance(errors[0], LocalJobError) and "stopped" in str(errors[0])
 
 
@@ -176,12 +163,12 @@ def test_killing_the_airflow_task_mid_training_leaves_no_process(runtime_python,
     graph_data = graph["base"][len("file://"):] + "/graph"
     try:
         assert training.wait(600), "training never started:\n" + "".join(lines[-40:])
-        assert len(_processes_mentioning(graph_data)) >= 1  # the entry point is running
+        assert len(live_processes_with(graph_data)) >= 1  # the entry point is running
         proc.send_signal(signal.SIGTERM)
         proc.wait(180)
         reader.join(10)
-        assert _processes_mentioning(graph_data) == set()
-        assert _processes_mentioning(graph["graph_name"]) == set()
+        assert live_processes_with(graph_data) == set()
+        assert live_processes_with(graph["graph_name"]) == set()
         assert any("was stopped" in line for line in lines), "".join(lines[-40:])
     finally:
         if proc.poll() is None:

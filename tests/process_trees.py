@@ -1,0 +1,56 @@
+"""What the local backend's stop/kill tests and bench/local_backend_overhead.py share: an
+adversarial process tree for a job's entry point, and a way to find what is left of it."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+from graphstorm_provider.execution import proctree
+
+# An entry point that starts an adversarial process tree; every process carries the marker
+# (argv[1]) in its command line. Prints READY once the whole tree is in place.
+TREE_ENTRY = textwrap.dedent("""
+    import os, pathlib, signal, subprocess, sys, time
+    marker = sys.argv[1]
+    sleeper = [sys.executable, "-c", "import time; time.sleep(3600)", marker]
+    ready_dir = pathlib.Path(os.environ["GRAPHSTORM_OPT_ML"])
+    # Ignores SIGTERM, and says so (touches its file) only once the handler is in place.
+    stubborn_code = ("import pathlib, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                     "pathlib.Path(sys.argv[2]).touch(); time.sleep(3600)")
+    stubborn = lambda n: [sys.executable, "-c", stubborn_code, marker, str(ready_dir / f"stubborn-{n}")]
+    # A child with a grandchild of its own.
+    subprocess.Popen([sys.executable, "-c",
+                      "import subprocess, sys, time; subprocess.Popen(sys.argv[1:]); time.sleep(3600)",
+                      *sleeper])
+    # A child in its own session and process group that ignores SIGTERM.
+    subprocess.Popen(stubborn(1), start_new_session=True)
+    # A double-forked daemon in its own session with an empty environment: it escapes the
+    # process tree, the process group and the marker variable at once.
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.execve(sys.executable, stubborn(2), {})
+        os._exit(0)
+    os.wait()
+    while not all((ready_dir / f"stubborn-{n}").exists() for n in (1, 2)):
+        time.sleep(0.01)
+    print("READY", flush=True)
+    time.sleep(3600)
+""")
+
+
+def live_processes_with(marker: str) -> set[int]:
+    """Live processes whose command line holds ``marker`` (zombies are gone already)."""
+    found = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline and proctree.alive(int(name)):
+            found.add(int(name))
+    return found
