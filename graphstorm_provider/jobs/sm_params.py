@@ -22,10 +22,9 @@ from graphstorm_provider.jobs.sm_fields import (
     FIELDS,
     KIND_STEPS,
     NOT_APPLICABLE,
+    PARAM_FLAG,
     check_combination,
 )
-
-PARAM_FLAG = "--sm-estimator-parameters"
 
 
 class SmParameterError(JobSpecError):
