@@ -57,9 +57,7 @@ class JobRequest:
 
     @property
     def image_uri(self) -> str:
-        if self.kind == "training":
-            return self.request["AlgorithmSpecification"]["TrainingImage"]
-        return self.request["AppSpecification"]["ImageUri"]
+        return self._app()["TrainingImage" if self.kind == "training" else "ImageUri"]
 
     @property
     def container_entrypoint(self) -> list[str]:
