@@ -61,10 +61,14 @@ class GsfJobSpec(JobSpec):
     def default_job_base(self) -> str:
         return f"gs-{self.step}-{self.graph_name}"
 
+    def model_uri(self) -> str:
+        """The model folder the entry point gets as --model-artifact-s3."""
+        return self.model_artifact_s3
+
     def gsf_arguments(self) -> list[str]:
         """The flags train and infer entry points share, in docs/ARCHITECTURE.md order."""
         return ["--graph-data-s3", self.graph_data_s3, self.yaml_flag, self.yaml_s3,
-                "--model-artifact-s3", self.model_artifact_s3, "--graph-name", self.graph_name,
+                "--model-artifact-s3", self.model_uri(), "--graph-name", self.graph_name,
                 "--task-type", self.task_type]
 
     def _main_output(self) -> str:

@@ -61,11 +61,6 @@ class InferSpec(GsfJobSpec):
             return self.model_artifact_s3
         return f"{self.model_artifact_s3}{self.model_sub_path}/"
 
-    def gsf_arguments(self) -> list[str]:
-        args = super().gsf_arguments()
-        args[args.index("--model-artifact-s3") + 1] = self.model_uri()
-        return args
-
     def entry_arguments(self) -> list[str]:
         args = self.gsf_arguments()
         for flag_name, value in (("--output-emb-s3", self.output_emb_s3),
