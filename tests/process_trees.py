@@ -1,10 +1,15 @@
 """What the local backend's stop/kill tests and bench/local_backend_overhead.py share: an
-adversarial process tree for a job's entry point, and a way to find what is left of it."""
+adversarial process tree for a job's entry point, a way to find what is left of it, and an
+Airflow task run as its own process (to stop it the way Airflow stops a task)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from graphstorm_provider.execution import proctree
@@ -54,3 +59,37 @@ def live_processes_with(marker: str) -> set[int]:
         if marker.encode() in cmdline and proctree.alive(int(name)):
             found.add(int(name))
     return found
+
+
+@dataclass
+class TaskProcess:
+    """An ``airflow tasks test`` run in its own process, its output collected line by line."""
+
+    proc: subprocess.Popen
+    lines: list[str]
+    seen: threading.Event  # set at the first output line holding the awaited text
+    reader: threading.Thread
+
+    def tail(self, count: int = 40) -> str:
+        return "".join(self.lines[-count:])
+
+
+def airflow_tasks_test(dag_id: str, task_id: str, *, watch_for: str, env: dict[str, str] | None = None) -> TaskProcess:
+    """Start this venv's ``airflow tasks test dag_id task_id`` (the way a worker runs a task, so
+    it can be sent SIGTERM like a stopped task); ``seen`` is set once a line holds ``watch_for``."""
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}
+    proc = subprocess.Popen([str(venv_bin / "airflow"), "tasks", "test", dag_id, task_id],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: list[str] = []
+    seen = threading.Event()
+
+    def read():
+        for line in proc.stdout:
+            lines.append(line)
+            if watch_for in line:
+                seen.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return TaskProcess(proc, lines, seen, reader)

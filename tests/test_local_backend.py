@@ -28,7 +28,7 @@ import pytest
 from graphstorm_provider import config
 from graphstorm_provider.execution.local import LocalJobError, LocalJobRunner, LocalSpecError
 from graphstorm_provider.jobs.request import JobRequest
-from tests.process_trees import TREE_ENTRY, live_processes_with
+from tests.process_trees import TREE_ENTRY, airflow_tasks_test, live_processes_with
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -524,32 +524,18 @@ def test_killing_the_airflow_task_mid_run_leaves_no_process(entrypoints, airflow
     marker = f"gs-airflow-kill-{uuid.uuid4().hex}"
     dag_file = airflow_home / "dags" / f"local_kill_{uuid.uuid4().hex[:8]}.py"
     dag_file.write_text(KILL_DAG.replace("MARKER", marker))
-    venv_bin = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.Popen([str(venv_bin / "airflow"), "tasks", "test", "local_kill_test", "tree"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def watch():
-        for line in proc.stdout:
-            lines.append(line)
-            if "READY" in line:
-                ready.set()
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
+    task = airflow_tasks_test("local_kill_test", "tree", watch_for="READY")
     try:
-        assert ready.wait(180), "the task never reported READY:\n" + "".join(lines[-40:])
+        assert task.seen.wait(180), "the task never reported READY:\n" + task.tail()
         assert len(live_processes_with(marker)) >= 5
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(120)
-        watcher.join(10)
+        task.proc.send_signal(signal.SIGTERM)
+        task.proc.wait(120)
+        task.reader.join(10)
         assert live_processes_with(marker) == set()
-        assert any("was stopped" in line for line in lines), "".join(lines[-40:])
+        assert any("was stopped" in line for line in task.lines), task.tail()
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if task.proc.poll() is None:
+            task.proc.kill()
         dag_file.unlink(missing_ok=True)
         for pid in live_processes_with(marker):  # never leave a failed test's tree running
             os.kill(pid, signal.SIGKILL)

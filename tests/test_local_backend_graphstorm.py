@@ -8,22 +8,18 @@ Needs the GraphStorm runtime (``bash scripts/setup_runtime.sh``); takes about a 
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import uuid
-from pathlib import Path
 
 import pytest
 
 from graphstorm_provider import config
 from graphstorm_provider.execution import proctree
 from graphstorm_provider.execution.local import LocalJobError, LocalJobRunner
-from tests.process_trees import live_processes_with
+from tests.process_trees import airflow_tasks_test, live_processes_with
 
 pytestmark = pytest.mark.e2e
 
@@ -144,33 +140,18 @@ def test_killing_the_airflow_task_mid_training_leaves_no_process(runtime_python,
     dag_file = airflow_home / "dags" / f"{dag_id}.py"
     dag_file.write_text(TRAIN_DAG.replace("DAG_ID", dag_id).replace("BASE", graph["base"])
                         .replace("ARGS", repr(_long_training_args())).replace("COMMON", repr(graph["common"])))
-    venv_bin = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
-           config.RUNTIME_PYTHON_ENV: runtime_python}
-    proc = subprocess.Popen([str(venv_bin / "airflow"), "tasks", "test", dag_id, "train"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines: list[str] = []
-    training = threading.Event()
-
-    def read():
-        for line in proc.stdout:
-            lines.append(line)
-            if "Epoch" in line:
-                training.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    task = airflow_tasks_test(dag_id, "train", watch_for="Epoch", env={config.RUNTIME_PYTHON_ENV: runtime_python})
     graph_data = graph["base"][len("file://"):] + "/graph"
     try:
-        assert training.wait(600), "training never started:\n" + "".join(lines[-40:])
+        assert task.seen.wait(600), "training never started:\n" + task.tail()
         assert len(live_processes_with(graph_data)) >= 1  # the entry point is running
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(180)
-        reader.join(10)
+        task.proc.send_signal(signal.SIGTERM)
+        task.proc.wait(180)
+        task.reader.join(10)
         assert live_processes_with(graph_data) == set()
         assert live_processes_with(graph["graph_name"]) == set()
-        assert any("was stopped" in line for line in lines), "".join(lines[-40:])
+        assert any("was stopped" in line for line in task.lines), task.tail()
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if task.proc.poll() is None:
+            task.proc.kill()
         dag_file.unlink(missing_ok=True)
