@@ -82,7 +82,8 @@ with DAG(dag_id="{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catc
 '''
 
 
-def test_two_host_training_and_inference_through_the_operator(job_image, partitioned_graph, load_dag, monkeypatch):
+def test_two_host_training_and_inference_through_the_operator(compose_tool, job_image, partitioned_graph, load_dag,
+                                                             monkeypatch):
     from airflow.utils.state import DagRunState
 
     from graphstorm_provider.data.evaluate import evaluate_node_classification
@@ -113,7 +114,8 @@ def test_two_host_training_and_inference_through_the_operator(job_image, partiti
     assert evaluation.test_accuracy > 2 * evaluation.chance, evaluation.to_dict()
 
     # Nothing is left running or defined.
-    leftovers = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True)
+    leftovers = subprocess.run([compose_tool.engine, "ps", "-a", "--format", "{{.Names}}"], capture_output=True,
+                               text=True, check=True)
     assert not [n for n in leftovers.stdout.split() if n.startswith("gs-train-acm") or n.startswith("gs-infer-acm")]
 
 
