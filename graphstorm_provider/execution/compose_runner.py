@@ -19,6 +19,7 @@ import logging
 import dataclasses
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -127,6 +128,7 @@ class ComposeJobRunner:
         self.env = self._compose_env(env)
         self._emit = log if log is not None else (lambda line: logging.getLogger(__name__).info("%s", line))
         self._compose_command = compose_command
+        self._keep_work_dir = work_dir is not None
         self.work_dir = Path(work_dir) if work_dir else default_work_dir() / self.project
         self.compose_file = self.work_dir / compose_file_name(job)
         stopping = job.request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
@@ -183,6 +185,9 @@ class ComposeJobRunner:
                 host=host,
             )
         self._emit(f"Job {self.job.job_name} finished on all hosts in {result.duration_s:.1f} s")
+        if not self._keep_work_dir:
+            # Our own folder holds only the compose file: keep it after a failure, for debugging.
+            shutil.rmtree(self.work_dir, ignore_errors=True)
         return result
 
     def stop(self) -> None:
