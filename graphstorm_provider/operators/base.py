@@ -215,34 +215,11 @@ class GraphStormBaseOperator(BaseOperator):
         self._runner.run()
 
     def _connection_env(self, job: JobRequest) -> dict[str, str]:
-        """AWS credentials/region/endpoint of the Airflow connection, as ``AWS_*`` variables.
+        """The job's region plus the Airflow connection's ``AWS_*`` variables (see ``connection_env``)."""
+        from graphstorm_provider.operators.connection import connection_env
 
-        Only handed to the local runner's process environment: never logged, templated or
-        pushed to XCom. Without a connection (or credentials) the job gets none of these and
-        boto3 inside it falls back to its usual lookup (fine for ``file://`` URIs).
-        """
-        env: dict[str, str] = {"AWS_REGION": job.region, "AWS_DEFAULT_REGION": job.region}
-        if not self.aws_conn_id:
-            return env
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-        hook = AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="s3", region_name=job.region)
-        try:
-            credentials = hook.get_session(region_name=job.region).get_credentials()
-        except Exception as err:  # noqa: BLE001 - a local file:// run needs no AWS at all
-            self.log.warning("No AWS credentials from connection %r (%s).", self.aws_conn_id, type(err).__name__)
-            credentials = None
-        if credentials is not None:
-            frozen = credentials.get_frozen_credentials()
-            if frozen.access_key and frozen.secret_key:
-                env["AWS_ACCESS_KEY_ID"] = frozen.access_key
-                env["AWS_SECRET_ACCESS_KEY"] = frozen.secret_key
-            if frozen.token:
-                env["AWS_SESSION_TOKEN"] = frozen.token
-        endpoint_url = hook.conn_config.endpoint_url
-        if endpoint_url:
-            env["AWS_ENDPOINT_URL"] = endpoint_url
-        return env
+        return {"AWS_REGION": job.region, "AWS_DEFAULT_REGION": job.region,
+                **connection_env(self.aws_conn_id, job.region)}
 
     def _run_sagemaker(self, job: JobRequest) -> None:
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from graphstorm_provider.operators.connection import connection_env
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -171,32 +173,3 @@ class LocalComposeOperator(BaseOperator):
         if self._runner is not None:
             self.log.info("Stopping compose run of %s.", self._job.job_name if self._job else "job")
             self._runner.stop()
-
-
-def connection_env(aws_conn_id: str | None, region: str) -> dict[str, str]:
-    """Credentials/region/endpoint of an Airflow AWS connection as ``AWS_*`` variables.
-
-    Only ever placed in the compose process's environment (the compose file names the
-    variables, never their values); never logged or pushed to XCom.
-    """
-    if not aws_conn_id:
-        return {}
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-    env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
-    try:
-        hook = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3", region_name=region)
-        credentials = hook.get_credentials(region_name=region)
-    except Exception:  # noqa: BLE001 - no connection/credentials: containers use their own chain
-        return env
-    if credentials is None:  # boto3 found no credentials anywhere: fine for file:// jobs
-        return env
-    if credentials.access_key:
-        env["AWS_ACCESS_KEY_ID"] = credentials.access_key
-        env["AWS_SECRET_ACCESS_KEY"] = credentials.secret_key
-    if credentials.token:
-        env["AWS_SESSION_TOKEN"] = credentials.token
-    endpoint_url = hook.conn_config.endpoint_url
-    if endpoint_url:
-        env["AWS_ENDPOINT_URL"] = endpoint_url
-    return env
