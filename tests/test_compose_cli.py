@@ -139,3 +139,15 @@ def test_run_starts_the_file_reports_the_failing_host_and_cleans_up(compose_tool
     listed = subprocess.run([compose_tool.engine, "ps", "-a", "--format", "{{.Names}}"], capture_output=True,
                             text=True, check=True).stdout.split()
     assert not set(names) & set(listed)
+
+
+def test_partitioning_accepts_a_graph_name_with_underscores(tmp_path):
+    # GraphStorm graph names allow "_", SageMaker job (and our container) names do not.
+    common = [*COMMON]
+    common[common.index("acm")] = "ogbn_arxiv"
+    proc = gs(*common, "partitioning", *PARTITIONING, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (path,) = tmp_path.iterdir()
+    assert path.name == "docker-compose-partitioning-ogbn_arxiv-2workers-random-2parts.yaml"
+    names = [s["container_name"] for s in load(path)["services"].values()]
+    assert all(name.startswith("gs-partition-ogbn-arxiv-") for name in names), names

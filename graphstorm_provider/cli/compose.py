@@ -201,7 +201,8 @@ def build_job(args: ComposeArgs):
             metadata_filename=ns.metadata_filename,
             partition_algorithm=ns.partition_algorithm,
             skip_partitioning=ns.skip_partitioning,
-            task_name=f"gs-partition-{ns.graph_name}",
+            # The graph name in the job (and container) names; "_" is not allowed there.
+            task_name="gs-partition-" + ns.graph_name.replace("_", "-").strip("-"),
             **common,
         )
     elif ns.action == "training":
