@@ -105,6 +105,16 @@ def _driver(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen:
     return proc
 
 
+def _train_entry_argv(tmp_path: Path) -> list[str]:
+    """The real train entry point with a placeholder YAML, up to (not including) ``--``."""
+    from graphstorm_provider.config import runtime_python
+
+    (tmp_path / "train.yaml").write_text("---\nversion: 1.0\n")
+    return [runtime_python(), str(ENTRYPOINTS / "train_entry.py"), "--graph-data-s3", f"file://{tmp_path}/graph",
+            "--train-yaml-s3", f"file://{tmp_path}/train.yaml", "--model-artifact-s3", f"file://{tmp_path}/model",
+            "--graph-name", "g", "--task-type", "node_classification"]
+
+
 def _read_until(proc: subprocess.Popen, marker: str) -> list[str]:
     lines = []
     for line in proc.stdout:
@@ -192,14 +202,8 @@ def test_failing_leader_fails_the_workers_naming_it(tmp_path, cluster_env):
 def test_train_entry_point_with_a_missing_host_exits_nonzero_naming_it(tmp_path, cluster_env):
     """The real entry point: algo-1 of a 2-host job whose algo-2 never comes."""
     env = cluster_env("algo-1", GSENTRY_RDZV_TIMEOUT=2)
-    (tmp_path / "train.yaml").write_text("---\nversion: 1.0\n")
-    from graphstorm_provider.config import runtime_python
-
     proc = subprocess.run(
-        [runtime_python(), str(ENTRYPOINTS / "train_entry.py"), "--graph-data-s3", f"file://{tmp_path}/graph",
-         "--train-yaml-s3", f"file://{tmp_path}/train.yaml", "--model-artifact-s3", f"file://{tmp_path}/model",
-         "--graph-name", "g", "--task-type", "node_classification", "--log-level", "INFO", "--",
-         "--num-epochs", "1"],
+        [*_train_entry_argv(tmp_path), "--log-level", "INFO", "--", "--num-epochs", "1"],
         env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "host algo-2: never arrived within 2 s" in proc.stderr
@@ -209,14 +213,9 @@ def test_train_entry_point_with_a_missing_host_exits_nonzero_naming_it(tmp_path,
 
 def test_sigterm_stops_an_entry_point_waiting_for_its_peers(tmp_path, cluster_env):
     """SageMaker's StopTrainingJob (and compose down) send SIGTERM: the host stops at once."""
-    from graphstorm_provider.config import runtime_python
-
     env = cluster_env("algo-1", GSENTRY_RDZV_TIMEOUT=600)
-    (tmp_path / "train.yaml").write_text("---\nversion: 1.0\n")
     proc = subprocess.Popen(
-        [runtime_python(), str(ENTRYPOINTS / "train_entry.py"), "--graph-data-s3", f"file://{tmp_path}/graph",
-         "--train-yaml-s3", f"file://{tmp_path}/train.yaml", "--model-artifact-s3", f"file://{tmp_path}/model",
-         "--graph-name", "g", "--task-type", "node_classification", "--"],
+        [*_train_entry_argv(tmp_path), "--"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _STARTED.append(proc)
     _read_until(proc, "waiting for")
