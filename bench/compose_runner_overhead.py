@@ -17,6 +17,7 @@ Figures are medians over ``--runs``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import subprocess
 import sys
@@ -28,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from graphstorm_provider.execution.compose_runner import ComposeJobError, ComposeJobRunner  # noqa: E402
-from graphstorm_provider.execution.compose_tool import find_compose_tool  # noqa: E402
-from graphstorm_provider.jobs.request import JobRequest  # noqa: E402
+from graphstorm_provider.execution.compose_runner import ComposeJobError, ComposeJobRunner
+from graphstorm_provider.execution.compose_tool import find_compose_tool
+from graphstorm_provider.jobs.request import JobRequest
 
 IMAGE = "localhost/gs-compose-probe:latest"
 BASE = "localhost/graphstorm-base:bookworm"
@@ -38,12 +39,19 @@ SCRIPT = "import sys, time\nprint('up', flush=True)\nif sys.argv[1] == 'sleep':\
 
 
 def job(name: str, hosts: int, action: str) -> JobRequest:
-    return JobRequest(kind="training", step="bench", request={
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": IMAGE, "ContainerEntrypoint": ["python3", "-c", SCRIPT],
-                                   "ContainerArguments": [action]},
-        "ResourceConfig": {"InstanceType": "local", "InstanceCount": hosts},
-    })
+    return JobRequest(
+        kind="training",
+        step="bench",
+        request={
+            "TrainingJobName": name,
+            "AlgorithmSpecification": {
+                "TrainingImage": IMAGE,
+                "ContainerEntrypoint": ["python3", "-c", SCRIPT],
+                "ContainerArguments": [action],
+            },
+            "ResourceConfig": {"InstanceType": "local", "InstanceCount": hosts},
+        },
+    )
 
 
 def build_image(engine: str) -> None:
@@ -53,16 +61,16 @@ def build_image(engine: str) -> None:
 
 
 def run_ok(hosts: int, work: Path) -> tuple[float, float]:
-    runner = ComposeJobRunner(job(f"bench-ok-{uuid.uuid4().hex[:8]}", hosts, "exit"), log=lambda _: None,
-                              work_dir=work)
+    runner = ComposeJobRunner(job(f"bench-ok-{uuid.uuid4().hex[:8]}", hosts, "exit"), log=lambda _: None, work_dir=work)
     started = time.monotonic()
     result = runner.run()
     return time.monotonic() - started, result.teardown_s
 
 
 def run_interrupted(hosts: int, work: Path, engine: str, how: str) -> float:
-    runner = ComposeJobRunner(job(f"bench-{how}-{uuid.uuid4().hex[:8]}", hosts, "sleep"), log=lambda _: None,
-                              work_dir=work)
+    runner = ComposeJobRunner(
+        job(f"bench-{how}-{uuid.uuid4().hex[:8]}", hosts, "sleep"), log=lambda _: None, work_dir=work
+    )
     hit: list[float] = []
 
     def interrupt() -> None:
@@ -72,16 +80,14 @@ def run_interrupted(hosts: int, work: Path, engine: str, how: str) -> float:
             time.sleep(0.2)
         hit.append(time.monotonic())
         if how == "kill":
-            subprocess.run([engine, "kill", runner.containers[runner.hosts[-1]]], capture_output=True)
+            subprocess.run([engine, "kill", runner.containers[runner.hosts[-1]]], capture_output=True, check=False)
         else:
             runner.stop()
 
     thread = threading.Thread(target=interrupt, daemon=True)
     thread.start()
-    try:
+    with contextlib.suppress(ComposeJobError):
         runner.run()
-    except ComposeJobError:
-        pass
     ended = time.monotonic()
     thread.join()
     assert not runner.leftovers(), runner.leftovers()
@@ -102,7 +108,9 @@ def main() -> None:
         stops = [run_interrupted(args.hosts, work / f"stop{i}", tool.engine, "stop") for i in range(args.runs)]
     median = statistics.median
     print(f"compose tool: {tool.name} (engine {tool.engine}), {args.hosts} hosts, median of {args.runs} runs")
-    print(f"ok job, start to end:        {median(t for t, _ in oks):6.1f} s (teardown {median(d for _, d in oks):.1f} s)")
+    print(
+        f"ok job, start to end:        {median(t for t, _ in oks):6.1f} s (teardown {median(d for _, d in oks):.1f} s)"
+    )
     print(f"kill one host -> failed+gone: {median(kills):6.1f} s")
     print(f"stop() -> everything gone:    {median(stops):6.1f} s")
 

@@ -15,6 +15,7 @@ Figures are medians over ``--runs``; the entry points run with this interpreter 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import statistics
@@ -28,18 +29,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from graphstorm_provider.execution import proctree  # noqa: E402
-from graphstorm_provider.execution.local import LocalJobError, LocalJobRunner  # noqa: E402
-from graphstorm_provider.jobs.request import JobRequest  # noqa: E402
-from tests.process_trees import TREE_ENTRY  # noqa: E402
+from graphstorm_provider.execution import proctree
+from graphstorm_provider.execution.local import LocalJobError, LocalJobRunner
+from graphstorm_provider.jobs.request import JobRequest
+from tests.process_trees import TREE_ENTRY
 
 NOOP = "print('ok')\n"
+
+
 def job(name: str, script: str, args=(), channels: dict[str, str] | None = None) -> JobRequest:
     request = {
         "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": "bench", "TrainingInputMode": "File",
-                                   "ContainerEntrypoint": ["python3", f"/opt/ml/code/{script}"],
-                                   "ContainerArguments": list(args)},
+        "AlgorithmSpecification": {
+            "TrainingImage": "bench",
+            "TrainingInputMode": "File",
+            "ContainerEntrypoint": ["python3", f"/opt/ml/code/{script}"],
+            "ContainerArguments": list(args),
+        },
         "RoleArn": "arn:aws:iam::123456789012:role/Bench",
         "ResourceConfig": {"InstanceType": "local", "InstanceCount": 1, "VolumeSizeInGB": 1},
         "StoppingCondition": {"MaxRuntimeInSeconds": 600},
@@ -47,7 +53,8 @@ def job(name: str, script: str, args=(), channels: dict[str, str] | None = None)
     if channels:
         request["InputDataConfig"] = [
             {"ChannelName": ch, "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri}}}
-            for ch, uri in channels.items()]
+            for ch, uri in channels.items()
+        ]
     return JobRequest(kind="training", step="train", request=request)
 
 
@@ -81,15 +88,28 @@ def main() -> None:
         for i in range(args.files):
             (data / f"part-{i:05d}.bin").write_bytes(payload)
 
-        direct = [timed(lambda: subprocess.run([sys.executable, str(code / "noop.py")], check=True,
-                                               capture_output=True)) for _ in range(args.runs)]
-        runner = [timed(lambda: LocalJobRunner(job(f"noop-{uuid.uuid4().hex[:6]}", "noop.py"),
-                                               runtime_python=sys.executable, log=quiet).run())
-                  for _ in range(args.runs)]
-        staged = [timed(lambda: LocalJobRunner(job(f"stage-{uuid.uuid4().hex[:6]}", "noop.py",
-                                                   channels={"train": data.as_uri()}),
-                                               runtime_python=sys.executable, log=quiet).run())
-                  for _ in range(args.runs)]
+        direct = [
+            timed(lambda: subprocess.run([sys.executable, str(code / "noop.py")], check=True, capture_output=True))
+            for _ in range(args.runs)
+        ]
+        runner = [
+            timed(
+                lambda: LocalJobRunner(
+                    job(f"noop-{uuid.uuid4().hex[:6]}", "noop.py"), runtime_python=sys.executable, log=quiet
+                ).run()
+            )
+            for _ in range(args.runs)
+        ]
+        staged = [
+            timed(
+                lambda: LocalJobRunner(
+                    job(f"stage-{uuid.uuid4().hex[:6]}", "noop.py", channels={"train": data.as_uri()}),
+                    runtime_python=sys.executable,
+                    log=quiet,
+                ).run()
+            )
+            for _ in range(args.runs)
+        ]
 
         stops = []
         for _ in range(args.runs):
@@ -97,7 +117,7 @@ def main() -> None:
             ready = threading.Event()
 
             class Ready(logging.Handler):
-                def emit(self, record):
+                def emit(self, record, ready=ready):  # bound now: this iteration's event
                     if "READY" in record.getMessage():
                         ready.set()
 
@@ -105,9 +125,10 @@ def main() -> None:
             log.setLevel(logging.INFO)
             log.propagate = False
             log.addHandler(Ready())
-            run = LocalJobRunner(job("tree", "tree.py", [marker]), runtime_python=sys.executable, log=log,
-                                 stop_grace_seconds=1)
-            thread = threading.Thread(target=lambda: _swallow(run.run))
+            run = LocalJobRunner(
+                job("tree", "tree.py", [marker]), runtime_python=sys.executable, log=log, stop_grace_seconds=1
+            )
+            thread = threading.Thread(target=_swallow, args=(run.run,))
             thread.start()
             if not ready.wait(60):
                 raise SystemExit("tree job never became ready")
@@ -121,15 +142,15 @@ def main() -> None:
     print(f"no-op entry point, direct python        : {statistics.median(direct) * 1000:7.0f} ms")
     print(f"no-op entry point, LocalJobRunner.run() : {statistics.median(runner) * 1000:7.0f} ms")
     print(f"  + file:// channel {args.files} files / {mb:.1f} MiB : {statistics.median(staged) * 1000:7.0f} ms")
-    print(f"stop() of a 5-process adversarial tree  : {statistics.median(stops) * 1000:7.0f} ms "
-          "(grace 1 s; one process ignores SIGTERM)")
+    print(
+        f"stop() of a 5-process adversarial tree  : {statistics.median(stops) * 1000:7.0f} ms "
+        "(grace 1 s; one process ignores SIGTERM)"
+    )
 
 
 def _swallow(fn) -> None:
-    try:
+    with contextlib.suppress(LocalJobError):
         fn()
-    except LocalJobError:
-        pass
 
 
 if __name__ == "__main__":

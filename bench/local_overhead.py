@@ -62,7 +62,7 @@ def runtime_python() -> str:
 def _run(cmd: list[str], log_path: Path, cwd: Path | None = None, env: dict | None = None) -> float:
     started = time.monotonic()
     with log_path.open("w") as log:
-        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
     elapsed = time.monotonic() - started
     if proc.returncode != 0:
         tail = log_path.read_text().splitlines()[-30:]
@@ -76,20 +76,60 @@ def by_hand(raw: Path, yaml_path: Path, out: Path, hyper: list[str], num_epochs:
     m = Measurement()
     print("by hand: gconstruct ...", flush=True)
     m.seconds["gconstruct"] = _run(
-        [py, "-m", "graphstorm.gconstruct.construct_graph", "--conf-file", "config.json",
-         "--output-dir", str(out / "graph"), "--num-parts", "1", "--graph-name", GRAPH_NAME],
-        out / "gconstruct.log", cwd=raw)
-    launch = [py, "-m", "graphstorm.run.gs_node_classification", "--workspace", str(out),
-              "--part-config", str(out / "graph" / f"{GRAPH_NAME}.json"), "--num-trainers", "1",
-              "--num-servers", "1", "--num-samplers", "0", "--cf", str(yaml_path)]
+        [
+            py,
+            "-m",
+            "graphstorm.gconstruct.construct_graph",
+            "--conf-file",
+            "config.json",
+            "--output-dir",
+            str(out / "graph"),
+            "--num-parts",
+            "1",
+            "--graph-name",
+            GRAPH_NAME,
+        ],
+        out / "gconstruct.log",
+        cwd=raw,
+    )
+    launch = [
+        py,
+        "-m",
+        "graphstorm.run.gs_node_classification",
+        "--workspace",
+        str(out),
+        "--part-config",
+        str(out / "graph" / f"{GRAPH_NAME}.json"),
+        "--num-trainers",
+        "1",
+        "--num-servers",
+        "1",
+        "--num-samplers",
+        "0",
+        "--cf",
+        str(yaml_path),
+    ]
     print("by hand: train ...", flush=True)
     m.seconds["train"] = _run([*launch, *hyper, "--save-model-path", str(out / "model")], out / "train.log", cwd=out)
     print("by hand: infer ...", flush=True)
     m.seconds["infer"] = _run(
-        [*launch, "--inference", *hyper, "--restore-model-path", str(out / "model" / f"epoch-{num_epochs - 1}"),
-         "--save-embed-path", str(out / "embeddings"), "--save-prediction-path", str(out / "predictions")],
-        out / "infer.log", cwd=out)
-    m.accuracy = evaluate_node_classification(str(raw), f"file://{out}/predictions", f"file://{out}/embeddings").test_accuracy
+        [
+            *launch,
+            "--inference",
+            *hyper,
+            "--restore-model-path",
+            str(out / "model" / f"epoch-{num_epochs - 1}"),
+            "--save-embed-path",
+            str(out / "embeddings"),
+            "--save-prediction-path",
+            str(out / "predictions"),
+        ],
+        out / "infer.log",
+        cwd=out,
+    )
+    m.accuracy = evaluate_node_classification(
+        str(raw), f"file://{out}/predictions", f"file://{out}/embeddings"
+    ).test_accuracy
     m.downloaded_bytes = 0  # every command reads the local files in place
     return m
 
@@ -138,7 +178,8 @@ def pipeline(conf: dict, out: Path) -> Measurement:
         print("pipeline: airflow dags test ...", flush=True)
         log_path = out / "dags-test.log"
         m.seconds["total_dags_test"] = _run(
-            [str(airflow_bin), "dags", "test", "graphstorm_local_e2e", "-c", json.dumps(conf)], log_path, env=env)
+            [str(airflow_bin), "dags", "test", "graphstorm_local_e2e", "-c", json.dumps(conf)], log_path, env=env
+        )
         text = log_path.read_text()
         starts: dict[str, datetime] = {}
         for ts, kind, task_id in re.findall(_TS, text, re.MULTILINE):
@@ -181,11 +222,25 @@ def main(argv: list[str] | None = None) -> int:
     yaml_path = work / "config" / f"{GRAPH_NAME}_nc.yaml"
     yaml_path.parent.mkdir(parents=True, exist_ok=True)
     yaml_path.write_text(node_classification_yaml(spec.num_classes))
-    hyper = hyperparameter_args(num_epochs=args.num_epochs, hidden_size=args.hidden_size, num_layers=args.num_layers,
-                                fanout=args.fanout, batch_size=args.batch_size, lr=args.lr)
-    conf = {"base_uri": f"file://{work / 'pipeline' / 'runs'}", "num_papers": args.num_papers, "seed": args.seed,
-            "num_epochs": args.num_epochs, "hidden_size": args.hidden_size, "num_layers": args.num_layers,
-            "fanout": args.fanout, "batch_size": args.batch_size, "lr": args.lr}
+    hyper = hyperparameter_args(
+        num_epochs=args.num_epochs,
+        hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
+        fanout=args.fanout,
+        batch_size=args.batch_size,
+        lr=args.lr,
+    )
+    conf = {
+        "base_uri": f"file://{work / 'pipeline' / 'runs'}",
+        "num_papers": args.num_papers,
+        "seed": args.seed,
+        "num_epochs": args.num_epochs,
+        "hidden_size": args.hidden_size,
+        "num_layers": args.num_layers,
+        "fanout": args.fanout,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+    }
 
     hand = None if args.skip_by_hand else by_hand(raw, yaml_path, work / "by_hand", hyper, args.num_epochs)
     pipe = None if args.skip_pipeline else pipeline(conf, work / "pipeline")
@@ -203,8 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     if pipe:
         print(f"{'dags test wall':<16}{'':>14}{pipe.seconds['total_dags_test']:>14.1f}")
     if hand and pipe:
-        print(f"ratio pipeline/by hand: {pipe.seconds['total_dags_test'] / hand.total:.2f} (whole `airflow dags test`), "
-              f"{pipe.total / hand.total:.2f} (the three GraphStorm tasks only)")
+        print(
+            f"ratio pipeline/by hand: {pipe.seconds['total_dags_test'] / hand.total:.2f} (whole `airflow dags test`), "
+            f"{pipe.total / hand.total:.2f} (the three GraphStorm tasks only)"
+        )
     for name, m in (("by hand", hand), ("pipeline", pipe)):
         if m:
             acc = f"{m.accuracy:.4f}" if m.accuracy is not None else "n/a"

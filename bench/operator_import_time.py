@@ -35,8 +35,9 @@ print(time.perf_counter() - t)
 def median_seconds(stmt: str, runs: int) -> float:
     samples = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", PROBE.format(stmt=stmt)], capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE.format(stmt=stmt)], capture_output=True, text=True, check=True
+        )
         samples.append(float(out.stdout.strip().splitlines()[-1]))
     return statistics.median(samples)
 
@@ -60,10 +61,25 @@ def main() -> None:
     label = 'python -c "import airflow.sdk" (process)'
     print(f"{label:45s} {sdk * 1000:8.1f} ms wall")
     cli = str(Path(sys.executable).parent / "gs-sagemaker")
-    dry = [cli, "train", "--dry-run", "--image-url", "123456789012.dkr.ecr.us-east-1.amazonaws.com/gs:sm",
-           "--role", "arn:aws:iam::123456789012:role/SM", "--graph-data-s3", "s3://bucket/g/",
-           "--yaml-s3", "s3://bucket/t.yaml", "--model-artifact-s3", "s3://bucket/m/", "--graph-name", "g",
-           "--task-type", "node_classification"]
+    dry = [
+        cli,
+        "train",
+        "--dry-run",
+        "--image-url",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/gs:sm",
+        "--role",
+        "arn:aws:iam::123456789012:role/SM",
+        "--graph-data-s3",
+        "s3://bucket/g/",
+        "--yaml-s3",
+        "s3://bucket/t.yaml",
+        "--model-artifact-s3",
+        "s3://bucket/m/",
+        "--graph-name",
+        "g",
+        "--task-type",
+        "node_classification",
+    ]
     print(f"{'gs-sagemaker train --dry-run (process)':45s} {median_wall(dry, runs) * 1000:8.1f} ms wall")
 
 

@@ -94,7 +94,7 @@ else
   # A host CPython 3.11 picks the same wheels the image's python3.11 installs.
   py=""
   for candidate in "${PYTHON:-}" python3.11 python3; do
-    [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 || continue
+    if [ -z "$candidate" ] || ! command -v "$candidate" >/dev/null 2>&1; then continue; fi
     if [ "$("$candidate" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = 3.11 ]; then
       py="$candidate"; break
     fi

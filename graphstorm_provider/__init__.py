@@ -1,10 +1,14 @@
 """Apache Airflow provider for GraphStorm pipelines on Amazon SageMaker and on one machine."""
 
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
 
 
-def get_provider_info() -> dict:
-    """Registered through the ``apache_airflow_provider`` entry point (``airflow providers list``)."""
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider info (the ``apache_airflow_provider`` entry point; ``airflow providers list``)."""
     return {
         "package-name": "graphstorm-airflow",
         "name": "GraphStorm",
@@ -22,6 +26,11 @@ def get_provider_info() -> dict:
                     "graphstorm_provider.operators.local_compose",
                 ],
             }
+        ],
+        # Built from the job's region and name (operators/links.py); mirrored there as EXTRA_LINK_CLASSES.
+        "extra-links": [
+            "graphstorm_provider.operators.links.SageMakerJobConsoleLink",
+            "graphstorm_provider.operators.links.SageMakerJobLogsLink",
         ],
         "config": {
             "graphstorm": {

@@ -1,4 +1,5 @@
-"""Where the local backend finds the GraphStorm runtime and the entry points.
+"""
+Where the local backend finds the GraphStorm runtime and the entry points.
 
 The GraphStorm runtime is a second Python environment (locally ``.venv-runtime``, in
 containers the job image) built from ``docker/requirements-runtime.txt``. The Airflow side
@@ -46,8 +47,9 @@ class RuntimeSetupError(ValueError):
     """The GraphStorm runtime (or the entry points) cannot be found; the message says how to fix it."""
 
 
-def _airflow_config_value(key: str) -> str | None:
-    """``[graphstorm] <key>`` from Airflow's config, or None.
+def airflow_config_value(key: str) -> str | None:
+    """
+    ``[graphstorm] <key>`` from Airflow's config, or None.
 
     Importing ``airflow.configuration`` writes a default ``airflow.cfg`` into an absent Airflow
     home, so the CLI (which may run without one) only consults it when Airflow is already loaded
@@ -70,24 +72,30 @@ def _airflow_config_value(key: str) -> str | None:
     return value or None
 
 
+_PROBE_TIMEOUT_S = 60  # importing graphstorm (torch, dgl) in a cold runtime venv
+
+
 @functools.lru_cache(maxsize=16)
 def _has_graphstorm(python: str) -> bool:
     try:
-        proc = subprocess.run([python, "-c", _HAS_GRAPHSTORM], capture_output=True, timeout=60)
+        proc = subprocess.run(
+            [python, "-c", _HAS_GRAPHSTORM], capture_output=True, timeout=_PROBE_TIMEOUT_S, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0
 
 
 def runtime_python(*, check: bool = True) -> str:
-    """Path of the GraphStorm runtime's interpreter.
+    """
+    Path of the GraphStorm runtime's interpreter.
 
     With ``check`` (the default) the interpreter must exist and have graphstorm installed;
     the check runs once per path and process. Raises :class:`RuntimeSetupError` otherwise.
     """
     if os.environ.get(RUNTIME_PYTHON_ENV):
         python, source = os.environ[RUNTIME_PYTHON_ENV], f"${RUNTIME_PYTHON_ENV}"
-    elif value := _airflow_config_value("runtime_python"):
+    elif value := airflow_config_value("runtime_python"):
         python, source = value, f"[{CONFIG_SECTION}] runtime_python"
     else:
         python, source = str(DEFAULT_RUNTIME_PYTHON), "the default location"
@@ -99,14 +107,13 @@ def runtime_python(*, check: bool = True) -> str:
             f"GraphStorm runtime not found: {python} (from {source}) is not an executable file. {SETUP_HINT}"
         )
     if not _has_graphstorm(str(path)):
-        raise RuntimeSetupError(
-            f"GraphStorm runtime {python} (from {source}) cannot import graphstorm. {SETUP_HINT}"
-        )
+        raise RuntimeSetupError(f"GraphStorm runtime {python} (from {source}) cannot import graphstorm. {SETUP_HINT}")
     return str(path)
 
 
 def entrypoints_dir() -> Path:
-    """Folder holding the entry points (``/opt/ml/code`` in the image).
+    """
+    Folder holding the entry points (``/opt/ml/code`` in the image).
 
     ``$GRAPHSTORM_ENTRYPOINTS_DIR``, else ``<checkout>/entrypoints``.
     """

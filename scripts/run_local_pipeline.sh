@@ -11,7 +11,7 @@
 #      graph -> GConstruct -> train -> infer, all through the same entry points SageMaker runs;
 #   4. prints the test accuracy and the model, embeddings and predictions locations.
 #
-# Outputs go under <base-uri>/<run id>/ (default file:///tmp/graphstorm-airflow/runs, or
+# Outputs go under <base-uri>/<logical date>/ (default file:///tmp/graphstorm-airflow/runs, or
 # $GRAPHSTORM_E2E_BASE_URI). --conf takes any of the DAG's params as JSON (see the DAG's docs).
 # KEEP_AIRFLOW_HOME=1 keeps the Airflow home (logs, metadata DB) instead of deleting it.
 set -euo pipefail
@@ -76,7 +76,8 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$airflow_home/airflow.db"
 echo "AIRFLOW_HOME=$airflow_home"
 # `airflow db migrate` costs ~30 s: do it once per Airflow version and keep the migrated (empty)
 # database next to the Airflow environment; each run gets a fresh copy of it.
-airflow_dist="$(cd "$root/.venv/lib"/python3*/site-packages && ls -d apache_airflow-[0-9]*.dist-info | head -1)"
+airflow_dists=("$root/.venv/lib"/python3*/site-packages/apache_airflow-[0-9]*.dist-info)
+airflow_dist="$(basename "${airflow_dists[0]}")"
 db_template="$root/.venv/.graphstorm-e2e-${airflow_dist%.dist-info}.sqlite"
 if [[ -f "$db_template" ]]; then
   cp "$db_template" "$airflow_home/airflow.db"

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # The test command: sets up everything the suite needs on a clean machine, then runs it.
+#   0. scripts/lint.sh: ruff, mypy, shellcheck, hadolint (seconds; needs only the Airflow environment),
 #   1. the Airflow environment (.venv), 2. the GraphStorm runtime (.venv-runtime),
-#   3. a container engine and the job image (podman + runc; skipped with the reason where none can run),
-#   4. pytest over tests/ (moto server, real GraphStorm runs, real containers).
+#   3. PostgreSQL 15 and headless Chromium for the real-deployment tests (Debian packages),
+#   4. a container engine and the job image (podman + runc; skipped with the reason where none can run),
+#   5. pytest over tests/ (moto server, real GraphStorm runs, real containers).
 # Extra arguments go to pytest, e.g. `bash scripts/run_tests.sh -k compose`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
+bash scripts/lint.sh   # first: it creates the Airflow environment (step 1) when missing
 bash scripts/setup_airflow_env.sh
 bash scripts/setup_runtime.sh
+bash scripts/setup_test_services.sh
 
 # The container engine is optional for the rest of the suite: only "unavailable here" (exit 3)
 # skips the container tests, with the reason printed; any other setup failure fails the run.

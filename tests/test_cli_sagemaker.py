@@ -199,7 +199,9 @@ def test_seed_train_example_forwards_graphstorm_flags_verbatim(aws_env):
     assert job["OutputDataConfig"]["S3OutputPath"].startswith(f"{PATH_TO}/trained_model/")
     assert "VpcConfig" not in job or not job["VpcConfig"]
     [sent] = aws_env.received("SageMaker.CreateTrainingJob")
-    assert sent["Environment"] == {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+    environment = dict(sent["Environment"])
+    assert len(environment.pop("GRAPHSTORM_REQUEST_DIGEST")) == 64  # the step cache's key (jobs/digest.py)
+    assert environment == {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
     assert sent == rendered("train", argv, name)
 
 
@@ -263,7 +265,8 @@ def test_async_execution_returns_once_the_job_is_created(aws_env):
     name = result_json(proc)["job_name"]
     assert f"Created SageMaker training job {name}" in proc.stdout
     assert "Completed" not in proc.stdout  # it did not wait
-    assert aws_env.received("SageMaker.DescribeTrainingJob") == []
+    # One describe only: the name check before the create (no job of that name yet), no polling.
+    assert aws_env.received("SageMaker.DescribeTrainingJob") == [{"TrainingJobName": name}]
     assert [j["TrainingJobName"] for j in aws_env.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]] \
         == [name]
 
@@ -331,7 +334,7 @@ BAD_INPUTS = {
     "bad region": (["train", *replace(BASE_TRAIN, "--region", "Mars")], "--region"),
     "reserved graphstorm flag": (["train", *BASE_TRAIN, "--part-config", "x.json"], "--part-config"),
     "zero parts": (["partition", *replace(BASE_PARTITION, "--num-parts", "0")], "--num-parts"),
-    "count != parts": (["partition", *BASE_PARTITION, "--instance-count", "3"], "--instance-count"),
+    "parts not a multiple of count": (["partition", *BASE_PARTITION, "--instance-count", "3"], "--instance-count"),
     "estimator name on a processor": (["gconstruct", *replace(BASE_GCONSTRUCT, "--sm-estimator-parameters",
                                                               "volume_size=10")], "--sm-estimator-parameters"),
     "malformed parameters": (["train", *BASE_TRAIN, "--sm-estimator-parameters", "max_run 3600"],
@@ -381,7 +384,7 @@ def test_wait_reports_a_stopped_job_as_failed(aws_env):
     client.stop_processing_job(ProcessingJobName="stopped-job")  # moto: Completed -> Stopped
     seen = []
     with pytest.raises(sm.SageMakerJobFailed) as failure:
-        sm.wait(client, "processing", "stopped-job", poll_seconds=0, on_status=seen.append)
+        sm.SageMakerBackend(client).wait("processing", "stopped-job", poll_seconds=0, on_status=seen.append)
     assert failure.value.status == "Stopped"
     assert [s.status for s in seen] == ["Stopped"]
 
@@ -389,7 +392,7 @@ def test_wait_reports_a_stopped_job_as_failed(aws_env):
 def test_stop_job_leaves_an_ended_job_alone(aws_env):
     client = aws_env.client("sagemaker")
     _processing_job(aws_env, "done-job")
-    assert sm.stop_job(client, "processing", "done-job") is False
+    assert sm.SageMakerBackend(client).stop("processing", "done-job") is False
     assert aws_env.received("SageMaker.StopProcessingJob") == []
     assert client.describe_processing_job(ProcessingJobName="done-job")["ProcessingJobStatus"] == "Completed"
 
@@ -397,8 +400,7 @@ def test_stop_job_leaves_an_ended_job_alone(aws_env):
 def test_cloudwatch_tail_prints_each_line_once(aws_env):
     import time
 
-    from graphstorm_provider.cli.launch import CloudWatchTail
-    from graphstorm_provider.jobs.request import JobRequest
+    from graphstorm_provider.execution.sagemaker import CloudWatchTail
 
     now_ms = int(time.time() * 1000)  # CloudWatch drops events older than 14 days
 
@@ -408,9 +410,7 @@ def test_cloudwatch_tail_prints_each_line_once(aws_env):
     logs.create_log_stream(logGroupName=group, logStreamName=stream)
     logs.put_log_events(logGroupName=group, logStreamName=stream,
                         logEvents=[{"timestamp": now_ms + i, "message": f"epoch {i}"} for i in range(3)])
-    job = JobRequest(kind="training", step="train", region=REGION,
-                     request={"TrainingJobName": "tail-job", "ResourceConfig": {}})
-    tail = CloudWatchTail(job, client=logs)
+    tail = CloudWatchTail(logs, "training", "tail-job")
     printed: list[str] = []
     assert tail.poll(printed.append) == 3
     assert tail.poll(printed.append) == 0

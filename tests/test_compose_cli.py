@@ -151,3 +151,43 @@ def test_partitioning_accepts_a_graph_name_with_underscores(tmp_path):
     assert path.name == "docker-compose-partitioning-ogbn_arxiv-2workers-random-2parts.yaml"
     names = [s["container_name"] for s in load(path)["services"].values()]
     assert all(name.startswith("gs-partition-ogbn-arxiv-") for name in names), names
+
+
+def test_partitioning_metadata_filename_defaults_to_the_partition_spec(tmp_path):
+    from graphstorm_provider.jobs.partition import DEFAULT_METADATA_FILENAME
+
+    cut = PARTITIONING.index("--metadata-filename")
+    proc = gs(*COMMON, "partitioning", *PARTITIONING[:cut], *PARTITIONING[cut + 2:], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (path,) = tmp_path.iterdir()
+    command = load(path)["services"]["algo-1"]["command"]
+    assert command[command.index("--metadata-filename") + 1] == DEFAULT_METADATA_FILENAME
+
+
+def test_launch_script_spellings_are_aliases_of_the_generator_flags(tmp_path):
+    generator, launch = tmp_path / "generator", tmp_path / "launch"
+    generator.mkdir(), launch.mkdir()
+    assert gs(*COMMON, "training", *TRAINING, cwd=generator).returncode == 0
+    spelled = [{"--image": "--image-url", "--num-instances": "--instance-count"}.get(a, a) for a in COMMON]
+    training = [{"--train-yaml-s3": "--yaml-s3"}.get(a, a) for a in TRAINING]
+    proc = gs(*spelled, "training", *training, cwd=launch)
+    assert proc.returncode == 0, proc.stderr
+    [first], [second] = generator.iterdir(), launch.iterdir()
+    assert first.name == second.name and load(first)["services"]["algo-1"]["command"] == \
+        load(second)["services"]["algo-1"]["command"]
+
+
+@pytest.mark.parametrize("action", ["partitioning", "training", "inference"])
+def test_action_flags_are_the_step_specs_flags(action):
+    """Every flag of the step's own parser is a flag of the action (one parser per step)."""
+    from graphstorm_provider.cli.compose import COMMON_SPEC_FIELDS, build_parser
+    from graphstorm_provider.jobs import COMPOSE_ACTIONS, STEP_SPECS
+
+    def options(parser) -> set[str]:
+        return {o for a in parser._actions for o in a.option_strings}
+
+    step_parser = STEP_SPECS[COMPOSE_ACTIONS[action]].argument_parser()
+    step_flags = {o for a in step_parser._action_groups[-1]._group_actions if a.dest not in COMMON_SPEC_FIELDS
+                  for o in a.option_strings}
+    [sub] = [a for a in build_parser()._actions if a.dest == "action"]
+    assert step_flags and step_flags <= options(sub.choices[action])

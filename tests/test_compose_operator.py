@@ -65,6 +65,10 @@ def test_bad_parameters_fail_before_anything_runs():
     op = LocalComposeOperator(task_id="t", step="train", **{**TRAIN, "task_type": "guessing"})
     with pytest.raises(JobSpecError, match="--task-type"):
         op.build_job()
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match="--task-type"):  # at task start: no retries
+        op.execute(context={})
 
 
 def test_unknown_steps_are_refused_at_parse_time():
@@ -81,7 +85,8 @@ def test_step_operators_send_multi_host_local_jobs_to_the_compose_backend(monkey
     from graphstorm_provider.operators.train import GSTrainOperator
 
     monkeypatch.setenv("GRAPHSTORM_COMPOSE_COMMAND", str(tmp_path / "no-such-compose"))
-    op = GSTrainOperator(task_id="t", instance_type="local", instance_count=2, role="local", aws_conn_id=None, **TRAIN)
+    op = GSTrainOperator(task_id="t", instance_type="local", instance_count=2, role="local", aws_conn_id=None,
+                         require_input_manifests=False, **TRAIN)
     with pytest.raises(ComposeToolError, match="compose_command .*no-such-compose.* is not installed"):
         op.execute({})
 
@@ -89,7 +94,7 @@ def test_step_operators_send_multi_host_local_jobs_to_the_compose_backend(monkey
 def test_connection_credentials_go_to_the_compose_environment_only(monkeypatch):
     import json
 
-    from graphstorm_provider.operators.local_compose import connection_env
+    from graphstorm_provider.operators.connection import connection_env
 
     monkeypatch.setenv("AIRFLOW_CONN_GS_COMPOSE_TEST", json.dumps(
         {"conn_type": "aws", "login": "AKIACONNECTIONKEY", "password": "connection-secret",

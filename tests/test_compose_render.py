@@ -68,7 +68,7 @@ def test_back_to_back_runs_do_not_share_names_but_keep_host_names():
     assert [s["hostname"] for s in second["services"].values()] == ["algo-1", "algo-2"]
 
 
-def test_request_environment_is_kept_and_gsf_arguments_pass_through():
+def test_request_environment_is_kept_and_graphstorm_arguments_pass_through():
     job = training_request(environment={"GS_EXTRA": "1"}, extra_args=("--lr", "0.01", "--node-feat-name", "paper:feat"))
     service = render_compose(job)["services"]["algo-1"]
     assert service["environment"]["GS_EXTRA"] == "1"

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.compose_engine import engine_unavailable_reason
+from tests.compose_engine import JOB_IMAGE, engine_unavailable_reason
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "docker" / "build_image.sh"
-IMAGE = os.environ.get("GRAPHSTORM_IMAGE", "graphstorm:sm")
+IMAGE = JOB_IMAGE
 TOOLS_VENV = Path(os.environ.get("GRAPHSTORM_TOOLS_VENV", "/opt/graphstorm-airflow/tools"))
 
 

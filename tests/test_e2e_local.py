@@ -43,6 +43,25 @@ def _parquet_rows(prefix: str) -> pa.Table:
     return pa.concat_tables(pq.read_table(pa.BufferReader(storage.read_bytes(f))) for f in files)
 
 
+def _check_manifests(summary: dict, s3_client=None) -> None:
+    """Every step's output carries a complete manifest, and each names the manifests it read:
+    gconstruct -> train -> infer (the Airflow side's reader, as a pre-flight check would use it)."""
+    from graphstorm_provider.data import manifest
+
+    graph = summary["graph"]  # the folder the run used (per attempt: graph/<try>/)
+    found = {}
+    for step, prefix in (("gconstruct", graph), ("train", summary["model"]), ("infer", summary["embeddings"]),
+                         ("infer", summary["predictions"])):
+        found[prefix] = m = manifest.read_manifest(prefix, s3_client)
+        assert m is not None and m.step == step, prefix
+        assert manifest.verify_complete(prefix, m, s3_client).complete, prefix
+    assert [(i.parameter, i.sha256) for i in found[summary["model"]].inputs] == [
+        ("--graph-data-s3", found[graph].sha256)]
+    for out in (summary["embeddings"], summary["predictions"]):
+        assert {(i.parameter, i.sha256) for i in found[out].inputs} == {
+            ("--graph-data-s3", found[graph].sha256), ("--model-artifact-s3", found[summary["model"]].sha256)}
+
+
 def _check_results(summary: dict, base_uri: str) -> None:
     run_prefix = summary["run_prefix"]
     # Everything the run wrote lives under one per-run prefix below the base.
@@ -77,7 +96,9 @@ def test_pipeline_with_file_uris(load_dag, tmp_path, monkeypatch):
     for name in ("AWS_ENDPOINT_URL", "AIRFLOW_CONN_AWS_DEFAULT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name, raising=False)
     base_uri = f"file://{tmp_path}/runs"
-    _check_results(_run_dag(load_dag, base_uri), base_uri)
+    summary = _run_dag(load_dag, base_uri)
+    _check_results(summary, base_uri)
+    _check_manifests(summary)
 
 
 def test_pipeline_with_s3_uris_on_moto(load_dag, aws_env, monkeypatch):
@@ -87,6 +108,7 @@ def test_pipeline_with_s3_uris_on_moto(load_dag, aws_env, monkeypatch):
     summary = _run_dag(load_dag, base_uri, s3_client=aws_env.client("s3"))
     with storage.using_s3_client(aws_env.client("s3")):
         _check_results(summary, base_uri)
+    _check_manifests(summary, aws_env.client("s3"))
     # The run really went through S3: the constructed graph and the model are objects in the bucket.
     keys = [obj["Key"] for obj in aws_env.client("s3").list_objects_v2(Bucket="graphstorm-e2e")["Contents"]]
     run_key = summary["run_prefix"][len("s3://graphstorm-e2e/"):]

@@ -76,6 +76,13 @@ def test_gconstruct_writes_a_partitioned_graph_with_raw_id_mappings(constructed)
     assert (constructed / "node_mapping.pt").is_file()
     for ntype in ("paper", "author", "subject"):
         assert list((constructed / "raw_id_mappings" / ntype).glob("*.parquet"))
+    # The manifest, written last: every other file with its size.
+    manifest = json.loads((constructed / "_manifest.json").read_text())
+    assert manifest["step"] == "gconstruct"
+    listed = {f["path"]: f["size"] for f in manifest["files"]}
+    on_disk = {p.relative_to(constructed).as_posix(): p.stat().st_size for p in constructed.rglob("*")
+               if p.is_file() and p.name != "_manifest.json"}
+    assert listed == on_disk
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +100,10 @@ def test_train_uploads_checkpoints_and_fills_the_model_dir(work, trained):
     epochs = sorted(p.name for p in trained.iterdir() if p.is_dir())
     assert epochs == ["epoch-0", "epoch-1"]
     assert (trained / "epoch-1" / "model.bin").is_file()
+    manifest = json.loads((trained / "_manifest.json").read_text())
+    assert manifest["step"] == "train" and "epoch-1/model.bin" in {f["path"] for f in manifest["files"]}
+    [graph_input] = manifest["inputs"]
+    assert graph_input["parameter"] == "--graph-data-s3" and graph_input["sha256"]
     # SageMaker's model dir holds the latest checkpoint.
     assert (work / "train" / "opt" / "ml" / "model" / "model.bin").is_file()
 
@@ -115,6 +126,27 @@ def test_infer_writes_remapped_parquet_embeddings_and_predictions(work, raw_grap
     assert set(pred_table.column("nid").to_pylist()) <= papers
     assert len(pred_table.column("pred")[0].as_py()) == NUM_CLASSES
     assert pred_table.num_rows > 0
+    # Both outputs carry a manifest naming the graph's and the model's manifests as inputs.
+    for out in (emb, pred):
+        manifest = json.loads((out / "_manifest.json").read_text())
+        assert manifest["step"] == "infer"
+        assert [i["parameter"] for i in manifest["inputs"]] == ["--model-artifact-s3", "--graph-data-s3"]
+        assert manifest["inputs"][1]["uri"] == f"file://{constructed}/_manifest.json"
+
+
+def test_infer_refuses_a_graph_without_manifest_before_starting_graphstorm(work, constructed, trained):
+    half = work / "half-graph"
+    shutil.copytree(constructed, half)
+    (half / "_manifest.json").unlink()  # as an interrupted upload leaves it
+    opt_ml = work / "half-infer" / "opt" / "ml"
+    ours = ["--graph-data-s3", f"file://{half}/", "--infer-yaml-s3", f"file://{work / 'nc.yaml'}",
+            "--model-artifact-s3", f"file://{trained}", "--output-emb-s3", f"file://{work / 'half-out'}",
+            "--graph-name", GRAPH_NAME, "--task-type", "node_classification"]
+    proc = run_entry("infer", opt_ml, ours, GS_FLAGS, expect_ok=False)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"ERROR: --graph-data-s3 file://{half}/ has no complete manifest"), proc.stderr[-2000:]
+    assert "trainer" not in proc.stderr and not (work / "half-out").exists()
 
 
 def test_train_and_infer_through_s3(aws_env, work, constructed, raw_graph, trained):

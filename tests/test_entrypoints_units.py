@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,8 +22,10 @@ from gsentry.contract import read_container_env  # noqa: E402
 from gsentry.errors import GraphStormError, InputError  # noqa: E402
 from gsentry.graphdata import choose_part_config, download_graph, raw_mapping_target, wanted_for_host  # noqa: E402
 from gsentry.job import has_flag, set_flag  # noqa: E402
-from gsentry.launcher import build_host_plan, remap_command, split_launch_args, task_script  # noqa: E402
-from gsentry.model import files_to_restore, latest_checkpoint  # noqa: E402
+from gsentry.launcher import (HASH_SEED_ENV, build_host_plan, job_hash_seed, remap_command,  # noqa: E402
+                              split_launch_args, task_script)
+from gsentry.manifest import write_manifest_file  # noqa: E402
+from gsentry.model import choose_checkpoint, latest_checkpoint  # noqa: E402
 from gsentry.process import error_summary, run  # noqa: E402
 from gsentry.transfer import Transfer, parse_uri  # noqa: E402
 
@@ -159,6 +162,53 @@ def test_remap_command_is_graphstorms_per_host_remap_without_shared_fs():
         assert argv[argv.index(flag) + 1] == value
 
 
+# The iteration order GraphStorm 0.5 creates its remap DistTensors in (ep_infer.py:
+# ``target_ntypes = set(); add(src); add(dst); NodeIDShuffler(g, ..., list(target_ntypes))``).
+_SET_ORDER = ("import sys; s = set()\n"
+              "for t in sys.argv[1:]: s.add(t)\n"
+              "print(','.join(s))")
+NTYPES = ["user", "movie", "genre", "actor", "studio", "tag"]
+
+
+def _set_order(env: dict[str, str]) -> str:
+    clean = {k: v for k, v in os.environ.items() if k != HASH_SEED_ENV}
+    proc = subprocess.run([sys.executable, "-c", _SET_ORDER, *NTYPES], env={**clean, **env},
+                          capture_output=True, text=True, check=True, timeout=60)
+    return proc.stdout.strip()
+
+
+def test_every_graphstorm_process_on_every_host_iterates_node_type_sets_in_one_order():
+    """Issue 9's flaky 2-host inference: each host's trainer created GraphStorm's
+    ``mapping-<ntype>`` DistTensors in its own set order, so each host initialised a different
+    tensor on its server and rank 0's push failed on the other host's server. Every process of
+    the plan (servers, trainers, remap) on every host must hash strings alike."""
+    layout = ClusterLayout(("algo-1", "algo-2"), ("10.0.0.1", "10.0.0.2"), (40001, 40002), 45000)
+    options, rest = split_launch_args(["--num-trainers", "2", "--extra-envs", "PYTHONHASHSEED=random", "X=1"])
+    envs = []
+    for rank in (0, 1):
+        plan = build_host_plan(layout=layout, host_rank=rank, script=Path("/gs/run/gsgnn_ep/ep_infer_gnn.py"),
+                               script_args=rest, part_config=Path("/g.json"), ip_config=Path("/ip"),
+                               options=options, python="/py")
+        remap = remap_command(python="/py", script_args=rest, part_config=Path("/g.json"), ip_config=Path("/ip"),
+                              host_rank=rank, num_hosts=2, options=options)
+        envs += [plan.trainer.env, *(s.env for s in plan.servers), remap.env]
+    assert {env[HASH_SEED_ENV] for env in envs} == {"0"}  # "random" from --extra-envs does not win
+    assert all(env["X"] == "1" for env in envs)
+    orders = {_set_order({HASH_SEED_ENV: env[HASH_SEED_ENV]}) for env in envs}
+    assert len(orders) == 1, orders
+    # Without a common seed the hazard is real: separate interpreters disagree on the order.
+    unpinned = {_set_order({}) for _ in range(12)}
+    assert len(unpinned) > 1, "12 interpreters with random string hashing all iterated one order"
+
+
+def test_job_hash_seed_keeps_a_fixed_job_seed_and_replaces_random_or_invalid():
+    assert job_hash_seed({}) == "0"
+    assert job_hash_seed({HASH_SEED_ENV: "123"}) == "123"
+    assert job_hash_seed({HASH_SEED_ENV: " 007 "}) == "7"
+    for bad in ("random", "-1", "4294967296", "1.5", ""):
+        assert job_hash_seed({HASH_SEED_ENV: bad}) == "0", bad
+
+
 # --- graph data ---------------------------------------------------------------------------
 def test_each_host_wants_only_its_partition_and_shared_metadata():
     files = ["g.json", "node_mapping.pt", "part0/graph.dgl", "part1/graph.dgl", "part1/orig_nids.dgl",
@@ -181,6 +231,7 @@ def _fake_graph(root: Path, num_parts: int) -> None:
     for k in range(num_parts):
         (root / f"part{k}").mkdir()
         (root / f"part{k}" / "graph.dgl").write_bytes(f"graph{k}".encode())
+    write_manifest_file(root, job_name="gconstruct-job", step="gconstruct")
 
 
 def test_download_graph_file_uri_takes_this_hosts_part(tmp_path):
@@ -204,11 +255,11 @@ def test_transfer_round_trip_through_moto_s3(aws_env, tmp_path):
     _fake_graph(tmp_path / "src", 2)
     t = Transfer(region=aws_env.region, workers=4)
     uploaded = t.upload_tree(tmp_path / "src", parse_uri(f"{bucket}/graphs/g/"))
-    assert len(uploaded) == 5
+    assert len(uploaded) == 6
     # A sibling prefix that merely starts with the same characters must not leak in.
     aws_env.client("s3").put_object(Bucket="gsentry-units", Key="graphs/g2/x", Body=b"x")
     assert t.list_files(parse_uri(f"{bucket}/graphs/g")) == [
-        "g.json", "node_mapping.pt", "part0/graph.dgl", "part1/graph.dgl", "raw_id_mappings/paper/part-00000.parquet"]
+        "_manifest.json", "g.json", "node_mapping.pt", "part0/graph.dgl", "part1/graph.dgl", "raw_id_mappings/paper/part-00000.parquet"]
     graph = download_graph(t, f"{bucket}/graphs/g", "g", 0, 2, tmp_path / "dst")
     assert (tmp_path / "dst" / "part0" / "graph.dgl").read_bytes() == b"graph0"
     assert not (tmp_path / "dst" / "part1").exists()
@@ -225,13 +276,14 @@ def test_parse_uri_rejects_what_is_not_s3_or_absolute_file(uri):
 
 # --- model layout ----------------------------------------------------------------------------
 def test_restore_picks_latest_checkpoint_or_the_prefix_itself():
-    files = ["epoch-0/model.bin", "epoch-1/model.bin", "epoch-1/author/sparse_emb_00000.pt",
-             "epoch-1-iter-5/model.bin", "epoch-10/model.bin", "cfg.yaml", "data_transform_new.json"]
-    chosen, wanted = files_to_restore(files)
-    assert chosen == "epoch-10"
-    assert wanted == ["epoch-10/model.bin", "cfg.yaml", "data_transform_new.json"]
-    assert files_to_restore(["model.bin", "author/sparse_emb_00000.pt"]) == ("", ["model.bin", "author/sparse_emb_00000.pt"])
-    assert files_to_restore([]) == ("", [])
+    files = {"epoch-0/model.bin": 9, "epoch-1/model.bin": 9, "epoch-1/author/sparse_emb_00000.pt": 9,
+             "epoch-1-iter-5/model.bin": 9, "epoch-10/model.bin": 9, "cfg.yaml": 1, "data_transform_new.json": 1}
+    choice = choose_checkpoint(files)
+    assert choice.checkpoint == "epoch-10"
+    assert choice.files == ["epoch-10/model.bin", "cfg.yaml", "data_transform_new.json"]
+    prefix_is_checkpoint = choose_checkpoint({"model.bin": 9, "author/sparse_emb_00000.pt": 9})
+    assert (prefix_is_checkpoint.checkpoint, prefix_is_checkpoint.files) == ("", ["author/sparse_emb_00000.pt", "model.bin"])
+    assert choose_checkpoint({}) is None
     assert latest_checkpoint(["epoch-1-iter-5", "epoch-1", "epoch-1-iter-20"]) == "epoch-1-iter-20"
 
 

@@ -186,11 +186,17 @@ def test_seed_processing_sm_estimator_parameters_reach_the_request():
 
 
 def test_multi_value_graphstorm_flags_are_forwarded_in_order():
-    extra = ["--target-etype", "a,r,b", "c,s,d", "--node-feat-name", "n0:f0", "n1:f1", "--num-epochs=2",
+    # (--node-feat-name is in GSF_ARGS already: a flag given twice is refused, see below.)
+    extra = ["--target-etype", "a,r,b", "c,s,d", "--eval-etype", "n0,r,f0", "n1,r,f1", "--num-epochs=2",
              "--lr", "-0.01"]
     spec = TrainSpec.from_argv(argv(SEED_TRAIN, *extra))
     assert spec.graphstorm_args == (*GSF_ARGS, *extra)
     assert spec.build().container_arguments[-len(extra):] == extra
+
+
+def test_a_graphstorm_flag_given_twice_is_refused():
+    with pytest.raises(JobSpecError, match=r"^--node-feat-name is given twice in the GraphStorm arguments"):
+        TrainSpec.from_argv(argv(SEED_TRAIN, "--node-feat-name", "n0:f0"))
 
 
 def test_explicit_separator_forwards_everything_after_it():
@@ -482,10 +488,22 @@ def test_gconstruct_refuses_flags_the_job_sets():
     assert "--graph-config-file" in error_of(GConstructSpec, argv(SEED_GCONSTRUCT, "--conf-file", "x.json"))
 
 
-def test_partition_num_parts_must_equal_instance_count():
-    message = error_of(PartitionSpec, replaced(argv(SEED_PARTITION), "--instance-count", "2"))
-    assert message == ("--instance-count (2) must equal --num-parts (4): distributed partitioning "
-                       "runs one partition per instance.")
+def test_partition_num_parts_must_be_a_multiple_of_instance_count():
+    message = error_of(PartitionSpec, replaced(argv(SEED_PARTITION), "--instance-count", "3"))
+    assert message == ("--num-parts (4) must be a multiple of --instance-count (3): "
+                       "each instance builds the same number of partitions.")
+
+
+def test_partition_one_instance_may_build_several_partitions():
+    spec = PartitionSpec.from_argv(replaced(argv(SEED_PARTITION), "--instance-count", "2"))
+    assert spec.build().instance_count == 2 and spec.num_parts == 4
+
+
+def test_partition_local_defaults_to_one_instance_building_every_partition():
+    spec = PartitionSpec(instance_type="local", image_url=IMAGE, role=ROLE, graph_data_s3="file:///tmp/chunked",
+                         output_data_s3="file:///tmp/parted", num_parts=2)
+    job = spec.build()
+    assert job.is_local and job.instance_count == 1
 
 
 @pytest.mark.parametrize(
@@ -548,19 +566,23 @@ def test_argparse_errors_never_exit():
      ("s3://bucket-a/", "s3://bucket-a/")],
 )
 def test_folder_uris_end_with_one_slash(given, normalised):
-    assert TrainSpec(**dict(TRAIN_KWARGS, graph_data_s3=given)).graph_data_s3 == normalised
+    # The model goes to another bucket: an output inside the graph's prefix is refused.
+    kwargs = dict(TRAIN_KWARGS, graph_data_s3=given, model_artifact_s3="s3://bucket-b/model")
+    assert TrainSpec(**kwargs).graph_data_s3 == normalised
 
 
 @pytest.mark.parametrize(
     ("given", "normalised"),
-    [("file:///", "file:///"), ("file:///tmp//g/./x", "file:///tmp/g/x/"), ("file:///tmp/g/", "file:///tmp/g/")],
+    [("file:///data", "file:///data/"), ("file:///tmp//g/./x", "file:///tmp/g/x/"), ("file:///tmp/g/", "file:///tmp/g/")],
 )
 def test_local_folder_uris_are_normalised_too(given, normalised):
     kwargs = dict(TRAIN_KWARGS, instance_type="local", graph_data_s3=given)
     assert TrainSpec(**kwargs).graph_data_s3 == normalised
 
 
-@pytest.mark.parametrize("value", ["file://tmp/g", "file:///tmp/../etc", "/tmp/g"])
+@pytest.mark.parametrize("value", ["file://tmp/g", "file:///tmp/../etc", "/tmp/g", "file:///tmp/%2e%2e/etc",
+                                   "file:///tmp/%2E%2E/etc", "file:///tmp/.%2e/etc", "file:///", "file:////",
+                                   "file:///etc", "file:///usr/lib/x", "file:///proc/self", "file:///opt/ml/model"])
 def test_bad_local_uris(value):
     message = error_of(TrainSpec, **dict(TRAIN_KWARGS, instance_type="local", graph_data_s3=value))
     assert message.startswith("--graph-data-s3 must be")

@@ -480,50 +480,33 @@ def test_the_default_runtime_has_graphstorm():
 # own signal handler, which is how a task is stopped (the supervisor sends SIGTERM first).
 
 KILL_DAG = '''
-import sys
 from datetime import datetime
-from airflow.sdk import DAG, BaseOperator
-
-
-class LocalTreeOperator(BaseOperator):
-    """Runs a local job the way the GraphStorm operators do: run() in execute, stop() in on_kill."""
-
-    def __init__(self, marker, **kwargs):
-        super().__init__(**kwargs)
-        self.marker = marker
-        self._runner = None
-
-    def execute(self, context):
-        from graphstorm_provider.execution.local import LocalJobRunner
-        from graphstorm_provider.jobs.request import JobRequest
-
-        request = {
-            "TrainingJobName": "airflow-kill",
-            "AlgorithmSpecification": {"TrainingImage": "graphstorm:sm", "TrainingInputMode": "File",
-                                       "ContainerEntrypoint": ["python3", "/opt/ml/code/tree_entry.py"],
-                                       "ContainerArguments": [self.marker]},
-            "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
-            "ResourceConfig": {"InstanceType": "local", "InstanceCount": 1, "VolumeSizeInGB": 30},
-            "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-        }
-        self._runner = LocalJobRunner(JobRequest(kind="training", step="train", request=request),
-                                      runtime_python=sys.executable, log=self.log, stop_grace_seconds=1)
-        self._runner.run()
-
-    def on_kill(self):
-        if self._runner is not None:
-            self._runner.stop()
-
+from airflow.sdk import DAG
+from graphstorm_provider.operators.train import GSTrainOperator
 
 with DAG("local_kill_test", start_date=datetime(2026, 1, 1), schedule=None, catchup=False):
-    LocalTreeOperator(task_id="tree", marker="MARKER")
+    GSTrainOperator(
+        task_id="tree", instance_type="local", image_url="graphstorm:sm", aws_conn_id=None,
+        role="arn:aws:iam::123456789012:role/SageMakerRole", graph_data_s3="file:///nonexistent/graph/",
+        yaml_s3="file:///nonexistent/train.yaml", model_artifact_s3="file:///nonexistent/model/",
+        graph_name="MARKER", task_type="node_classification",
+        require_input_manifests=False)  # no data: the stand-in entry point reads nothing
 '''
+# The real GSTrainOperator runs train_entry.py: here a stand-in that starts the adversarial tree,
+# with the graph name as its marker.
+TRAIN_AS_TREE_ENTRY = """
+import runpy, sys
+marker = sys.argv[sys.argv.index("--graph-name") + 1]
+sys.argv = [sys.argv[0].replace("train_entry.py", "tree_entry.py"), marker]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 
 
 def test_killing_the_airflow_task_mid_run_leaves_no_process(entrypoints, airflow_home):
     marker = f"gs-airflow-kill-{uuid.uuid4().hex}"
     dag_file = airflow_home / "dags" / f"local_kill_{uuid.uuid4().hex[:8]}.py"
     dag_file.write_text(KILL_DAG.replace("MARKER", marker))
+    (entrypoints / "train_entry.py").write_text(TRAIN_AS_TREE_ENTRY)
     task = airflow_tasks_test("local_kill_test", "tree", watch_for="READY")
     try:
         assert task.seen.wait(180), "the task never reported READY:\n" + task.tail()

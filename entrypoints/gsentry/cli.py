@@ -1,4 +1,5 @@
-"""Command lines of the entry points: ``<our flags> -- <GraphStorm flags verbatim>``.
+"""
+Command lines of the entry points: ``<our flags> -- <GraphStorm flags verbatim>``.
 
 Everything after the first ``--`` goes to GraphStorm unchanged. A bad flag of ours fails with one
 sentence naming it (no traceback). Any failure exits non-zero and, as SageMaker expects, leaves
@@ -11,11 +12,12 @@ import argparse
 import logging
 import sys
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import NoReturn
 
-from .errors import EntryError, InputError
-from .logs import LEVELS
+from gsentry.errors import EntryError, InputError
+from gsentry.logs import LEVELS
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,7 @@ FAILURE_MAX_BYTES = 1024 * 1024
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse would print usage and exit 2
+    def error(self, message: str) -> NoReturn:  # argparse would print usage and exit 2
         raise InputError(f"{self.prog}: {message}")
 
 
@@ -32,7 +34,7 @@ def split_forwarded(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     argv = list(argv)
     if "--" in argv:
         i = argv.index("--")
-        return argv[:i], argv[i + 1:]
+        return argv[:i], argv[i + 1 :]
     return argv, []
 
 
@@ -60,8 +62,9 @@ def write_failure(opt_ml: Path, message: str) -> None:
 
 def run_main(main: Callable[[list[str]], None], argv: Sequence[str] | None = None) -> int:
     """Run an entry point's ``main`` and turn every failure into a message and exit code 1."""
-    from .contract import DEFAULT_OPT_ML, OPT_ML_ENV
     import os
+
+    from gsentry.contract import DEFAULT_OPT_ML, OPT_ML_ENV
 
     argv = list(sys.argv[1:] if argv is None else argv)
     opt_ml = Path(os.environ.get(OPT_ML_ENV) or DEFAULT_OPT_ML)

@@ -1,4 +1,5 @@
-"""Rendezvous of the job's hosts and a watchdog that fails the job when a peer dies.
+"""
+Rendezvous of the job's hosts and a watchdog that fails the job when a peer dies.
 
 Star topology, no ssh: the leader (algo-1) listens on a TCP port; every other host connects,
 says who it is and which DGL server port it picked; the leader answers with the cluster layout
@@ -15,6 +16,7 @@ Messages are JSON lines. A one-host job skips the network entirely (same code pa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -22,11 +24,14 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Any
 
-from .contract import ContainerEnv
-from .errors import EntryError, PeerError
+from gsentry.errors import EntryError, PeerError
+
+if TYPE_CHECKING:
+    from gsentry.contract import ContainerEnv
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,8 @@ LOOPBACK = "127.0.0.1"
 
 @dataclass(frozen=True)
 class ClusterSettings:
+    """Rendezvous port and the time-outs of the host meeting (arrival, peer silence, heartbeat)."""
+
     port: int = DEFAULT_RDZV_PORT
     arrival_timeout: float = DEFAULT_ARRIVAL_TIMEOUT
     peer_timeout: float = DEFAULT_PEER_TIMEOUT
@@ -47,7 +54,7 @@ class ClusterSettings:
     addresses: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "ClusterSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ClusterSettings:
         env = os.environ if env is None else env
 
         def number(name: str, default: float) -> float:
@@ -77,9 +84,9 @@ class ClusterLayout:
     """What every host agrees on after the rendezvous (identical on all hosts)."""
 
     hosts: tuple[str, ...]
-    addresses: tuple[str, ...]       # one reachable IP per host, in host order
-    server_ports: tuple[int, ...]    # DGL server port of each host
-    master_port: int                 # torch.distributed master port on the leader
+    addresses: tuple[str, ...]  # one reachable IP per host, in host order
+    server_ports: tuple[int, ...]  # DGL server port of each host
+    master_port: int  # torch.distributed master port on the leader
 
     @property
     def master_addr(self) -> str:
@@ -89,18 +96,27 @@ class ClusterLayout:
         """DGL's ip_config: one ``<ip> <port>`` line per host, in partition order."""
         return "".join(f"{ip} {port}\n" for ip, port in zip(self.addresses, self.server_ports))
 
-    def to_json(self) -> dict:
-        return {"hosts": list(self.hosts), "addresses": list(self.addresses),
-                "server_ports": list(self.server_ports), "master_port": self.master_port}
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hosts": list(self.hosts),
+            "addresses": list(self.addresses),
+            "server_ports": list(self.server_ports),
+            "master_port": self.master_port,
+        }
 
     @classmethod
-    def from_json(cls, data: dict) -> "ClusterLayout":
-        return cls(tuple(data["hosts"]), tuple(data["addresses"]),
-                   tuple(int(p) for p in data["server_ports"]), int(data["master_port"]))
+    def from_json(cls, data: dict[str, Any]) -> ClusterLayout:
+        return cls(
+            tuple(data["hosts"]),
+            tuple(data["addresses"]),
+            tuple(int(p) for p in data["server_ports"]),
+            int(data["master_port"]),
+        )
 
 
 def free_port(host: str = "", count: int = 1) -> int:
-    """A port the OS says is free (and, for ``count`` > 1, the ``count - 1`` after it too).
+    """
+    Return a port the OS says is free (and, for ``count`` > 1, the ``count - 1`` after it too).
 
     GraphStorm's launcher starts its search at fixed ports (1234, DGL's 30050) and races other
     jobs on the same machine; asking the OS for an ephemeral port does not.
@@ -108,7 +124,7 @@ def free_port(host: str = "", count: int = 1) -> int:
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind((host, 0))
-            port = sock.getsockname()[1]
+            port = int(sock.getsockname()[1])
         if count == 1 or all(_port_is_free(host, port + i) for i in range(1, count)):
             return port
     raise EntryError(f"could not find {count} consecutive free port(s)")
@@ -126,7 +142,7 @@ def _port_is_free(host: str, port: int) -> bool:
 class _Peer:
     """One TCP connection to another host, with a reader thread."""
 
-    def __init__(self, host: str, sock: socket.socket, settings: ClusterSettings, inbox: "queue.Queue"):
+    def __init__(self, host: str, sock: socket.socket, settings: ClusterSettings, inbox: queue.Queue[dict[str, Any]]):
         self.host = host
         self.sock = sock
         self.settings = settings
@@ -137,15 +153,13 @@ class _Peer:
         self._buffer = b""
         self.reader: threading.Thread | None = None
 
-    def send(self, message: dict) -> None:
+    def send(self, message: dict[str, Any]) -> None:
         data = (json.dumps(message) + "\n").encode()
         with self.lock:
-            try:
+            with contextlib.suppress(OSError):  # the reader reports the lost connection
                 self.sock.sendall(data)
-            except OSError:
-                pass  # the reader reports the lost connection
 
-    def read_message(self, timeout: float) -> dict | None:
+    def read_message(self, timeout: float) -> dict[str, Any] | None:
         """One message, or None on EOF; raises socket.timeout."""
         self.sock.settimeout(timeout)
         while b"\n" not in self._buffer:
@@ -154,7 +168,8 @@ class _Peer:
                 return None
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
+        message: dict[str, Any] = json.loads(line)
+        return message
 
     def start_reader(self) -> None:
         self.reader = threading.Thread(target=self._read_loop, name=f"peer-{self.host}", daemon=True)
@@ -164,8 +179,10 @@ class _Peer:
         while True:
             try:
                 message = self.read_message(self.settings.peer_timeout)
-            except socket.timeout:
-                self.error = PeerError(self.host, f"sent nothing for {self.settings.peer_timeout:.0f} s (host died or network lost)")
+            except TimeoutError:
+                self.error = PeerError(
+                    self.host, f"sent nothing for {self.settings.peer_timeout:.0f} s (host died or network lost)"
+                )
                 return
             except (OSError, ValueError) as err:
                 if not self.finished:
@@ -188,10 +205,8 @@ class _Peer:
             self.inbox.put(message)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.sock.close()
 
 
@@ -203,7 +218,7 @@ class Cluster:
         self.settings = settings or ClusterSettings.from_env()
         self.layout: ClusterLayout | None = None
         self.peers: dict[str, _Peer] = {}
-        self._inbox: queue.Queue = queue.Queue()
+        self._inbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self._stop = threading.Event()
         self._hb_thread: threading.Thread | None = None
 
@@ -211,8 +226,9 @@ class Cluster:
     def rendezvous(self, server_port_count: int = 1) -> ClusterLayout:
         """Meet every host; return the layout all hosts share."""
         if self.env.num_hosts == 1:
-            self.layout = ClusterLayout(self.env.hosts, (LOOPBACK,),
-                                        (free_port(LOOPBACK, server_port_count),), free_port(LOOPBACK))
+            self.layout = ClusterLayout(
+                self.env.hosts, (LOOPBACK,), (free_port(LOOPBACK, server_port_count),), free_port(LOOPBACK)
+            )
             return self.layout
         if self.env.is_leader:
             self.layout = self._lead(server_port_count)
@@ -234,7 +250,7 @@ class Cluster:
         listener.listen(len(expected) + 4)
         log.info("leader %s waiting for %s on port %d", self.env.current_host, expected, self.settings.port)
         deadline = time.monotonic() + self.settings.arrival_timeout
-        hellos: dict[str, dict] = {}
+        hellos: dict[str, dict[str, Any]] = {}
         my_address = ""
         try:
             while len(hellos) < len(expected):
@@ -246,7 +262,7 @@ class Cluster:
                 listener.settimeout(remaining)
                 try:
                     conn, (peer_ip, _) = listener.accept()
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 peer = _Peer("?", conn, self.settings, self._inbox)
                 try:
@@ -295,12 +311,14 @@ class Cluster:
                 last_error = err
                 time.sleep(1.0)
         if sock is None:
-            raise PeerError(leader, f"never accepted the rendezvous within {self.settings.arrival_timeout:.0f} s "
-                                    f"(port {self.settings.port}; last error: {last_error})")
+            raise PeerError(
+                leader,
+                f"never accepted the rendezvous within {self.settings.arrival_timeout:.0f} s "
+                f"(port {self.settings.port}; last error: {last_error})",
+            )
         peer = _Peer(leader, sock, self.settings, self._inbox)
         self.peers[leader] = peer
-        peer.send({"type": "hello", "host": self.env.current_host,
-                   "server_port": free_port("", server_port_count)})
+        peer.send({"type": "hello", "host": self.env.current_host, "server_port": free_port("", server_port_count)})
         try:
             # The leader answers once every host has arrived; it gives up at its own deadline.
             message = peer.read_message(timeout=self.settings.arrival_timeout + 30)
@@ -315,7 +333,8 @@ class Cluster:
         return layout
 
     def launch_layout(self, server_port_count: int = 1) -> ClusterLayout:
-        """The layout to start GraphStorm with.
+        """
+        Return the layout to start GraphStorm with.
 
         On one host the ports are chosen now, right before GraphStorm binds them, so that the
         minutes spent downloading do not leave another job time to take them.
@@ -327,24 +346,36 @@ class Cluster:
     # --- barrier ---------------------------------------------------------------------------
     def barrier(self, name: str) -> None:
         """Wait until every host reached ``name`` (e.g. after downloading its partition)."""
+        self.gather(name, None)
+
+    def gather(self, name: str, data: Any) -> list[Any] | None:
+        """
+        Return a barrier that also hands every host's ``data`` (JSON) to the leader.
+
+        The leader gets the list in host order (its own first when it is ``algo-1``) once every
+        host arrived, then releases them; the other hosts get None.
+        """
         if not self.peers:
-            return
+            return [data]
         if self.env.is_leader:
+            received: dict[str, Any] = {self.env.current_host: data}
             waiting = set(self.peers)
             while waiting:
                 message = self._next_message(name)
                 if message.get("type") == "barrier" and message.get("name") == name:
-                    waiting.discard(message.get("host"))
+                    host = str(message.get("host"))
+                    waiting.discard(host)
+                    received[host] = message.get("data")
             for peer in self.peers.values():
                 peer.send({"type": "release", "name": name})
-        else:
-            self.peers[self.env.leader].send({"type": "barrier", "name": name, "host": self.env.current_host})
-            while True:
-                message = self._next_message(name)
-                if message.get("type") == "release" and message.get("name") == name:
-                    return
+            return [received.get(host) for host in self.env.hosts]
+        self.peers[self.env.leader].send({"type": "barrier", "name": name, "host": self.env.current_host, "data": data})
+        while True:
+            message = self._next_message(name)
+            if message.get("type") == "release" and message.get("name") == name:
+                return None
 
-    def _next_message(self, waiting_for: str) -> dict:
+    def _next_message(self, waiting_for: str) -> dict[str, Any]:
         while True:
             error = self.failure()
             if error is not None:
@@ -356,7 +387,7 @@ class Cluster:
 
     # --- watchdog --------------------------------------------------------------------------
     def failure(self) -> PeerError | None:
-        """The first peer failure seen so far, if any (cheap; call it in a polling loop)."""
+        """Return the first peer failure seen so far, if any (cheap; call it in a polling loop)."""
         for peer in self.peers.values():
             if peer.error is not None:
                 return peer.error

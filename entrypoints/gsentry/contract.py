@@ -1,4 +1,5 @@
-"""The SageMaker container contract, read once into a typed value.
+"""
+The SageMaker container contract, read once into a typed value.
 
 SageMaker (and our local and compose backends, which emulate it) tell a container who it is
 through environment variables and files under ``/opt/ml``:
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any
 
-from .errors import InputError
+from gsentry.errors import InputError
 
 OPT_ML_ENV = "GRAPHSTORM_OPT_ML"
 DEFAULT_OPT_ML = "/opt/ml"
@@ -83,7 +85,7 @@ class ContainerEnv:
         return self.opt_ml / "gsentry"
 
 
-def _read_json(path: Path) -> dict | None:
+def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -95,7 +97,7 @@ def _read_json(path: Path) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def _cluster_info(env: Mapping[str, str], opt_ml: Path) -> dict:
+def _cluster_info(env: Mapping[str, str], opt_ml: Path) -> dict[str, Any]:
     raw = env.get("SM_TRAINING_ENV")
     if raw:
         try:
@@ -105,8 +107,7 @@ def _cluster_info(env: Mapping[str, str], opt_ml: Path) -> dict:
         if not isinstance(info, dict):
             raise InputError("SM_TRAINING_ENV must be a JSON object with hosts and current_host.")
         return info
-    for path in (opt_ml / "input" / "config" / "resourceconfig.json",
-                 opt_ml / "config" / "resourceconfig.json"):
+    for path in (opt_ml / "input" / "config" / "resourceconfig.json", opt_ml / "config" / "resourceconfig.json"):
         info = _read_json(path)
         if info is not None:
             return info
@@ -125,7 +126,7 @@ def read_container_env(env: Mapping[str, str] | None = None) -> ContainerEnv:
     if len(set(hosts)) != len(hosts):
         raise InputError(f"hosts in SM_TRAINING_ENV/resourceconfig.json has duplicates: {hosts}.")
     current_host = info.get("current_host")
-    if current_host not in hosts:
+    if not isinstance(current_host, str) or current_host not in hosts:
         raise InputError(f"current_host {current_host!r} is not one of hosts {hosts}.")
 
     num_gpus_raw = env.get("SM_NUM_GPUS", str(info.get("num_gpus", 0)))
@@ -135,7 +136,7 @@ def read_container_env(env: Mapping[str, str] | None = None) -> ContainerEnv:
         raise InputError(f"SM_NUM_GPUS must be an integer, got {num_gpus_raw!r}.") from err
 
     channels = {
-        key[len("SM_CHANNEL_"):].lower(): Path(value)
+        key[len("SM_CHANNEL_") :].lower(): Path(value)
         for key, value in env.items()
         if key.startswith("SM_CHANNEL_") and value
     }
@@ -147,7 +148,13 @@ def read_container_env(env: Mapping[str, str] | None = None) -> ContainerEnv:
         num_gpus=max(num_gpus, 0),
         master_addr=env.get("MASTER_ADDR", ""),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
-        job_name=str(info.get("job_name") or env.get("TRAINING_JOB_NAME") or env.get("PROCESSING_JOB_NAME") or ""),
+        job_name=str(
+            info.get("job_name")
+            or env.get("TRAINING_JOB_NAME")
+            or env.get("PROCESSING_JOB_NAME")
+            or (_read_json(opt_ml / "config" / "processingjobconfig.json") or {}).get("ProcessingJobName")
+            or ""
+        ),
         channels=channels,
         model_dir_override=env.get("SM_MODEL_DIR", ""),
     )

@@ -20,8 +20,7 @@ class GraphStormError(EntryError):
         self.tail = list(tail)
         headline = next((line.strip() for line in self.tail if line.strip()), "no output")
         details = "\n".join(self.tail[1:])
-        super().__init__(f"{what} failed (exit code {returncode}): {headline}"
-                         + (f"\n{details}" if details else ""))
+        super().__init__(f"{what} failed (exit code {returncode}): {headline}" + (f"\n{details}" if details else ""))
 
 
 class PeerError(EntryError):

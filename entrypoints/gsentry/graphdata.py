@@ -1,4 +1,5 @@
-"""What each host downloads of a partitioned graph, and where it puts it.
+"""
+What each host downloads of a partitioned graph, and where it puts it.
 
 A GConstruct / DistPartition output folder looks like::
 
@@ -20,9 +21,13 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from .errors import EntryError, InputError
-from .transfer import Location, Transfer
+from gsentry.errors import EntryError, InputError
+from gsentry.manifest import InputPrefix, InputRef, read_input
+
+if TYPE_CHECKING:
+    from gsentry.transfer import Transfer
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +38,12 @@ _ORIG_ID_FILES = ("orig_nids.dgl", "orig_eids.dgl")
 
 @dataclass(frozen=True)
 class LocalGraph:
-    """The downloaded graph on this host."""
+    """The downloaded graph on this host, and the input manifests it was checked against."""
 
     root: Path
     part_config: Path
     num_parts: int
+    inputs: tuple[InputRef, ...] = ()
 
 
 def wanted_for_host(rel: str, rank: int, is_leader: bool) -> bool:
@@ -65,7 +71,8 @@ def choose_part_config(top_level_files: list[str], graph_name: str) -> str | Non
 
 
 def raw_mapping_target(rel: str) -> str | None:
-    """Where a file under a raw-ID-mappings prefix goes: ``<ntype>/<file>``.
+    """
+    Where a file under a raw-ID-mappings prefix goes: ``<ntype>/<file>``.
 
     GConstruct writes ``<ntype>/part-*.parquet``, GSProcessing ``<ntype>/parquet/part-*.parquet``.
     """
@@ -83,12 +90,16 @@ def download_graph(
     num_hosts: int,
     dest: Path,
     raw_mappings_uri: str | None = None,
+    allow_unmanifested: bool = False,
 ) -> LocalGraph:
-    """Download this host's share of the graph under ``dest`` and check it fits the cluster."""
-    from .transfer import parse_uri
+    """
+    Download this host's share of the graph under ``dest`` and check it fits the cluster.
 
-    prefix = parse_uri(graph_uri, "--graph-data-s3")
-    files = transfer.list_files(prefix)
+    The graph prefix must carry a complete manifest (see :mod:`.manifest`) unless
+    ``allow_unmanifested``; only the files it lists are read, each checked against its SHA-256.
+    """
+    graph = read_input(transfer, graph_uri, "--graph-data-s3", allow_unmanifested=allow_unmanifested)
+    files = sorted(graph.sizes)
     top_level = [rel for rel in files if "/" not in rel]
     config_name = choose_part_config(top_level, graph_name)
     if config_name is None:
@@ -96,7 +107,7 @@ def download_graph(
             f"--graph-data-s3 {graph_uri} has no partition config named {graph_name}.json or "
             f"metadata.json (is --graph-name right, and is this a partitioned graph?)."
         )
-    transfer.download_file(prefix.child(config_name), dest / config_name)
+    transfer.fetch(graph.prefix, dest, [config_name], graph.check)
     num_parts = read_num_parts(dest / config_name)
     if num_parts != num_hosts:
         raise InputError(
@@ -110,25 +121,29 @@ def download_graph(
     wanted = [rel for rel in files if rel != config_name and wanted_for_host(rel, rank, is_leader)]
     if raw_mappings_uri:
         wanted = [rel for rel in wanted if not rel.startswith(f"{RAW_ID_MAPPINGS}/")]
-    transfer.download_tree(prefix, dest, include=set(wanted).__contains__)
+    transfer.fetch(graph.prefix, dest, wanted, graph.check)
 
+    inputs = [graph.ref] if graph.ref else []
     if raw_mappings_uri:
-        download_raw_mappings(transfer, raw_mappings_uri, dest / RAW_ID_MAPPINGS)
-    return LocalGraph(root=dest, part_config=dest / config_name, num_parts=num_parts)
+        mappings = download_raw_mappings(transfer, raw_mappings_uri, dest / RAW_ID_MAPPINGS)
+        if mappings.ref and mappings.ref.sha256:
+            inputs.append(mappings.ref)
+    return LocalGraph(root=dest, part_config=dest / config_name, num_parts=num_parts, inputs=tuple(inputs))
 
 
-def download_raw_mappings(transfer: Transfer, uri: str, dest: Path) -> None:
-    from .transfer import parse_uri
+def download_raw_mappings(transfer: Transfer, uri: str, dest: Path) -> InputPrefix:
+    """
+    Download ``<ntype>/*.parquet`` raw-ID mappings.
 
-    prefix = parse_uri(uri, "--raw-node-mappings-s3")
-    jobs = []
-    for rel in transfer.list_files(prefix):
-        target = raw_mapping_target(rel)
-        if target:
-            jobs.append((prefix.child(rel), dest / target))
-    if not jobs:
+    They are checked against a manifest when there is one (its own, or the graph's when ``uri`` is a
+    graph's ``raw_id_mappings/``).
+    """
+    mappings = read_input(transfer, uri, "--raw-node-mappings-s3", nested=RAW_ID_MAPPINGS, required=False)
+    targets = {rel: target for rel in sorted(mappings.sizes) if (target := raw_mapping_target(rel))}
+    if not targets:
         raise InputError(f"--raw-node-mappings-s3 {uri} holds no <node type>/*.parquet files.")
-    transfer._run_all(lambda job: transfer.download_file(*job), jobs)
+    transfer.fetch(mappings.prefix, dest, targets, mappings.check)
+    return mappings
 
 
 def read_num_parts(part_config: Path) -> int:

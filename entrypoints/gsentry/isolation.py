@@ -1,4 +1,5 @@
-"""A private /dev/shm for a GraphStorm job that shares its machine with other jobs.
+"""
+A private /dev/shm for a GraphStorm job that shares its machine with other jobs.
 
 DistDGL names its shared-memory segments after the data alone (``node~paper~feat-kvdata-``),
 not after the job, so two GraphStorm jobs on one OS that use the same node type and feature
@@ -16,9 +17,9 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-from .contract import DEFAULT_OPT_ML, OPT_ML_ENV
+from gsentry.contract import DEFAULT_OPT_ML, OPT_ML_ENV
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ def wanted(env: Mapping[str, str]) -> bool:
     switch = env.get(SWITCH, "")
     if switch in ("0", "1"):
         return switch == "1"
-    return bool(env.get(OPT_ML_ENV)) and env.get(OPT_ML_ENV).rstrip("/") != DEFAULT_OPT_ML
+    opt_ml = env.get(OPT_ML_ENV)
+    return bool(opt_ml) and opt_ml is not None and opt_ml.rstrip("/") != DEFAULT_OPT_ML
 
 
 def wrapped_argv(argv: Sequence[str]) -> list[str]:
@@ -45,7 +47,7 @@ def _possible() -> bool:
     if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("unshare") is None:
         return False
     try:
-        probe = subprocess.run(wrapped_argv(["true"]), capture_output=True, timeout=30)
+        probe = subprocess.run(wrapped_argv(["true"]), capture_output=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return probe.returncode == 0
@@ -60,8 +62,10 @@ def reexec_with_private_shm(env: Mapping[str, str] | None = None) -> None:
     if not wanted(env):
         return
     if not _possible():
-        log.warning("cannot give this job a private /dev/shm (needs root and unshare); another "
-                    "GraphStorm job on this machine with the same node types may interfere")
+        log.warning(
+            "cannot give this job a private /dev/shm (needs root and unshare); another "
+            "GraphStorm job on this machine with the same node types may interfere"
+        )
         return
     env[MARKER] = "1"
     argv = wrapped_argv([sys.executable, *sys.argv])

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL")
 
 
-class _StreamHandler(logging.StreamHandler):
-    """A stream handler that lets the stop signal through.
+class _StreamHandler(logging.StreamHandler[TextIO]):
+    """
+    A stream handler that lets the stop signal through.
 
     The SIGTERM handler raises to unwind the entry point; if the signal lands while a record is
     being written, logging's ``handleError`` would print and swallow that exception.
     """
 
     def handleError(self, record: logging.LogRecord) -> None:
-        from .errors import EntryError
+        from gsentry.errors import EntryError
 
         error = sys.exc_info()[1]
         if isinstance(error, EntryError):

@@ -1,21 +1,31 @@
-"""Layout of GraphStorm model artifacts: which saved checkpoint is the model.
+"""
+Layout of GraphStorm model artifacts: which saved checkpoint is the model.
 
 ``--save-model-path`` receives one folder per checkpoint (``epoch-<E>`` or
-``epoch-<E>-iter-<I>``) holding ``model.bin`` (dense weights, rank 0) and per-rank sparse
-embedding files, plus top-level config files. The whole tree goes to ``--model-artifact-s3``;
-the latest checkpoint is what inference restores and what lands in ``/opt/ml/model``.
+``epoch-<E>-iter-<I>``), written by GraphStorm 0.5's ``GSgnnTrainer.save_model``: rank 0 saves
+``model.bin`` (``torch.save`` of the dense weights: never zero bytes) and ``optimizers.bin``, and
+every trainer rank saves its slice of each learnable node embedding as
+``<ntype>/sparse_emb_<rank, 5 digits>.pt``. Top-level config files may sit beside the checkpoints.
+The whole tree goes to ``--model-artifact-s3``; the newest *complete* checkpoint is what
+inference restores and what lands in ``/opt/ml/model``.
+
+A checkpoint is **complete** when it has ``model.bin``, no file of it is empty, and the sparse
+embedding files of each node type are numbered ``0 .. n-1`` without a gap (GraphStorm's loader
+reads ``sparse_emb_<i>.pt`` for every ``i`` below the number of files).
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable
 
 CHECKPOINT_DIR = re.compile(r"^epoch-(\d+)(?:-iter-(\d+))?$")
 MODEL_FILE = "model.bin"
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+_SPARSE_EMB = re.compile(r"^sparse_emb_(\d+)\.pt$")
 
 
 def checkpoint_key(name: str) -> tuple[int, int] | None:
@@ -26,41 +36,105 @@ def checkpoint_key(name: str) -> tuple[int, int] | None:
 
 
 def latest_checkpoint(names: Iterable[str]) -> str | None:
-    """The newest ``epoch-*`` name (GraphStorm's ordering: epoch, then iteration)."""
+    """Return the newest ``epoch-*`` name (GraphStorm's ordering: epoch, then iteration)."""
     keyed = [(checkpoint_key(n), n) for n in names]
     keyed = [(k, n) for k, n in keyed if k is not None]
     return max(keyed)[1] if keyed else None
 
 
-def files_to_restore(relative_files: list[str]) -> tuple[str, list[str]]:
-    """Given every file under a model artifact prefix, pick the checkpoint to restore.
+def incomplete_reason(files: Mapping[str, int]) -> str | None:
+    """Why the checkpoint with ``files`` (``{path relative to it: size}``) is not complete, or None."""
+    if MODEL_FILE not in files:
+        return f"no {MODEL_FILE}"
+    empty = sorted(rel for rel, size in files.items() if size <= 0)
+    if empty:
+        return f"empty file {empty[0]}"
+    sparse: dict[str, set[int]] = {}
+    for rel in files:
+        parts = PurePosixPath(rel).parts
+        match = _SPARSE_EMB.match(parts[-1]) if len(parts) == 2 else None
+        if match:
+            sparse.setdefault(parts[0], set()).add(int(match.group(1)))
+    for ntype, ranks in sorted(sparse.items()):
+        if ranks != set(range(len(ranks))):
+            missing = min(set(range(max(ranks) + 1)) - ranks)
+            return f"sparse embedding file {ntype}/sparse_emb_{missing:05d}.pt missing"
+    return None
 
-    Returns ``(checkpoint_dir, files)``: ``""`` when the prefix itself is a checkpoint (has
-    ``model.bin`` at its top, e.g. ``.../epoch-2/``), else the latest ``epoch-*`` folder; files are
-    that checkpoint's files plus top-level config files.
+
+@dataclass(frozen=True)
+class ModelChoice:
     """
-    top = [f for f in relative_files if "/" not in f]
-    if MODEL_FILE in top or not relative_files:
-        return "", list(relative_files) if MODEL_FILE in top else []
-    dirs = {PurePosixPath(f).parts[0] for f in relative_files if "/" in f}
-    chosen = latest_checkpoint(dirs)
-    if chosen is None:
-        return "", list(relative_files)
-    wanted = [f for f in relative_files if f.startswith(chosen + "/")]
-    wanted += [f for f in top if f.endswith(CONFIG_SUFFIXES)]
-    return chosen, wanted
+    What to restore from a model prefix.
+
+    The checkpoint folder (``""`` when the prefix is the checkpoint itself), the files to download
+    (relative to the prefix), and why the newer checkpoints were skipped (``{name: reason}``).
+    """
+
+    checkpoint: str
+    files: list[str]
+    skipped: dict[str, str]
+
+
+def choose_checkpoint(sizes: Mapping[str, int]) -> ModelChoice | None:
+    """
+    Pick the newest complete checkpoint among ``sizes`` (``{relative path: size}`` under a model prefix).
+
+    The prefix itself is the checkpoint when it has ``model.bin`` at its top (``.../epoch-2/``);
+    else the newest complete ``epoch-*`` folder, with the top-level config files. None: no
+    complete checkpoint (``skipped`` reasons are then lost; use :func:`describe_incomplete`).
+    """
+    top = {rel: size for rel, size in sizes.items() if "/" not in rel}
+    if MODEL_FILE in top:
+        if incomplete_reason(sizes) is None:
+            return ModelChoice("", sorted(sizes), {})
+        return None
+    skipped: dict[str, str] = {}
+    for name in _checkpoints_newest_first(sizes):
+        inside = {rel[len(name) + 1 :]: size for rel, size in sizes.items() if rel.startswith(name + "/")}
+        reason = incomplete_reason(inside)
+        if reason is None:
+            files = sorted(f"{name}/{rel}" for rel in inside)
+            files += sorted(rel for rel in top if rel.endswith(CONFIG_SUFFIXES))
+            return ModelChoice(name, files, skipped)
+        skipped[name] = reason
+    return None
+
+
+def describe_incomplete(sizes: Mapping[str, int]) -> str:
+    """Why no checkpoint under a prefix is complete (for the one-sentence error)."""
+    if not sizes:
+        return "it holds no files"
+    if MODEL_FILE in sizes:
+        return f"its {MODEL_FILE} checkpoint is incomplete ({incomplete_reason(sizes)})"
+    reasons = []
+    for name in _checkpoints_newest_first(sizes)[:3]:
+        inside = {rel[len(name) + 1 :]: size for rel, size in sizes.items() if rel.startswith(name + "/")}
+        reasons.append(f"{name}: {incomplete_reason(inside)}")
+    if not reasons:
+        return "it has no model.bin and no epoch-* checkpoint folder"
+    return "no checkpoint is complete (" + "; ".join(reasons) + ")"
+
+
+def _checkpoints_newest_first(sizes: Mapping[str, int]) -> list[str]:
+    dirs = {PurePosixPath(rel).parts[0] for rel in sizes if "/" in rel}
+    named = [(checkpoint_key(d), d) for d in dirs]
+    return [d for k, d in sorted(((k, d) for k, d in named if k is not None), reverse=True)]
 
 
 def copy_latest_to(save_model_path: Path, model_dir: Path) -> str | None:
-    """Copy the latest checkpoint and top-level configs into SageMaker's model dir."""
+    """Copy the newest complete checkpoint and top-level configs into SageMaker's model dir."""
     if not save_model_path.is_dir():
         return None
-    chosen = latest_checkpoint(p.name for p in save_model_path.iterdir() if p.is_dir())
-    if chosen is None:
+    sizes = {
+        p.relative_to(save_model_path).as_posix(): p.stat().st_size for p in save_model_path.rglob("*") if p.is_file()
+    }
+    choice = choose_checkpoint(sizes)
+    if choice is None or not choice.checkpoint:
         return None
     model_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(save_model_path / chosen, model_dir, dirs_exist_ok=True)
+    shutil.copytree(save_model_path / choice.checkpoint, model_dir, dirs_exist_ok=True)
     for item in save_model_path.iterdir():
         if item.is_file() and item.suffix in CONFIG_SUFFIXES:
             shutil.copy2(item, model_dir / item.name)
-    return chosen
+    return choice.checkpoint

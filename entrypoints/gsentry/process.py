@@ -1,4 +1,5 @@
-"""Run GraphStorm child processes, stream their output, and surface their error on failure.
+"""
+Run GraphStorm child processes, stream their output, and surface their error on failure.
 
 Commands are argv lists (never shell strings). Each child runs in its own session so that it and
 everything it starts (torch's launcher forks one process per trainer) can be stopped together.
@@ -7,6 +8,7 @@ everything it starts (torch's launcher forks one process per trainer) can be sto
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import re
@@ -15,11 +17,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from types import FrameType
 
-from .errors import EntryError, GraphStormError
+from gsentry.errors import EntryError, GraphStormError
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,8 @@ STOP_GRACE_SECONDS = 10.0
 
 
 def error_summary(lines: Sequence[str], context: int = 30) -> list[str]:
-    """The most useful part of a failed child's output tail: headline first, then context.
+    """
+    Return the most useful part of a failed child's output tail: headline first, then context.
 
     The headline is the first exception a GraphStorm process raised; the context is the
     traceback that led to it (its last ``context`` lines). torch's launcher appends a
@@ -39,12 +43,13 @@ def error_summary(lines: Sequence[str], context: int = 30) -> list[str]:
     make the headline. Without any exception, the last non-empty line heads the tail.
     """
     lines = [line.rstrip("\n") for line in lines]
-    real = [i for i, line in enumerate(lines)
-            if _EXCEPTION_LINE.match(line) and not any(w in line for w in _WRAPPER_ERRORS)]
+    real = [
+        i for i, line in enumerate(lines) if _EXCEPTION_LINE.match(line) and not any(w in line for w in _WRAPPER_ERRORS)
+    ]
     if real:
         end = real[0]
         start = next((i for i in range(end, -1, -1) if "Traceback (most recent call last)" in lines[i]), end)
-        return [lines[end].strip(), *lines[max(start, end - context):end + 1]]
+        return [lines[end].strip(), *lines[max(start, end - context) : end + 1]]
     headline = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
     return [headline, *lines[-25:]]
 
@@ -57,11 +62,11 @@ class Child:
     argv: list[str]
     env: Mapping[str, str]
     cwd: Path | None = None
-    proc: subprocess.Popen | None = None
-    tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=TAIL_LINES))
+    proc: subprocess.Popen[str] | None = None
+    tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=TAIL_LINES))
     _reader: threading.Thread | None = None
 
-    def start(self) -> "Child":
+    def start(self) -> Child:
         log.info("starting %s: %s", self.name, " ".join(self.argv))
         self.proc = subprocess.Popen(
             self.argv,
@@ -80,7 +85,8 @@ class Child:
         return self
 
     def _pump(self) -> None:
-        assert self.proc and self.proc.stdout
+        if self.proc is None or self.proc.stdout is None:
+            raise RuntimeError(f"{self.name}: output is read only after start()")
         prefix = f"[{self.name}] "
         for line in self.proc.stdout:
             self.tail.append(line.rstrip("\n"))
@@ -88,7 +94,8 @@ class Child:
             sys.stdout.flush()
 
     def poll(self) -> int | None:
-        assert self.proc
+        if self.proc is None:
+            raise RuntimeError(f"{self.name}: poll() before start()")
         return self.proc.poll()
 
     def finish_output(self, timeout: float = 5.0) -> None:
@@ -100,19 +107,15 @@ class Child:
         if not self.proc:
             return
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
             try:
                 self.proc.wait(timeout=wait)
                 # The session may still hold grandchildren (torch's workers) after the leader exits.
             except subprocess.TimeoutExpired:
                 continue
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
             break
         self.finish_output()
 
@@ -131,7 +134,8 @@ def supervise(
     should_abort: Callable[[], Exception | None] = lambda: None,
     poll_seconds: float = 0.5,
 ) -> None:
-    """Wait for every child to exit 0.
+    """
+    Wait for every child to exit 0.
 
     The first child that exits non-zero stops all the others and its error is raised. If
     ``should_abort`` returns an exception (a dead peer host, a signal), every child is stopped and
@@ -159,17 +163,25 @@ def supervise(
             child.stop()
 
 
-def run(name: str, argv: list[str], env: Mapping[str, str] | None = None, cwd: Path | None = None,
-        should_abort: Callable[[], Exception | None] = lambda: None) -> None:
+def run(
+    name: str,
+    argv: list[str],
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    should_abort: Callable[[], Exception | None] = lambda: None,
+) -> None:
     """Run one child to completion; raise :class:`GraphStormError` with its error on failure."""
     child = Child(name, argv, env if env is not None else os.environ, cwd).start()
     supervise([child], should_abort)
 
 
 class _Stop:
-    """Turns SIGTERM (SageMaker's StopTrainingJob, compose down, the local backend's stop) into
-    an exception: wherever the host is (rendezvous, download, GraphStorm running), it unwinds,
-    stops its children and tells its peers. Later signals are ignored so cleanup can finish."""
+    """
+    Turns SIGTERM (SageMaker's StopTrainingJob, compose down, the local backend's stop) into an exception.
+
+    Wherever the host is (rendezvous, download, GraphStorm running), it unwinds, stops its children and tells its peers.
+    Later signals are ignored so cleanup can finish.
+    """
 
     def __init__(self) -> None:
         self.signal: int | None = None
@@ -179,7 +191,7 @@ class _Stop:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, self._handle)
 
-    def _handle(self, signum, _frame) -> None:
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.signal is not None:
             return
         self.signal = signum

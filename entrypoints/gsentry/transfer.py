@@ -1,24 +1,36 @@
-"""Copies between this container and ``s3://`` or ``file://`` URIs, in parallel.
+"""
+Copies between this container and ``s3://`` or ``file://`` URIs, in parallel.
 
 S3 goes through boto3 with the standard environment, so ``AWS_ENDPOINT_URL`` /
 ``AWS_ENDPOINT_URL_S3`` (a moto server in tests) and the usual credential chain just work.
 ``file://`` URIs are plain copies (SageMaker local mode). A prefix URI names a "folder": listing
 ``s3://b/graph`` lists the keys under ``graph/``, never ``graph2/...``.
+
+Nothing is written outside the folder a download goes to, whatever a key says: every download
+target is computed by :func:`local_target`, which refuses keys with ``..`` segments or a leading
+``/``. ``s3://`` URIs are split by hand (``?`` and ``#`` are legal key characters, which
+``urlparse`` would cut off as query and fragment); ``file://`` URIs are percent-decoded first and
+then checked, so ``%2e%2e`` is the ``..`` it decodes to.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable
-from urllib.parse import unquote, urlparse
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import unquote
 
-from .errors import EntryError, InputError
+from gsentry.errors import EntryError, InputError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client  # type stubs only (constraints/lint.txt); not in the image
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 DEFAULT_WORKERS = 8
 
@@ -35,7 +47,7 @@ class Location:
     def path(self) -> Path:
         return Path("/" + self.key.lstrip("/")) if self.scheme == "file" else Path(self.key)
 
-    def child(self, relative: str) -> "Location":
+    def child(self, relative: str) -> Location:
         key = self.key.rstrip("/")
         return Location(self.scheme, self.bucket, f"{key}/{relative}" if key else relative)
 
@@ -45,19 +57,53 @@ class Location:
         return f"file://{self.path}"
 
 
+S3_SCHEME = "s3://"
+FILE_SCHEME = "file://"
+
+
 def parse_uri(uri: str, param: str = "uri") -> Location:
-    """Parse an ``s3://bucket/key`` or ``file:///abs/path`` URI; ``param`` names the flag in errors."""
-    parsed = urlparse(uri)
-    if parsed.scheme == "s3":
-        if not parsed.netloc:
+    """
+    Parse an ``s3://bucket/key`` or ``file:///abs/path`` URI; ``param`` names the flag in errors.
+
+    The key of an ``s3://`` URI is everything after the bucket, verbatim (``?``, ``#`` and ``%``
+    included). A ``file://`` path is percent-decoded, then refused if it has a ``..`` segment.
+    """
+    if uri.startswith(S3_SCHEME):
+        bucket, _, key = uri[len(S3_SCHEME) :].partition("/")
+        if not bucket:
             raise InputError(f"{param} must name a bucket, got {uri!r}.")
-        return Location("s3", parsed.netloc, parsed.path.lstrip("/"))
-    if parsed.scheme == "file":
-        path = unquote(parsed.path)
-        if parsed.netloc not in ("", "localhost") or not path.startswith("/"):
+        return Location("s3", bucket, key)
+    if uri.startswith(FILE_SCHEME):
+        host, slash, rest = uri[len(FILE_SCHEME) :].partition("/")
+        path = unquote(slash + rest)
+        if host not in ("", "localhost") or not path.startswith("/"):
             raise InputError(f"{param} must be an absolute file:// URI (file:///path), got {uri!r}.")
+        if ".." in PurePosixPath(path).parts:
+            raise InputError(f"{param} must not contain '..' (also percent-encoded), got {uri!r}.")
         return Location("file", "", path)
     raise InputError(f"{param} must be an s3:// or file:// URI, got {uri!r}.")
+
+
+def local_target(dest: Path, relative: str, prefix: Location) -> Path:
+    """
+    ``dest/relative`` for a file listed under ``prefix``, refusing what would land outside ``dest``.
+
+    The one check every download goes through: a key such as ``part0/../../x`` or ``/etc/x``
+    (relative to its prefix) fails the job naming the key and the prefix.
+    """
+    parts = PurePosixPath(relative).parts
+    if not relative or relative.startswith("/") or ".." in parts or not parts:
+        raise InputError(
+            f"refusing to download {prefix.child(relative).uri()!r}: its path {relative!r} under "
+            f"{prefix.uri()} would be written outside the job's folder."
+        )
+    target = dest.joinpath(*parts)
+    if not target.resolve().is_relative_to(dest.resolve()):  # a symlink planted in dest
+        raise InputError(
+            f"refusing to download {prefix.child(relative).uri()!r}: its path {relative!r} under "
+            f"{prefix.uri()} resolves outside the job's folder."
+        )
+    return target
 
 
 class Transfer:
@@ -66,10 +112,10 @@ class Transfer:
     def __init__(self, region: str | None = None, workers: int = DEFAULT_WORKERS):
         self.region = region
         self.workers = max(1, workers)
-        self._client = None
+        self._client: S3Client | None = None
 
     @property
-    def s3(self):
+    def s3(self) -> S3Client:
         if self._client is None:
             import boto3  # only containers that touch S3 pay for the import
 
@@ -77,25 +123,29 @@ class Transfer:
         return self._client
 
     # --- listing ---------------------------------------------------------------------------
-    def list_files(self, prefix: Location) -> list[str]:
-        """Relative paths (POSIX) of every file under ``prefix``, sorted."""
+    def list_sizes(self, prefix: Location) -> dict[str, int]:
+        """``{relative path (POSIX): size in bytes}`` of every file under ``prefix``."""
         if prefix.scheme == "file":
             root = prefix.path
             if root.is_file():
-                return [""]
+                return {"": root.stat().st_size}
             if not root.is_dir():
-                return []
-            return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+                return {}
+            return {p.relative_to(root).as_posix(): p.stat().st_size for p in root.rglob("*") if p.is_file()}
         folder = prefix.key.rstrip("/")
         folder = f"{folder}/" if folder else ""
-        found = []
+        found: dict[str, int] = {}
         paginator = self.s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=prefix.bucket, Prefix=folder):
             for obj in page.get("Contents", []):
-                rel = obj["Key"][len(folder):]
+                rel = obj["Key"][len(folder) :]
                 if rel and not rel.endswith("/"):
-                    found.append(rel)
-        return sorted(found)
+                    found[rel] = int(obj.get("Size", 0))
+        return found
+
+    def list_files(self, prefix: Location) -> list[str]:
+        """Relative paths (POSIX) of every file under ``prefix``, sorted."""
+        return sorted(self.list_sizes(prefix))
 
     def exists(self, loc: Location) -> bool:
         """Whether ``loc`` is a file (object)."""
@@ -111,8 +161,22 @@ class Transfer:
                 return False
             raise
 
-    # --- single files ------------------------------------------------------------------------
-    def download_file(self, src: Location, dest: Path) -> Path:
+    def read_bytes(self, loc: Location) -> bytes:
+        """Read one small file (a manifest); ``FileNotFoundError`` when it is absent."""
+        if loc.scheme == "file":
+            return loc.path.read_bytes()
+        from botocore.exceptions import ClientError
+
+        try:
+            body: bytes = self.s3.get_object(Bucket=loc.bucket, Key=loc.key)["Body"].read()
+            return body
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise FileNotFoundError(loc.uri()) from err
+            raise EntryError(f"cannot read {loc.uri()}: {err}") from err
+
+    # --- downloads: every one goes through local_target ----------------------------------------
+    def _copy_down(self, src: Location, dest: Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             if src.scheme == "file":
@@ -127,6 +191,62 @@ class Transfer:
             raise
         return dest
 
+    def download_file(self, src: Location, dest_dir: Path) -> Path:
+        """Download the one file ``src`` names into ``dest_dir`` under its own name."""
+        key = src.key.rstrip("/")
+        parent_key, _, name = key.rpartition("/")
+        parent = Location(src.scheme, src.bucket, parent_key if src.scheme == "s3" else str(src.path.parent))
+        return self._copy_down(src, local_target(dest_dir, name, parent))
+
+    def fetch(
+        self,
+        prefix: Location,
+        dest: Path,
+        files: Mapping[str, str] | Iterable[str],
+        check: Callable[[str, Path], None] | None = None,
+    ) -> list[Path]:
+        """
+        Download files listed under ``prefix`` into ``dest``.
+
+        ``files``: relative paths under ``prefix``, or ``{relative path: local relative path}``.
+        ``check(relative path, local file)`` runs after each download (checksums). Every target is
+        checked by :func:`local_target` before anything is downloaded.
+        """
+        pairs = dict(files) if isinstance(files, Mapping) else {rel: rel for rel in files}
+        for rel in pairs:  # the key itself too, even when it is mapped to a tidier local name
+            local_target(dest, rel, prefix)
+        jobs = [(rel, prefix.child(rel), local_target(dest, local, prefix)) for rel, local in pairs.items()]
+
+        def one(job: tuple[str, Location, Path]) -> None:
+            rel, src, target = job
+            self._copy_down(src, target)
+            if check is not None:
+                check(rel, target)
+
+        self._run_all(one, jobs)
+        size = sum(target.stat().st_size for _, _, target in jobs)
+        log.info("downloaded %d file(s), %d bytes from %s to %s", len(jobs), size, prefix.uri(), dest)
+        return [target for _, _, target in jobs]
+
+    def download_tree(
+        self,
+        prefix: Location,
+        dest: Path,
+        include: Callable[[str], bool] = lambda rel: True,
+        check: Callable[[str, Path], None] | None = None,
+    ) -> list[Path]:
+        """Download every file under ``prefix`` whose relative path passes ``include``."""
+        wanted = [rel for rel in self.list_files(prefix) if rel and include(rel)]
+        return self.fetch(prefix, dest, wanted, check)
+
+    def delete(self, loc: Location) -> None:
+        """Remove one file (object)."""
+        if loc.scheme == "file":
+            loc.path.unlink(missing_ok=True)
+        else:
+            self.s3.delete_object(Bucket=loc.bucket, Key=loc.key)
+
+    # --- uploads ------------------------------------------------------------------------------
     def upload_file(self, src: Path, dest: Location) -> None:
         try:
             if dest.scheme == "file":
@@ -136,24 +256,13 @@ class Transfer:
                 self.s3.upload_file(str(src), dest.bucket, dest.key)
         except Exception as err:
             if isinstance(err, OSError) or type(err).__name__ in (
-                "ClientError", "S3UploadFailedError", "NoCredentialsError", "EndpointConnectionError"):
+                "ClientError",
+                "S3UploadFailedError",
+                "NoCredentialsError",
+                "EndpointConnectionError",
+            ):
                 raise EntryError(f"cannot upload {src} to {dest.uri()}: {err}") from err
             raise
-
-    # --- folders -----------------------------------------------------------------------------
-    def download_tree(
-        self,
-        prefix: Location,
-        dest: Path,
-        include: Callable[[str], bool] = lambda rel: True,
-    ) -> list[Path]:
-        """Download every file under ``prefix`` whose relative path passes ``include``."""
-        wanted = [rel for rel in self.list_files(prefix) if rel and include(rel)]
-        jobs = [(prefix.child(rel), dest / PurePosixPath(rel)) for rel in wanted]
-        self._run_all(lambda job: self.download_file(*job), jobs)
-        size = sum(target.stat().st_size for _, target in jobs)
-        log.info("downloaded %d file(s), %d bytes from %s to %s", len(jobs), size, prefix.uri(), dest)
-        return [target for _, target in jobs]
 
     def upload_tree(self, src: Path, prefix: Location) -> list[Location]:
         """Upload every file under local folder ``src`` to ``prefix`` keeping relative paths."""
@@ -163,7 +272,7 @@ class Transfer:
         log.info("uploaded %d file(s) from %s to %s", len(jobs), src, prefix.uri())
         return [dest for _, dest in jobs]
 
-    def _run_all(self, func: Callable, jobs: Iterable) -> None:
+    def _run_all(self, func: Callable[[_T], object], jobs: Iterable[_T]) -> None:
         jobs = list(jobs)
         if not jobs:
             return

@@ -1,4 +1,5 @@
-"""``gs-sagemaker``: one command, one subcommand per job or tool.
+"""
+``gs-sagemaker``: one command, one subcommand per job or tool.
 
 Subcommand registry (how to add one)
 ------------------------------------
@@ -25,6 +26,8 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+
+from graphstorm_provider.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 PROG = "gs-sagemaker"
 
@@ -58,22 +61,22 @@ def error(message: str, prog: str = PROG) -> int:
     """Print the one-line error the contract promises; return exit code 2."""
     text = " ".join(str(message).split())  # one line, whatever the exception said
     print(f"{prog}: error: {text}", file=sys.stderr)
-    return 2
+    return EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         print(usage(), file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args[0] in ("-h", "--help"):
         print(usage())
-        return 0
+        return EXIT_OK
     if args[0] == "--version":
         from graphstorm_provider import __version__
 
         print(f"{PROG} {__version__}")
-        return 0
+        return EXIT_OK
     name, rest = args[0], args[1:]
     if name not in SUBCOMMANDS:
         return error(f"unknown command {name!r}; choose from {', '.join(SUBCOMMANDS)}.")
@@ -84,16 +87,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ImportError, AttributeError):
         return error(f"the {name!r} command is not available in this installation ({target} is missing).")
     try:
-        return int(function(rest) or 0)
+        return int(function(rest) or EXIT_OK)
     except ValueError as err:  # JobSpecError and friends: the user's input, not a bug
         return error(str(err), f"{PROG} {name}")
     except KeyboardInterrupt:
         print(f"{PROG} {name}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # Output piped into e.g. `head`, which exited: not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Tiny ``file://`` / ``s3://`` / plain-path helpers for the example data and its evaluation.
+"""
+Tiny ``file://`` / ``s3://`` / plain-path helpers for the example data and its evaluation.
 
 boto3 is imported inside the functions that need it, so importing this module stays cheap
 (DAG files import it at parse time). S3 access uses boto3's standard environment, which
@@ -12,7 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+
+from graphstorm_provider.uris import parse_uri, split_s3
 
 log = logging.getLogger(__name__)
 
@@ -25,23 +27,12 @@ def is_s3(uri: str) -> bool:
 
 
 def local_path(uri: str) -> Path:
-    """The local path of a ``file://`` URI or a plain path (``s3://`` is rejected)."""
+    """Return the local path of a ``file://`` URI or a plain path (``s3://`` is rejected)."""
     if is_s3(uri):
         raise ValueError(f"expected a local path or file:// URI, got {uri!r}")
     if uri.startswith("file://"):
-        parsed = urlparse(uri)
-        if parsed.netloc not in ("", "localhost"):
-            raise ValueError(f"file:// URIs must be absolute (file:///path), got {uri!r}")
-        return Path(unquote(parsed.path))
+        return Path(parse_uri(uri).path)
     return Path(uri)
-
-
-def split_s3(uri: str) -> tuple[str, str]:
-    """``s3://bucket/key/prefix`` -> ``("bucket", "key/prefix")``."""
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise ValueError(f"expected s3://bucket/key, got {uri!r}")
-    return parsed.netloc, parsed.path.lstrip("/")
 
 
 def join(base: str, *parts: str) -> str:
@@ -63,7 +54,7 @@ def using_s3_client(client: Any) -> Iterator[None]:
         _client_override = previous
 
 
-def _s3_client():
+def _s3_client() -> Any:
     if _client_override is not None:
         return _client_override
     import boto3  # heavy: imported only when S3 is actually used
@@ -118,7 +109,8 @@ def list_files(uri: str) -> list[str]:
 def read_bytes(uri: str) -> bytes:
     if is_s3(uri):
         bucket, key = split_s3(uri)
-        return _s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        body: bytes = _s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
     return local_path(uri).read_bytes()
 
 

@@ -1,4 +1,8 @@
-"""A synthetic ACM-like heterogeneous graph, written as parquet plus a GConstruct config.
+"""
+A synthetic ACM-like heterogeneous graph, written for GConstruct or in DGL's chunked format.
+
+The ``gconstruct`` format is parquet plus a GConstruct config; ``chunked`` is DGL's chunked
+graph format (see :mod:`graphstorm_provider.data.chunked`).
 
 It mirrors what GraphStorm's ``examples/acm_data.py`` produces for the real ACM data set
 (node types ``paper``/``author``/``subject``, the same six relations, a ``feat`` feature on every
@@ -15,8 +19,10 @@ one, but needs no download and scales with a knob:
 
 Everything is deterministic for a given :class:`SyntheticAcmSpec` (seeded ``numpy`` Generator).
 
-Layout written under the output path (``config.json`` uses paths relative to it, which is
-what the GConstruct job's working directory is)::
+The same spec gives the same graph, labels and splits in both formats, so results on the two
+are comparable. Layout written under the output path in the ``gconstruct`` format
+(``config.json`` uses paths relative to it, which is what the GConstruct job's working
+directory is)::
 
     config.json
     nodes/paper.parquet      nid: string, feat: list<float32>, label: int32
@@ -30,16 +36,18 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from graphstorm_provider.data import storage
+from graphstorm_provider.data import chunked, storage
+from graphstorm_provider.uris import split_s3
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,10 @@ LABEL_COL = "label"
 FEATURE_NAME = "feat"
 ID_COL = "nid"
 SPLIT_FILES = {"train": "splits/train.parquet", "valid": "splits/val.parquet", "test": "splits/test.parquet"}
+GCONSTRUCT_FORMAT = "gconstruct"
+CHUNKED_FORMAT = "chunked"
+GRAPH_FORMATS = (GCONSTRUCT_FORMAT, CHUNKED_FORMAT)
+DEFAULT_GRAPH_NAME = "acm"
 
 # The six relations of GraphStorm's ACM example (forward and reverse of each).
 RELATIONS: tuple[tuple[str, str, str], ...] = (
@@ -108,8 +120,14 @@ class SyntheticAcmSpec:
             f"num_papers must be at least 10 x num_classes ({10 * self.num_classes}) so every split "
             f"holds every class, got {self.num_papers}",
         )
-        need(self.authors >= self.num_classes, f"num_authors must be at least num_classes ({self.num_classes}), got {self.authors}")
-        need(self.subjects >= self.num_classes, f"num_subjects must be at least num_classes ({self.num_classes}), got {self.subjects}")
+        need(
+            self.authors >= self.num_classes,
+            f"num_authors must be at least num_classes ({self.num_classes}), got {self.authors}",
+        )
+        need(
+            self.subjects >= self.num_classes,
+            f"num_subjects must be at least num_classes ({self.num_classes}), got {self.subjects}",
+        )
         need(self.feat_dim >= 1, f"feat_dim must be at least 1, got {self.feat_dim}")
         need(self.seed >= 0, f"seed must be non-negative, got {self.seed}")
         need(self.signal >= 0, f"signal must be non-negative, got {self.signal}")
@@ -139,13 +157,15 @@ class SyntheticAcmSummary:
     """What was written: returned by :func:`generate_synthetic_acm` and printed by the CLI."""
 
     output_path: str
-    graph_config_file: str
+    graph_config_file: str  # config.json (gconstruct) or metadata.json (chunked), under output_path
     num_classes: int
     num_nodes: dict[str, int]
     num_edges: dict[str, int]
     split_sizes: dict[str, int]
     feat_dim: int
     seed: int
+    graph_format: str = GCONSTRUCT_FORMAT
+    graph_name: str | None = None  # the chunked metadata's graph_name
     files: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -172,7 +192,7 @@ def _draw_homophilous(
     same = rng.random(own_class.shape[0]) < homophily
     cls = np.where(same, own_class, rng.integers(0, num_classes, own_class.shape[0]))
     pick = starts[cls] + np.floor(rng.random(own_class.shape[0]) * counts[cls]).astype(np.int64)
-    return order[pick]
+    return cast("np.ndarray", order[pick])
 
 
 def _dedupe(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -250,7 +270,7 @@ def edge_file(relation: tuple[str, str, str]) -> str:
 
 
 def gconstruct_config() -> dict[str, Any]:
-    """The GConstruct input config for the files :func:`write_graph` writes (paths relative)."""
+    """Return the GConstruct input config for the files :func:`write_graph` writes (paths relative)."""
     nodes: list[dict[str, Any]] = []
     for ntype in ("paper", "author", "subject"):
         node: dict[str, Any] = {
@@ -283,7 +303,7 @@ def gconstruct_config() -> dict[str, Any]:
     return {"version": "gconstruct-v0.1", "nodes": nodes, "edges": edges}
 
 
-def _feature_array(feat: np.ndarray) -> pa.Array:
+def _feature_array(feat: np.ndarray) -> pa.Array[Any]:
     # A fixed-size list column reads back (via pandas) as one ndarray per row, which is how
     # GConstruct's parquet reader expects multi-dimensional features.
     return pa.FixedSizeListArray.from_arrays(pa.array(feat.reshape(-1), type=pa.float32()), feat.shape[1])
@@ -300,37 +320,72 @@ def write_graph(graph: SyntheticGraph, out_dir: Path) -> list[Path]:
         written.append(path)
 
     for ntype, ids in graph.node_ids.items():
-        columns: dict[str, pa.Array] = {ID_COL: pa.array(ids, type=pa.string()), FEATURE_NAME: _feature_array(graph.features[ntype])}
+        columns: dict[str, pa.Array[Any]] = {
+            ID_COL: pa.array(ids, type=pa.string()),
+            FEATURE_NAME: _feature_array(graph.features[ntype]),
+        }
         if ntype == TARGET_NTYPE:
             columns[LABEL_COL] = pa.array(graph.labels, type=pa.int32())
         put(pa.table(columns), f"nodes/{ntype}.parquet")
     for rel, (src, dst) in graph.edges.items():
         src_ids = np.asarray(graph.node_ids[rel[0]], dtype=object)[src]
         dst_ids = np.asarray(graph.node_ids[rel[2]], dtype=object)[dst]
-        put(pa.table({"src_id": pa.array(src_ids, type=pa.string()), "dst_id": pa.array(dst_ids, type=pa.string())}), edge_file(rel))
+        put(
+            pa.table({"src_id": pa.array(src_ids, type=pa.string()), "dst_id": pa.array(dst_ids, type=pa.string())}),
+            edge_file(rel),
+        )
     paper_ids = np.asarray(graph.node_ids[TARGET_NTYPE], dtype=object)
-    for split, rel in SPLIT_FILES.items():
-        put(pa.table({ID_COL: pa.array(paper_ids[graph.splits[split]], type=pa.string())}), rel)
+    for split, split_rel in SPLIT_FILES.items():
+        put(pa.table({ID_COL: pa.array(paper_ids[graph.splits[split]], type=pa.string())}), split_rel)
     config_path = out_dir / GRAPH_CONFIG_FILE
     config_path.write_text(json.dumps(gconstruct_config(), indent=2) + "\n", encoding="utf-8")
     written.append(config_path)
     return written
 
 
-def generate_synthetic_acm(output_path: str, spec: SyntheticAcmSpec | None = None) -> SyntheticAcmSummary:
-    """Generate the data set and write it to ``output_path`` (a directory, ``file://`` or ``s3://`` prefix).
+def write_chunked(graph: SyntheticGraph, out_dir: Path, *, graph_name: str, num_chunks: int, seed: int) -> list[Path]:
+    """Write the graph in DGL's chunked format: features, label and split masks as node data."""
+    n_pap = len(graph.node_ids[TARGET_NTYPE])
+    node_data: dict[str, dict[str, np.ndarray]] = {nt: {FEATURE_NAME: feat} for nt, feat in graph.features.items()}
+    node_data[TARGET_NTYPE][chunked.LABEL_FEATURE] = graph.labels
+    for split, feature in chunked.MASK_FEATURES.items():
+        mask = np.zeros(n_pap, dtype=np.int8)  # GConstruct stores its masks as int8 too
+        mask[graph.splits[split]] = 1
+        node_data[TARGET_NTYPE][feature] = mask
+    return chunked.write_chunked_graph(
+        graph.node_ids, node_data, graph.edges, out_dir, graph_name=graph_name, num_chunks=num_chunks, seed=seed
+    ).files
 
-    The GConstruct config is ``<output_path>/config.json``; pass ``output_path`` as the
-    GConstruct job's input and ``config.json`` as its graph config file.
+
+def generate_synthetic_acm(
+    output_path: str,
+    spec: SyntheticAcmSpec | None = None,
+    *,
+    graph_format: str = GCONSTRUCT_FORMAT,
+    graph_name: str = DEFAULT_GRAPH_NAME,
+    num_chunks: int = chunked.DEFAULT_NUM_CHUNKS,
+) -> SyntheticAcmSummary:
+    """
+    Generate the data set and write it to ``output_path`` (a directory, ``file://`` or ``s3://`` prefix).
+
+    ``gconstruct``: the GConstruct config is ``<output_path>/config.json``; pass ``output_path``
+    as the GConstruct job's input and ``config.json`` as its graph config file.
+    ``chunked``: DGL's chunked format with ``<output_path>/metadata.json`` (``graph_name`` and
+    ``num_chunks`` apply); pass ``output_path`` as the partition job's input and
+    ``--metadata-filename metadata.json``.
     """
     spec = spec or SyntheticAcmSpec()
     spec.validate()
+    if graph_format not in GRAPH_FORMATS:
+        raise SyntheticAcmError(f"graph_format must be one of {', '.join(GRAPH_FORMATS)}, got {graph_format!r}")
+    if not isinstance(graph_name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", graph_name):
+        raise SyntheticAcmError(f"graph_name must be letters, digits, '_' or '-', got {graph_name!r}")
     if not isinstance(output_path, str) or not output_path.strip():
         raise SyntheticAcmError("output_path must be a non-empty directory, file:// or s3:// URI")
     output_path = output_path.strip()
     if storage.is_s3(output_path):
         try:
-            storage.split_s3(output_path)
+            split_s3(output_path)
         except ValueError as err:
             raise SyntheticAcmError(f"output_path: {err}") from None
     else:
@@ -340,31 +395,56 @@ def generate_synthetic_acm(output_path: str, spec: SyntheticAcmSpec | None = Non
             raise SyntheticAcmError(f"output_path: {err}") from None
 
     graph = build_graph(spec)
+    if graph_format == CHUNKED_FORMAT:
+        _check_chunks(graph, num_chunks)
+
+    def write(out_dir: Path) -> list[Path]:
+        if graph_format == CHUNKED_FORMAT:
+            return write_chunked(graph, out_dir, graph_name=graph_name, num_chunks=num_chunks, seed=spec.seed)
+        return write_graph(graph, out_dir)
+
     if storage.is_s3(output_path):
         # Write locally, then upload: parquet writers want a seekable file.
         with tempfile.TemporaryDirectory(prefix="synthetic-acm-") as tmp:
-            write_graph(graph, Path(tmp))
+            write(Path(tmp))
             files = storage.upload_dir(Path(tmp), output_path)
     else:
         out_dir = storage.local_path(output_path)
         out_dir.mkdir(parents=True, exist_ok=True)
-        files = [str(p) for p in write_graph(graph, out_dir)]
+        files = [str(p) for p in write(out_dir)]
 
     summary = SyntheticAcmSummary(
         output_path=output_path,
-        graph_config_file=GRAPH_CONFIG_FILE,
+        graph_config_file=chunked.METADATA_FILE if graph_format == CHUNKED_FORMAT else GRAPH_CONFIG_FILE,
         num_classes=spec.num_classes,
         num_nodes={nt: len(ids) for nt, ids in graph.node_ids.items()},
         num_edges={":".join(rel): int(src.shape[0]) for rel, (src, _) in graph.edges.items()},
         split_sizes={name: int(idx.shape[0]) for name, idx in graph.splits.items()},
         feat_dim=spec.feat_dim,
         seed=spec.seed,
+        graph_format=graph_format,
+        graph_name=graph_name if graph_format == CHUNKED_FORMAT else None,
         files=sorted(files),
     )
     log.info(
-        "synthetic ACM graph written to %s: %s nodes, %s edges",
+        "synthetic ACM graph (%s format) written to %s: %s nodes, %s edges",
+        graph_format,
         output_path,
         sum(summary.num_nodes.values()),
         sum(summary.num_edges.values()),
     )
     return summary
+
+
+def _check_chunks(graph: SyntheticGraph, num_chunks: int) -> None:
+    """Fail before writing anything when the chunks cannot all be non-empty."""
+    if not isinstance(num_chunks, int) or isinstance(num_chunks, bool) or num_chunks < 1:
+        raise SyntheticAcmError(f"num_chunks must be an integer of at least 1, got {num_chunks!r}")
+    counts = {nt: len(ids) for nt, ids in graph.node_ids.items()}
+    counts.update({chunked.etype_name(rel): int(src.shape[0]) for rel, (src, _) in graph.edges.items()})
+    name, smallest = min(counts.items(), key=lambda item: item[1])
+    if num_chunks > smallest:
+        raise SyntheticAcmError(
+            f"num_chunks ({num_chunks}) must not exceed the rows of the smallest type ({name}: {smallest}): "
+            f"every chunk needs a row"
+        )

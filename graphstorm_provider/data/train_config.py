@@ -1,4 +1,5 @@
-"""The GraphStorm YAML config for node classification on the synthetic ACM graph.
+"""
+The GraphStorm YAML config for node classification on the synthetic ACM graph.
 
 It holds what defines the task (encoder, target node type, label, features, how inference
 runs); the hyperparameters the example DAG exposes (epochs, hidden size, layers, fan-out, batch
@@ -55,10 +56,16 @@ def hyperparameter_args(
 ) -> list[str]:
     """GraphStorm flags for the exposed hyperparameters (fan-out repeated once per layer)."""
     return [
-        "--num-epochs", str(num_epochs),
-        "--hidden-size", str(hidden_size),
-        "--num-layers", str(num_layers),
-        "--fanout", ",".join([str(fanout)] * num_layers),
-        "--batch-size", str(batch_size),
-        "--lr", str(lr),
+        "--num-epochs",
+        str(num_epochs),
+        "--hidden-size",
+        str(hidden_size),
+        "--num-layers",
+        str(num_layers),
+        "--fanout",
+        ",".join([str(fanout)] * num_layers),
+        "--batch-size",
+        str(batch_size),
+        "--lr",
+        str(lr),
     ]

@@ -1,4 +1,5 @@
-"""Guard process between the Airflow task and a local job's entry point (stdlib only, run as a script).
+"""
+Guard process between the Airflow task and a local job's entry point (stdlib only, run as a script).
 
     python _guard.py --parent-pid PID --grace SECONDS -- ENTRY_POINT_ARGV...
 
@@ -21,8 +22,13 @@ import ctypes
 import os
 import signal
 import sys
+from types import FrameType
+from typing import TYPE_CHECKING
 
-import proctree  # sibling module; this file's folder is sys.path[0] when run as a script
+if TYPE_CHECKING:
+    from graphstorm_provider.execution import proctree
+else:
+    import proctree  # sibling module; this file's folder is sys.path[0] when run as a script
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -39,7 +45,7 @@ def _prctl(option: int, value: int) -> None:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
 
 
-def _raise_stop(signum, frame):
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
     # Further signals during cleanup are ignored: the cleanup already ends everything.
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)

@@ -1,4 +1,5 @@
-"""Render a multi-host job as a compose file: the emulated SageMaker cluster.
+"""
+Render a multi-host job as a compose file: the emulated SageMaker cluster.
 
 One :class:`~graphstorm_provider.jobs.request.JobRequest` becomes one compose project
 with one service per host, ``algo-1`` .. ``algo-N``, exactly as SageMaker names its
@@ -23,14 +24,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
 import yaml
 
 from graphstorm_provider.jobs.request import CONTAINER_CODE_DIR, JobRequest
+from graphstorm_provider.jobs.validation import system_folder
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +61,24 @@ class ComposeSpecError(ValueError):
     """A job that cannot run as a compose cluster; the message names the parameter."""
 
 
+def compose_file_name(action: str, name: str, instance_count: int, *details: str) -> str:
+    """
+    ``docker-compose-<action>-<name>-<N>workers[-<detail>...].yaml``.
+
+    GraphStorm's compose generator's naming (``gs-sagemaker compose`` passes the generator's details; the compose runner
+    the step and the job's project name).
+    """
+    return "-".join(["docker-compose", action, name, f"{instance_count}workers", *details]) + ".yaml"
+
+
 def host_names(count: int) -> list[str]:
     """SageMaker's host names for ``count`` instances: ``algo-1`` .. ``algo-N``."""
     return [f"algo-{i}" for i in range(1, count + 1)]
 
 
 def project_name(job_name: str) -> str:
-    """A compose project name derived from the job name (unique per run).
+    """
+    Return a compose project name derived from the job name (unique per run).
 
     Compose project names must be lowercase letters, digits, ``-`` and ``_`` and start
     with a letter or digit; SageMaker job names are close to that already.
@@ -82,7 +95,8 @@ def container_name(project: str, host: str) -> str:
 
 
 def network_name(project: str, run_tag: str = "") -> str:
-    """``<project>[-<run tag>]-gsf-network``.
+    """
+    ``<project>[-<run tag>]-gsf-network``.
 
     The runner adds a tag per run, so a run never joins a network that an earlier run with
     the same job name left behind or is still removing.
@@ -103,7 +117,8 @@ class Mount:
 
 @dataclass(frozen=True)
 class ComposeOptions:
-    """How to run the cluster, beyond what the job request says.
+    """
+    How to run the cluster, beyond what the job request says.
 
     ``credential_names``: variables passed into the containers by name (never value).
     ``gpus``: GPUs to reserve per container (0: none, and ``SM_NUM_GPUS=0``).
@@ -116,7 +131,6 @@ class ComposeOptions:
     credential_names: tuple[str, ...] = CREDENTIAL_VARIABLES + PASSTHROUGH_VARIABLES
     project: str | None = None
     network_tag: str = ""
-    extra_environment: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.gpus < 0:
@@ -139,16 +153,48 @@ def shm_bytes(size: str) -> int:
 
 
 def file_uri_path(uri: str) -> str | None:
-    """The absolute local path of a ``file://`` URI, or None for anything else."""
+    """
+    Return the absolute local path of a ``file://`` URI, or None for anything else.
+
+    Split by hand and percent-decoded, then checked: no ``..`` segment (``%2e%2e`` included).
+    """
     if not uri.startswith("file://"):
         return None
-    parsed = urlparse(uri)
-    if parsed.netloc not in ("", "localhost"):
+    host, slash, rest = uri[len("file://") :].partition("/")
+    if host not in ("", "localhost"):
         raise ComposeSpecError(f"file URI {uri!r} names a host; use file:///absolute/path")
-    path = unquote(parsed.path)
+    path = unquote(slash + rest)
     if not path.startswith("/"):
         raise ComposeSpecError(f"file URI {uri!r} is not absolute; use file:///absolute/path")
+    if ".." in PurePosixPath(path).parts:
+        raise ComposeSpecError(f"file URI {uri!r} has a '..' segment (also refused percent-encoded)")
     return str(PurePosixPath(path))
+
+
+def _refuse_system_mount(path: str, param: str, uri: str) -> None:
+    """Refuse a bind mount of ``/`` or a system folder: it would hand the host to every container."""
+    folder = system_folder(path)
+    if folder is not None:
+        raise ComposeSpecError(
+            f"{param} {uri!r} would bind-mount {folder} (the root or a system folder) into "
+            f"every container; use a folder of its own, like file:///data/graphstorm/..."
+        )
+
+
+def _uri_params(job: JobRequest) -> list[tuple[str, str]]:
+    """
+    ``(parameter, value)`` for every argument and environment value.
+
+    The flag before an argument (``--graph-data-s3``), else ``ContainerArguments``; the variable's name for environment
+    values.
+    """
+    out = []
+    args = job.container_arguments
+    for i, value in enumerate(args):
+        before = args[i - 1] if i > 0 else ""
+        out.append((before if before.startswith("--") else "ContainerArguments", value))
+    out += [(f"Environment {name}", value) for name, value in job.environment.items()]
+    return out
 
 
 def _is_within(path: str, root: str) -> bool:
@@ -156,7 +202,8 @@ def _is_within(path: str, root: str) -> bool:
 
 
 def plan_mounts(job: JobRequest) -> list[Mount]:
-    """Bind mounts that make every ``file://`` URI of the job work inside the containers.
+    """
+    Bind mounts that make every ``file://`` URI of the job work inside the containers.
 
     Each URI's path is mounted at the same path. Inputs that are files (a YAML config)
     are mounted through their parent directory, so the entry point can read siblings
@@ -164,12 +211,18 @@ def plan_mounts(job: JobRequest) -> list[Mount]:
     another mounted path collapse into the outer one; a mount is writable when it
     holds one of the job's outputs, read-only otherwise.
     """
-    output_paths = {p for p in (file_uri_path(u) for u in job.outputs.values()) if p}
+    output_paths = set()
+    for name, out_uri in job.outputs.items():
+        out_path = file_uri_path(out_uri)
+        if out_path:
+            _refuse_system_mount(out_path, name, out_uri)
+            output_paths.add(out_path)
     candidates: dict[str, bool] = {}  # path -> writable
-    for value in [*job.container_arguments, *job.environment.values()]:
+    for param, value in _uri_params(job):
         path = file_uri_path(value) if isinstance(value, str) else None
         if path is None:
             continue
+        _refuse_system_mount(path, param, value)
         writable = any(_is_within(path, out) or _is_within(out, path) for out in output_paths)
         local = Path(path)
         if not writable and local.is_file():
@@ -178,6 +231,7 @@ def plan_mounts(job: JobRequest) -> list[Mount]:
             # A file input that does not exist yet: mount its folder (the entry point
             # reports the missing file itself).
             path = str(PurePosixPath(path).parent)
+        _refuse_system_mount(path, param, value)  # a file's folder may be one (file:///etc/x.yaml)
         candidates[path] = candidates.get(path, False) or writable
     for out in output_paths:
         candidates[out] = True
@@ -194,7 +248,8 @@ def plan_mounts(job: JobRequest) -> list[Mount]:
 
 
 def prepare_mount_sources(mounts: list[Mount]) -> None:
-    """Create missing host directories so the engine can bind-mount them.
+    """
+    Create missing host directories so the engine can bind-mount them.
 
     Outputs usually do not exist before the job; engines refuse (podman) or create
     root-owned dirs (docker) for missing bind sources, so we create them ourselves.
@@ -212,8 +267,6 @@ def _environment(job: JobRequest, hosts: list[str], host: str, options: ComposeO
             env[name] = None
             continue
         env[name] = str(value)
-    for name, value in options.extra_environment.items():
-        env[name] = None if _SECRET_NAME.search(name) else str(value)
     env.update(
         {
             "SM_TRAINING_ENV": json.dumps({"hosts": hosts, "current_host": host}),
@@ -236,7 +289,7 @@ def _environment(job: JobRequest, hosts: list[str], host: str, options: ComposeO
 
 
 def render_compose(job: JobRequest, options: ComposeOptions | None = None) -> dict[str, Any]:
-    """The compose document (a plain dict) for ``job``: one service per host."""
+    """Return the compose document (a plain dict) for ``job``: one service per host."""
     options = options or ComposeOptions()
     if job.kind != "training":
         raise ComposeSpecError(
@@ -272,9 +325,7 @@ def render_compose(job: JobRequest, options: ComposeOptions | None = None) -> di
         if options.gpus:
             service["deploy"] = {
                 "resources": {
-                    "reservations": {
-                        "devices": [{"driver": "nvidia", "count": options.gpus, "capabilities": ["gpu"]}]
-                    }
+                    "reservations": {"devices": [{"driver": "nvidia", "count": options.gpus, "capabilities": ["gpu"]}]}
                 }
             }
         services[host] = service

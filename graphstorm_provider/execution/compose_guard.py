@@ -1,4 +1,5 @@
-"""Last-resort teardown of a compose run whose owner died without cleaning up.
+"""
+Last-resort teardown of a compose run whose owner died without cleaning up.
 
 Containers belong to the engine, not to the process that started them: a task process
 that is SIGKILLed (OOM killer, a supervisor's kill escalation) would leave the cluster
@@ -15,7 +16,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from graphstorm_provider.exit_codes import EXIT_OK, EXIT_USAGE
+
 DONE = "done"
+TEARDOWN_TIMEOUT_S = 120  # per engine command (kill, rm, network rm)
 
 
 def teardown(engine: str, network: str, containers: list[str]) -> None:
@@ -25,7 +29,7 @@ def teardown(engine: str, network: str, containers: list[str]) -> None:
         [engine, "network", "rm", *(["-f"] if engine == "podman" else []), network],
     ):
         try:
-            subprocess.run(argv, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+            subprocess.run(argv, capture_output=True, timeout=TEARDOWN_TIMEOUT_S, stdin=subprocess.DEVNULL, check=False)
         except (OSError, subprocess.TimeoutExpired):
             continue
 
@@ -33,13 +37,13 @@ def teardown(engine: str, network: str, containers: list[str]) -> None:
 def main(argv: list[str]) -> int:
     if len(argv) < 3:
         print("usage: compose_guard ENGINE NETWORK CONTAINER...", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     engine, network, containers = argv[0], argv[1], argv[2:]
     told = sys.stdin.read()  # returns when the owner closes the pipe or dies
     if told.strip() != DONE:
         print(f"compose guard: owner gone; removing {', '.join(containers)} and {network}", file=sys.stderr)
         teardown(engine, network, containers)
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

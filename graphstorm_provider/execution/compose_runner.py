@@ -1,4 +1,5 @@
-"""Run a multi-host job as a compose project and always clean up after it.
+"""
+Run a multi-host job as a compose project and always clean up after it.
 
 :class:`ComposeJobRunner` renders the job (``compose.py``), starts every host
 detached, streams each host's log prefixed by its host name, and watches the
@@ -15,8 +16,8 @@ network by name in case the compose tool left something behind.
 
 from __future__ import annotations
 
-import logging
 import dataclasses
+import logging
 import os
 import re
 import shutil
@@ -28,9 +29,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graphstorm_provider.execution.compose import (
     ComposeOptions,
+    compose_file_name,
     container_name,
     host_names,
     network_name,
@@ -41,7 +44,10 @@ from graphstorm_provider.execution.compose import (
 )
 from graphstorm_provider.execution.compose_guard import DONE
 from graphstorm_provider.execution.compose_tool import ComposeTool, find_compose_tool
-from graphstorm_provider.jobs.request import JobRequest
+from graphstorm_provider.exit_codes import EXIT_TERMINATED, EXIT_TIMED_OUT
+
+if TYPE_CHECKING:
+    from graphstorm_provider.jobs.request import JobRequest
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +56,8 @@ _FINISHED_STATES = {"exited", "stopped", "dead"}
 _DEFAULT_TIMEOUT_S = 24 * 3600
 _UP_TIMEOUT_S = 300
 _DOWN_TIMEOUT_S = 120
-_TIMED_OUT = 124
+_TIMED_OUT = EXIT_TIMED_OUT
+_GUARD_EXIT_TIMEOUT_S = 10  # for the guard to read `done` and exit
 
 
 class ComposeJobError(RuntimeError):
@@ -86,18 +93,14 @@ def _sortable_time(text: str) -> str:
     return f"{match.group(1)} {match.group(2)}.{(match.group(3) or '0')[:6].ljust(6, '0')}"
 
 
-def compose_file_name(job: JobRequest) -> str:
-    """``docker-compose-<step>-<job name>-<N>workers.yaml`` in the run's folder."""
-    return f"docker-compose-{job.step}-{project_name(job.job_name)}-{job.instance_count}workers.yaml"
-
-
 def default_work_dir() -> Path:
     value = os.environ.get(WORK_DIR_ENV)
     return Path(value) if value else Path(os.environ.get("TMPDIR", "/tmp")) / "graphstorm-compose"
 
 
 class ComposeJobRunner:
-    """Runs one :class:`JobRequest` on hosts ``algo-1..N`` with a compose tool.
+    """
+    Runs one :class:`JobRequest` on hosts ``algo-1..N`` with a compose tool.
 
     ``env``: environment of the compose process (credentials are read from it by name;
     default ``os.environ``). ``log``: called with each output line (default: logging).
@@ -130,7 +133,8 @@ class ComposeJobRunner:
         self._compose_command = compose_command
         self._keep_work_dir = work_dir is not None
         self.work_dir = Path(work_dir) if work_dir else default_work_dir() / self.project
-        self.compose_file = self.work_dir / compose_file_name(job)
+        # ``docker-compose-<step>-<job name>-<N>workers.yaml`` in the run's folder.
+        self.compose_file = self.work_dir / compose_file_name(job.step, project_name(job.job_name), job.instance_count)
         stopping = job.request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
         self.timeout_s = float(timeout_s or stopping or _DEFAULT_TIMEOUT_S)
         self.poll_interval_s = poll_interval_s
@@ -143,9 +147,9 @@ class ComposeJobRunner:
         self._owned = False  # True once our `up` may have created containers
         self._failed = False  # a host failed or the job timed out: no need to stop gracefully
         self._log_threads: list[threading.Thread] = []
-        self._log_procs: list[subprocess.Popen] = []
+        self._log_procs: list[subprocess.Popen[str]] = []
         self._stop_reason = ""
-        self._guard: subprocess.Popen | None = None
+        self._guard: subprocess.Popen[str] | None = None
 
     # ------------------------------------------------------------------ public
     def run(self) -> ComposeResult:
@@ -157,12 +161,12 @@ class ComposeJobRunner:
         result = ComposeResult(self.job.job_name, self.project, self.compose_file)
         self._emit(
             f"Starting {self.job.step} job {self.job.job_name} on {len(self.hosts)} hosts "
-            f"({', '.join(self.hosts)}) with {self.tool.name}; compose file {self.compose_file}"
+            f"({', '.join(self.hosts)}) with {self._tool.name}; compose file {self.compose_file}"
         )
         # Before our `up`, nothing is ours to tear down (a clash must not remove the other run).
         self._clear_leftovers()
         if self._stop.is_set():
-            raise ComposeJobError(f"job {self.job.job_name} was stopped before it started", exit_code=143)
+            raise ComposeJobError(f"job {self.job.job_name} was stopped before it started", exit_code=EXIT_TERMINATED)
         self._owned = True
         self._start_guard()
         try:
@@ -206,17 +210,33 @@ class ComposeJobRunner:
             merged.setdefault(name, value)
         return merged
 
-    def _compose(self, *args: str) -> list[str]:
-        assert self.tool is not None
-        return [*self.tool.command, "-p", self.project, "-f", str(self.compose_file), *args]
+    @property
+    def _tool(self) -> ComposeTool:
+        """Return the compose tool :meth:`run` chose (it is chosen before any engine command)."""
+        if self.tool is None:
+            raise RuntimeError(f"job {self.job.job_name}: no compose tool chosen yet")
+        return self.tool
 
-    def _run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
-        """Run an engine/compose command; a time-out is returned as exit code 124, not raised
-        (a busy engine, e.g. one holding its storage lock for an image build, is not a job failure)."""
+    def _compose(self, *args: str) -> list[str]:
+        return [*self._tool.command, "-p", self.project, "-f", str(self.compose_file), *args]
+
+    def _run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        """
+        Run an engine/compose command.
+
+        A time-out is returned as exit code 124, not raised (a busy engine, e.g. one holding its storage lock for an
+        image build, is not a job failure).
+        """
         log.debug("running %s", argv)
         try:
             return subprocess.run(
-                argv, env=self.env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+                argv,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+                check=False,  # the caller reads returncode
             )
         except subprocess.TimeoutExpired:
             log.warning("`%s` did not answer within %.0f s", " ".join(argv[:3]), timeout)
@@ -224,11 +244,19 @@ class ComposeJobRunner:
 
     def _start_guard(self) -> None:
         """Start the teardown guard (see ``compose_guard``) in its own session."""
-        assert self.tool is not None
         self._guard = subprocess.Popen(
-            [sys.executable, "-m", "graphstorm_provider.execution.compose_guard", self.tool.engine,
-             self.network, *self.containers.values()],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=self.env, text=True,
+            [
+                sys.executable,
+                "-m",
+                "graphstorm_provider.execution.compose_guard",
+                self._tool.engine,
+                self.network,
+                *self.containers.values(),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            env=self.env,
+            text=True,
             start_new_session=True,  # survives a kill of the task's process group
         )
 
@@ -237,12 +265,13 @@ class ComposeJobRunner:
         if guard is None:
             return
         try:
-            guard.communicate(DONE, timeout=10)
+            guard.communicate(DONE, timeout=_GUARD_EXIT_TIMEOUT_S)
         except (OSError, ValueError, subprocess.TimeoutExpired):
             guard.kill()
 
     def _clear_leftovers(self) -> None:
-        """Remove stopped leftovers of an earlier run with this job name; refuse to touch live ones.
+        """
+        Remove stopped leftovers of an earlier run with this job name; refuse to touch live ones.
 
         A running container with one of our names belongs to a run that is still going
         (same job name twice): removing it would kill that run, so this run fails instead.
@@ -262,16 +291,15 @@ class ComposeJobRunner:
         if proc.returncode != 0:
             detail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
             raise ComposeJobError(
-                f"`{self.tool.name} up` failed for job {self.job.job_name} (exit {proc.returncode}): "
+                f"`{self._tool.name} up` failed for job {self.job.job_name} (exit {proc.returncode}): "
                 + " | ".join(detail),
                 exit_code=proc.returncode or 1,
             )
 
     def _stream_logs(self) -> None:
-        assert self.tool is not None
         for host, name in self.containers.items():
             proc = subprocess.Popen(
-                [self.tool.engine, "logs", "-f", name],
+                [self._tool.engine, "logs", "-f", name],
                 env=self.env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -284,21 +312,27 @@ class ComposeJobRunner:
             thread.start()
             self._log_threads.append(thread)
 
-    def _pump(self, host: str, proc: subprocess.Popen) -> None:
-        assert proc.stdout is not None
+    def _pump(self, host: str, proc: subprocess.Popen[str]) -> None:
+        if proc.stdout is None:
+            raise RuntimeError(f"{host}: the log process was started without a pipe")
         for line in proc.stdout:
             self._emit(f"[{host}] {line.rstrip()}")
 
     def _state(self, host: str) -> tuple[str, int | None, str]:
-        """(status, exit code, finish time) of a host's container; ("missing", None, "") if gone.
+        """
+        (status, exit code, finish time) of a host's container; ("missing", None, "") if gone.
 
         The finish time is normalised to ``YYYY-MM-DD HH:MM:SS.ffffff`` so that docker's
         RFC 3339 and podman's Go time format compare alike.
         """
-        assert self.tool is not None
         proc = self._run(
-            [self.tool.engine, "inspect", "--format", "{{.State.Status}}|{{.State.ExitCode}}|{{.State.FinishedAt}}",
-             self.containers[host]],
+            [
+                self._tool.engine,
+                "inspect",
+                "--format",
+                "{{.State.Status}}|{{.State.ExitCode}}|{{.State.FinishedAt}}",
+                self.containers[host],
+            ],
             60,
         )
         if proc.returncode == _TIMED_OUT:
@@ -310,7 +344,8 @@ class ComposeJobRunner:
         return status.lower(), int(code) if code.lstrip("-").isdigit() else None, _sortable_time(finished)
 
     def _wait(self) -> dict[str, int]:
-        """Poll until all hosts exit 0, one fails, the timeout passes or stop() is called.
+        """
+        Poll until all hosts exit 0, one fails, the timeout passes or stop() is called.
 
         Returns the exit codes seen, ordered by finish time, so the first failing host
         (the cause; its peers fail after it) comes first.
@@ -366,15 +401,19 @@ class ComposeJobRunner:
             started = time.monotonic()
             if self._stop.is_set() or self._failed:
                 # The job is over either way: end every host now rather than after the grace period.
-                self._run([self.tool.engine, "kill", *self.containers.values()], _DOWN_TIMEOUT_S)
+                self._run([self._tool.engine, "kill", *self.containers.values()], _DOWN_TIMEOUT_S)
             proc = self._run(self._compose("down", "-v", "-t", str(self.stop_grace_s)), _DOWN_TIMEOUT_S)
             if proc.returncode != 0:
-                log.warning("`%s down` exited %s: %s; removing by name", self.tool.name, proc.returncode,
-                            proc.stderr.strip()[-500:])
+                log.warning(
+                    "`%s down` exited %s: %s; removing by name",
+                    self._tool.name,
+                    proc.returncode,
+                    proc.stderr.strip()[-500:],
+                )
             self._remove_by_name(quiet=False)
-            for proc in self._log_procs:
-                if proc.poll() is None:
-                    proc.terminate()
+            for log_proc in self._log_procs:
+                if log_proc.poll() is None:
+                    log_proc.terminate()
             for thread in self._log_threads:
                 thread.join(timeout=5)
             self._torn_down = True
@@ -385,21 +424,19 @@ class ComposeJobRunner:
 
     def _remove_by_name(self, *, quiet: bool) -> None:
         """Fallback teardown: force-remove our containers and network by name."""
-        assert self.tool is not None
         names = list(self.containers.values())
-        proc = self._run([self.tool.engine, "rm", "-f", "-v", *names], _DOWN_TIMEOUT_S)
+        proc = self._run([self._tool.engine, "rm", "-f", "-v", *names], _DOWN_TIMEOUT_S)
         leftovers = [n for n in names if self._exists("container", n)]
         if leftovers and not quiet:
             log.error("containers still present after teardown: %s (%s)", leftovers, proc.stderr.strip()[-300:])
         network = self.network
         if self._exists("network", network):
             # podman's -f also detaches stray containers; older docker CLIs lack the flag.
-            force = ["-f"] if self.tool.engine == "podman" else []
-            self._run([self.tool.engine, "network", "rm", *force, network], _DOWN_TIMEOUT_S)
+            force = ["-f"] if self._tool.engine == "podman" else []
+            self._run([self._tool.engine, "network", "rm", *force, network], _DOWN_TIMEOUT_S)
 
     def _exists(self, kind: str, name: str) -> bool:
-        assert self.tool is not None
-        proc = self._run([self.tool.engine, kind, "inspect", name], 60)
+        proc = self._run([self._tool.engine, kind, "inspect", name], 60)
         return proc.returncode == 0
 
     def leftovers(self) -> list[str]:

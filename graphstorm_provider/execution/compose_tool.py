@@ -1,4 +1,5 @@
-"""Find the compose tool and the container engine behind it.
+"""
+Find the compose tool and the container engine behind it.
 
 Choice, in order: ``$GRAPHSTORM_COMPOSE_COMMAND``, Airflow config ``[graphstorm]
 compose_command``, else the first of ``docker compose``, ``docker-compose``,
@@ -16,7 +17,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from graphstorm_provider.config import _airflow_config_value
+from graphstorm_provider.config import airflow_config_value
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,6 @@ class ComposeTool:
     def name(self) -> str:
         return " ".join(self.command)
 
-    @property
-    def is_podman_compose(self) -> bool:
-        return os.path.basename(self.command[0]) == "podman-compose"
-
 
 # Tools that passed the probe in this process (probing costs a few subprocesses per job).
 _WORKING: set[ComposeTool] = set()
@@ -59,7 +56,7 @@ def _engine_for(command: tuple[str, ...]) -> str:
 
 def _answers(argv: list[str]) -> tuple[bool, str]:
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, str(exc)
     last = (proc.stderr or proc.stdout).strip().splitlines()
@@ -96,7 +93,7 @@ def _probe(tool: ComposeTool) -> str | None:
 
 
 def configured_command() -> tuple[str, ...] | None:
-    value = os.environ.get(COMPOSE_COMMAND_ENV) or _airflow_config_value("compose_command")
+    value = os.environ.get(COMPOSE_COMMAND_ENV) or airflow_config_value("compose_command")
     if not value:
         return None
     command = tuple(shlex.split(value))
@@ -106,7 +103,7 @@ def configured_command() -> tuple[str, ...] | None:
 
 
 def find_compose_tool(command: tuple[str, ...] | list[str] | str | None = None) -> ComposeTool:
-    """The compose tool to use; raises :class:`ComposeToolError` naming what failed."""
+    """Choose the compose tool to use; raises :class:`ComposeToolError` naming what failed."""
     if isinstance(command, str):
         command = tuple(shlex.split(command))
     chosen = tuple(command) if command else configured_command()

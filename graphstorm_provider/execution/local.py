@@ -1,4 +1,5 @@
-"""Local backend: run a job on this machine the way SageMaker local mode does (one host).
+"""
+Local backend: run a job on this machine the way SageMaker local mode does (one host).
 
 From the same :class:`~graphstorm_provider.jobs.request.JobRequest` the SageMaker backend sends:
 
@@ -18,6 +19,7 @@ the tree, and is safe to call from another thread or a signal handler (``on_kill
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import signal
@@ -31,10 +33,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Protocol, runtime_checkable
 
 from graphstorm_provider import config
 from graphstorm_provider.execution import proctree
+from graphstorm_provider.execution.log_levels import LineLevels
 from graphstorm_provider.execution.opt_ml import (
     LOCAL_HOST,
     OptMl,
@@ -47,18 +50,47 @@ from graphstorm_provider.jobs.request import CONTAINER_CODE_DIR, JobRequest
 
 _GUARD = Path(__file__).with_name("_guard.py")
 TAIL_LINES = 40
+JOB_TMP_DIR = "tmp"  # the job process's TMPDIR, inside its work directory (removed with it)
 
 # Host variables a local job inherits. SageMaker's container sees only the request's Environment;
 # locally the process also needs a PATH, a home, a locale, proxies/CA bundles, and (as SageMaker
 # local mode passes the caller's credentials into its containers) the AWS_* settings. Nothing else
 # from the host (notably no AIRFLOW_* variables, which may carry connection secrets).
-_INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "SHELL",
-              "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
-              "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+_INHERITED = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "SHELL",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+)
 _INHERITED_PREFIXES = ("LC_", "AWS_")
 # Never handed to a job, even when a caller passes its whole os.environ as ``env``: Airflow's own
 # settings (connections, secrets) and the Airflow interpreter's module paths (wrong for the runtime).
 _NEVER_PASSED_PREFIXES = ("AIRFLOW_", "_AIRFLOW", "PYTHONPATH", "PYTHONHOME", proctree.MARKER_ENV)
+
+
+@runtime_checkable
+class JobLog(Protocol):
+    """What a local job logs through: a :class:`logging.Logger` (or adapter), or a :class:`_LineLog`."""
+
+    def info(self, msg: str, *args: object) -> None: ...
+    def error(self, msg: str, *args: object) -> None: ...
+    def debug(self, msg: str, *args: object) -> None: ...
+    def log(self, level: int, msg: str, *args: object) -> None: ...
 
 
 class _LineLog:
@@ -75,6 +107,10 @@ class _LineLog:
     def debug(self, msg: str, *args: object) -> None:
         pass
 
+    def log(self, level: int, msg: str, *args: object) -> None:
+        if level > logging.DEBUG:
+            self._line(msg, *args)
+
 
 class LocalSpecError(ValueError):
     """The request cannot run on the local backend (one sentence, names the parameter)."""
@@ -83,8 +119,15 @@ class LocalSpecError(ValueError):
 class LocalJobError(RuntimeError):
     """The entry point failed or was stopped; carries its exit code and last stderr lines."""
 
-    def __init__(self, message: str, *, exit_code: int, stderr_tail: list[str], work_dir: Path | None,
-                 failure_reason: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        exit_code: int,
+        stderr_tail: list[str],
+        work_dir: Path | None,
+        failure_reason: str | None = None,
+    ):
         self.exit_code = exit_code
         self.stderr_tail = stderr_tail
         self.work_dir = work_dir
@@ -101,6 +144,8 @@ class LocalJobError(RuntimeError):
 
 @dataclass(frozen=True)
 class LocalJobResult:
+    """How a local job ended: exit code, output URIs, what was uploaded, the kept work dir."""
+
     job_name: str
     exit_code: int
     outputs: dict[str, str]
@@ -122,17 +167,20 @@ def local_command(job: JobRequest, runtime_python: str, entrypoints: Path) -> li
         if item.startswith(CONTAINER_CODE_DIR + "/"):
             local = entrypoints.joinpath(*PurePosixPath(item).relative_to(CONTAINER_CODE_DIR).parts)
             if not local.is_file():
-                raise LocalSpecError(f"ContainerEntrypoint names {item}, but {local} does not exist "
-                                     f"(entry points folder: {entrypoints})")
-            item = str(local)
-        argv.append(item)
+                raise LocalSpecError(
+                    f"ContainerEntrypoint names {item}, but {local} does not exist (entry points folder: {entrypoints})"
+                )
+            argv.append(str(local))
+        else:
+            argv.append(item)
     return argv + job.container_arguments
 
 
 def _refuse_unless_local_one_host(job: JobRequest) -> None:
     if not job.is_local:
-        raise LocalSpecError(f"instance_type={job.instance_type!r}: the local backend only runs "
-                             "instance_type='local' jobs")
+        raise LocalSpecError(
+            f"instance_type={job.instance_type!r}: the local backend only runs instance_type='local' jobs"
+        )
     if job.instance_count != 1:
         raise LocalSpecError(
             f"instance_count={job.instance_count} with instance_type='local' needs the compose backend "
@@ -144,15 +192,22 @@ def _refuse_unless_local_one_host(job: JobRequest) -> None:
 class LocalJobRunner:
     """Runs one :class:`JobRequest` on this machine; see the module docstring."""
 
-    def __init__(self, job: JobRequest, *, env: Mapping[str, str] | None = None, work_dir: Path | None = None,
-                 runtime_python: str | None = None,
-                 log: logging.Logger | logging.LoggerAdapter | Callable[[str], None] | None = None,
-                 keep_work_dir: bool = False, stop_grace_seconds: float = 10.0):
+    def __init__(
+        self,
+        job: JobRequest,
+        *,
+        env: Mapping[str, str] | None = None,
+        work_dir: Path | None = None,
+        runtime_python: str | None = None,
+        log: JobLog | Callable[[str], None] | None = None,
+        keep_work_dir: bool = False,
+        stop_grace_seconds: float = 10.0,
+    ):
         _refuse_unless_local_one_host(job)
         self.job = job
         if log is None:
             log = logging.getLogger(__name__)
-        self.log = log if hasattr(log, "info") else _LineLog(log)  # type: ignore[arg-type]
+        self.log: JobLog = log if isinstance(log, JobLog) else _LineLog(log)
         # An explicit interpreter is trusted as given; a discovered one must have graphstorm.
         self.runtime_python = runtime_python or config.runtime_python()
         if not Path(self.runtime_python).is_file():
@@ -183,21 +238,37 @@ class LocalJobRunner:
             self._stage_inputs(stager, opt_ml, work_dir)
             exit_code, tail = self._execute(env, self._cwd(opt_ml, work_dir))
             if self._timed_out:
-                raise LocalJobError(f"job {self.job.job_name} ran longer than StoppingCondition.MaxRuntimeInSeconds="
-                                    f"{self._max_runtime():.0f} and was stopped (exit code {exit_code})",
-                                    exit_code=exit_code, stderr_tail=tail, work_dir=work_dir)
+                raise LocalJobError(
+                    f"job {self.job.job_name} ran longer than StoppingCondition.MaxRuntimeInSeconds="
+                    f"{self._max_runtime():.0f} and was stopped (exit code {exit_code})",
+                    exit_code=exit_code,
+                    stderr_tail=tail,
+                    work_dir=work_dir,
+                )
             if self._stop_requested:
-                raise LocalJobError(f"job {self.job.job_name} was stopped (exit code {exit_code})",
-                                    exit_code=exit_code, stderr_tail=tail, work_dir=work_dir)
+                raise LocalJobError(
+                    f"job {self.job.job_name} was stopped (exit code {exit_code})",
+                    exit_code=exit_code,
+                    stderr_tail=tail,
+                    work_dir=work_dir,
+                )
             if exit_code != 0:
-                raise LocalJobError(f"job {self.job.job_name} failed with exit code {exit_code}",
-                                    exit_code=exit_code, stderr_tail=tail, work_dir=work_dir,
-                                    failure_reason=_failure_reason(opt_ml))
+                raise LocalJobError(
+                    f"job {self.job.job_name} failed with exit code {exit_code}",
+                    exit_code=exit_code,
+                    stderr_tail=tail,
+                    work_dir=work_dir,
+                    failure_reason=_failure_reason(opt_ml),
+                )
             uploaded = self._upload_outputs(stager, opt_ml, work_dir)
         except StagingCancelled as exc:
             self.log.error("local job %s was stopped; its work directory is kept: %s", self.job.job_name, work_dir)
-            raise LocalJobError(f"job {self.job.job_name} was stopped ({exc})", exit_code=-signal.SIGTERM,
-                                stderr_tail=[], work_dir=work_dir) from None
+            raise LocalJobError(
+                f"job {self.job.job_name} was stopped ({exc})",
+                exit_code=-signal.SIGTERM,
+                stderr_tail=[],
+                work_dir=work_dir,
+            ) from None
         except BaseException:
             self.log.error("local job %s did not succeed; its work directory is kept: %s", self.job.job_name, work_dir)
             raise
@@ -205,8 +276,14 @@ class LocalJobRunner:
         if not kept:
             _remove_tree(work_dir)
         self.log.info("local job %s completed in %.1f s", self.job.job_name, time.monotonic() - started)
-        return LocalJobResult(self.job.job_name, 0, dict(self.job.outputs), uploaded,
-                              work_dir if kept else None, time.monotonic() - started)
+        return LocalJobResult(
+            self.job.job_name,
+            0,
+            dict(self.job.outputs),
+            uploaded,
+            work_dir if kept else None,
+            time.monotonic() - started,
+        )
 
     def stop(self) -> None:
         """End the job's whole process tree. Safe from another thread or a signal handler."""
@@ -214,18 +291,19 @@ class LocalJobRunner:
         if self._proc is not None:
             self._end_tree()
 
+    def stop_requested(self) -> bool:
+        """Tell whether :meth:`stop` was called (from any thread) since the job started."""
+        return self._stop_requested
+
     def _guard_running(self) -> bool:
         # returncode is set once Popen has reaped the guard; after that its pid may be reused.
         return self._proc is not None and self._proc.returncode is None and proctree.alive(self._proc.pid)
 
     def _end_tree(self) -> None:
-        assert self._proc is not None
-        if self._guard_running():
+        if self._proc is not None and self._guard_running():
             # The guard ends its tree itself (TERM, grace, KILL); give it that long plus a margin.
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self._proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             deadline = time.monotonic() + self.grace + 5
             while self._guard_running() and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -236,8 +314,7 @@ class LocalJobRunner:
 
     def _job_processes(self) -> set[int]:
         found = proctree.with_marker(self.marker)
-        if self._guard_running():
-            assert self._proc is not None
+        if self._proc is not None and self._guard_running():
             found |= proctree.descendants(self._proc.pid) | {self._proc.pid}
         return found
 
@@ -249,8 +326,9 @@ class LocalJobRunner:
             self.work_dir = self._given_work_dir.resolve()
             existing = self.work_dir / "opt" / "ml"
             if existing.exists() and any(existing.iterdir()):
-                raise LocalSpecError(f"work_dir {self.work_dir} already holds a job ({existing}); "
-                                     "give each run its own work directory")
+                raise LocalSpecError(
+                    f"work_dir {self.work_dir} already holds a job ({existing}); give each run its own work directory"
+                )
             self.work_dir.mkdir(parents=True, exist_ok=True)
         self.log.info("local job %s: work directory %s", self.job.job_name, self.work_dir)
         return self.work_dir
@@ -267,14 +345,25 @@ class LocalJobRunner:
             env["VIRTUAL_ENV"] = str(Path(runtime_bin).parent)
         env["PYTHONUNBUFFERED"] = "1"
         env[proctree.MARKER_ENV] = self.marker
+        # The job's temporary files (torchelastic_* folders, ...) go with its work directory.
+        if self.work_dir is None:
+            raise RuntimeError("the work directory is made before the job's environment")
+        job_tmp = self.work_dir / JOB_TMP_DIR
+        job_tmp.mkdir(exist_ok=True)
+        env["TMPDIR"] = str(job_tmp)
         return env
 
     def _stage_inputs(self, stager: Stager, opt_ml: OptMl, work_dir: Path) -> None:
         if self.job.kind == "training":
             for name, uri in training_channels(self.job):
                 count = stager.download(uri, opt_ml.channel(name))
-                self.log.info("channel %s: %d file(s), %d bytes downloaded from %s", name, count,
-                              _tree_bytes(opt_ml.channel(name)), uri)
+                self.log.info(
+                    "channel %s: %d file(s), %d bytes downloaded from %s",
+                    name,
+                    count,
+                    _tree_bytes(opt_ml.channel(name)),
+                    uri,
+                )
             return
         for item in self.job.request.get("ProcessingInputs", []) or []:
             s3_input = item.get("S3Input")
@@ -282,32 +371,58 @@ class LocalJobRunner:
                 raise LocalSpecError(f"processing input {item.get('InputName')!r}: only S3Input runs locally")
             dest = opt_ml.local(s3_input["LocalPath"], work_dir)
             count = stager.download(s3_input["S3Uri"], dest)
-            self.log.info("input %s: %d file(s), %d bytes downloaded from %s", item.get("InputName"), count,
-                          _tree_bytes(dest), s3_input["S3Uri"])
+            self.log.info(
+                "input %s: %d file(s), %d bytes downloaded from %s",
+                item.get("InputName"),
+                count,
+                _tree_bytes(dest),
+                s3_input["S3Uri"],
+            )
 
     def _cwd(self, opt_ml: OptMl, work_dir: Path) -> Path:
         # Processing entry points read their input from the working directory (see ARCHITECTURE.md).
         return opt_ml.processing_input if self.job.kind == "processing" else work_dir
 
     def _execute(self, env: dict[str, str], cwd: Path) -> tuple[int, list[str]]:
-        guard = [sys.executable, str(_GUARD), "--parent-pid", str(os.getpid()), "--grace", str(self.grace),
-                 "--", *self.command]
+        guard = [
+            sys.executable,
+            str(_GUARD),
+            "--parent-pid",
+            str(os.getpid()),
+            "--grace",
+            str(self.grace),
+            "--",
+            *self.command,
+        ]
         self.log.info("running %s on %s (cwd %s)", " ".join(self.command), LOCAL_HOST, cwd)
         self.log.debug("environment variables: %s", ", ".join(sorted(env)))  # names only, never values
         if self._stop_requested:
-            raise LocalJobError(f"job {self.job.job_name} was stopped before it started",
-                                exit_code=-signal.SIGTERM, stderr_tail=[], work_dir=self.work_dir)
-        proc = subprocess.Popen(guard, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True)
+            raise LocalJobError(
+                f"job {self.job.job_name} was stopped before it started",
+                exit_code=-signal.SIGTERM,
+                stderr_tail=[],
+                work_dir=self.work_dir,
+            )
+        proc = subprocess.Popen(
+            guard,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         self._proc = proc
         tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         out_tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-        readers = [threading.Thread(target=self._pump, args=(proc.stdout, out_tail), daemon=True),
-                   threading.Thread(target=self._pump, args=(proc.stderr, tail), daemon=True)]
+        readers = [
+            threading.Thread(target=self._pump, args=(proc.stdout, out_tail, LineLevels(stderr=False)), daemon=True),
+            threading.Thread(target=self._pump, args=(proc.stderr, tail, LineLevels(stderr=True)), daemon=True),
+        ]
         for reader in readers:
             reader.start()
         try:
-            if self._stop_requested:  # stop() raced with the start
+            if self.stop_requested():  # stop() raced with the start
                 self._end_tree()
             try:
                 exit_code = proc.wait(timeout=self._max_runtime())
@@ -330,11 +445,11 @@ class LocalJobRunner:
         seconds = (self.job.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
         return float(seconds) if seconds else None
 
-    def _pump(self, pipe: IO[bytes], tail: collections.deque[str]) -> None:
+    def _pump(self, pipe: IO[bytes], tail: collections.deque[str], levels: LineLevels) -> None:
         for raw in iter(pipe.readline, b""):
             line = raw.decode(errors="replace").rstrip("\n")
             tail.append(line)
-            self.log.info("[%s] %s", LOCAL_HOST, line)
+            self.log.log(levels.level(line), "[%s] %s", LOCAL_HOST, line)
         pipe.close()
 
     def _upload_outputs(self, stager: Stager, opt_ml: OptMl, work_dir: Path) -> list[str]:

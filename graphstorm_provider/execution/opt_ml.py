@@ -1,4 +1,5 @@
-"""The SageMaker container contract, laid out under a local work directory.
+"""
+The SageMaker container contract, laid out under a local work directory.
 
 SageMaker gives a training container ``/opt/ml/input/config/{resourceconfig,hyperparameters,
 inputdataconfig}.json``, ``/opt/ml/input/data/<channel>``, ``/opt/ml/model``, ``/opt/ml/output``
@@ -14,9 +15,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from graphstorm_provider.jobs.request import JobRequest
+if TYPE_CHECKING:
+    from graphstorm_provider.jobs.request import JobRequest
 
 CONTAINER_OPT_ML = PurePosixPath("/opt/ml")
 # One host, named as SageMaker names the first host of a cluster.
@@ -68,8 +70,12 @@ class OptMl:
         return self.root / "processing" / "input"
 
     def local(self, container_path: str, work_dir: Path) -> Path:
-        """The local path of a container path: ``/opt/ml/x`` -> ``<root>/x``, other absolute
-        paths under ``<work_dir>/container``, so a job never writes outside its work dir."""
+        """
+        Map a container path to a local one: ``/opt/ml/x`` -> ``<root>/x``.
+
+        Other absolute paths go under ``<work_dir>/container``, so a job never writes outside its
+        work dir.
+        """
         path = PurePosixPath(container_path)
         if not path.is_absolute() or ".." in path.parts:
             raise ValueError(f"container path {container_path!r} must be absolute and without '..'")
@@ -78,8 +84,14 @@ class OptMl:
         return work_dir.joinpath("container", *path.parts[1:])
 
     def create(self) -> None:
-        for path in (self.input_config, self.input_data, self.model, self.output_data,
-                     self.processing_config, self.processing_input):
+        for path in (
+            self.input_config,
+            self.input_data,
+            self.model,
+            self.output_data,
+            self.processing_config,
+            self.processing_input,
+        ):
             path.mkdir(parents=True, exist_ok=True)
 
 
@@ -91,8 +103,10 @@ def training_channels(job: JobRequest) -> list[tuple[str, str]]:
         if source is None:
             raise ValueError(f"channel {channel['ChannelName']!r}: only S3DataSource channels run locally")
         if source.get("S3DataType", "S3Prefix") != "S3Prefix":
-            raise ValueError(f"channel {channel['ChannelName']!r}: S3DataType {source['S3DataType']!r} "
-                             "is not supported locally (use S3Prefix)")
+            raise ValueError(
+                f"channel {channel['ChannelName']!r}: S3DataType {source['S3DataType']!r} "
+                "is not supported locally (use S3Prefix)"
+            )
         channels.append((channel["ChannelName"], source["S3Uri"]))
     return channels
 
@@ -103,14 +117,15 @@ def resource_config(job: JobRequest) -> dict[str, Any]:
         "current_instance_type": job.instance_type,
         "current_group_name": "homogeneousCluster",
         "hosts": [LOCAL_HOST],
-        "instance_groups": [{"instance_group_name": "homogeneousCluster",
-                             "instance_type": job.instance_type, "hosts": [LOCAL_HOST]}],
+        "instance_groups": [
+            {"instance_group_name": "homogeneousCluster", "instance_type": job.instance_type, "hosts": [LOCAL_HOST]}
+        ],
         "network_interface_name": "lo",
     }
 
 
 def write_config_files(job: JobRequest, opt_ml: OptMl) -> None:
-    """The JSON files SageMaker puts in the container before the entry point starts."""
+    """Write the JSON files SageMaker puts in the container before the entry point starts."""
     resources = json.dumps(resource_config(job), indent=2)
     # Both kinds get input/config/resourceconfig.json so the entry points read one place; processing
     # jobs also get SageMaker's own processing location and processingjobconfig.json.
@@ -126,15 +141,16 @@ def write_config_files(job: JobRequest, opt_ml: OptMl) -> None:
     else:
         (opt_ml.processing_config / "resourceconfig.json").write_text(resources)
         (opt_ml.processing_config / "processingjobconfig.json").write_text(
-            json.dumps(job.request, indent=2, default=str))
+            json.dumps(job.request, indent=2, default=str)
+        )
 
 
 def sagemaker_environment(job: JobRequest, opt_ml: OptMl) -> dict[str, str]:
-    """The variables SageMaker (and its training toolkit) set in the container, for one host."""
+    """Return the variables SageMaker (and its training toolkit) set in the container, for one host."""
     channels = {name: str(opt_ml.channel(name)) for name, _ in training_channels(job)} if job.kind == "training" else {}
     hyperparameters = job.request.get("HyperParameters", {}) if job.kind == "training" else {}
     num_cpus = os.cpu_count() or 1
-    training_env = {
+    training_env: dict[str, Any] = {
         "job_name": job.job_name,
         "hosts": [LOCAL_HOST],
         "current_host": LOCAL_HOST,

@@ -1,4 +1,5 @@
-"""Finding and ending every process of a local job, from /proc (Linux), without psutil.
+"""
+Finding and ending every process of a local job, from /proc (Linux), without psutil.
 
 A job's processes are found two ways, because either alone misses some:
 
@@ -12,6 +13,7 @@ Every function here is safe to call from a signal handler (no locks, no logging)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -28,11 +30,11 @@ def _stat_fields(pid: int) -> list[str] | None:
     except OSError:
         return None
     # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    return data[data.rfind(")") + 2:].split()
+    return data[data.rfind(")") + 2 :].split()
 
 
 def alive(pid: int) -> bool:
-    """True while ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
+    """Tell whether ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
     fields = _stat_fields(pid)
     return fields is not None and fields[0] not in ("Z", "X")
 
@@ -84,14 +86,13 @@ def with_marker(marker: str) -> set[int]:
 
 def signal_all(pids: Iterable[int], sig: int) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def end_processes(find: Callable[[], set[int]], grace: float, reap: Callable[[], None] = lambda: None) -> set[int]:
-    """SIGTERM everything ``find()`` returns, wait up to ``grace`` seconds, then SIGKILL survivors.
+    """
+    SIGTERM everything ``find()`` returns, wait up to ``grace`` seconds, then SIGKILL survivors.
 
     ``find`` is called again at every step, so processes forked during shutdown are caught too.
     ``reap`` lets a parent collect its exited children (zombies) while it waits.

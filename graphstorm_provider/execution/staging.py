@@ -1,4 +1,5 @@
-"""Moving a local job's inputs in and outputs out, as SageMaker does around a container.
+"""
+Moving a local job's inputs in and outputs out, as SageMaker does around a container.
 
 Inputs are ``s3://`` prefixes (SageMaker's ``S3Prefix`` File mode) or ``file://`` paths; outputs go
 back to ``s3://`` or ``file://``. S3 is reached with boto3 using the job's environment (the
@@ -15,7 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import unquote, urlparse
+
+from graphstorm_provider import uris
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +40,28 @@ class Location:
     key: str = ""
     path: Path | None = None
 
+    @property
+    def local_path(self) -> Path:
+        """Return the local path of a ``file://`` location (a ``s3://`` one has none)."""
+        if self.path is None:
+            raise StagingError(f"{self.uri!r} is not a local file:// location")
+        return self.path
+
 
 def parse_uri(uri: str) -> Location:
-    parsed = urlparse(uri)
-    if parsed.scheme == "s3":
-        if not parsed.netloc:
-            raise StagingError(f"{uri!r} has no bucket (expected s3://bucket/prefix)")
-        return Location(uri, "s3", bucket=parsed.netloc, key=parsed.path.lstrip("/"))
-    if parsed.scheme == "file":
-        if parsed.netloc not in ("", "localhost"):
-            raise StagingError(f"{uri!r} is not an absolute file URI (expected file:///path)")
-        return Location(uri, "file", path=Path(unquote(parsed.path)))
-    raise StagingError(f"{uri!r} is neither an s3:// nor a file:// URI")
+    """``uri`` as a :class:`Location` (parsed by ``uris.parse_uri``); :class:`StagingError` otherwise."""
+    try:
+        parsed = uris.parse_uri(uri)
+    except uris.UriError as err:
+        raise StagingError(str(err).rstrip(".")) from err
+    if parsed.scheme == uris.S3_SCHEME:
+        return Location(uri, "s3", bucket=parsed.bucket, key=parsed.key)
+    return Location(uri, "file", path=Path(parsed.path))
 
 
 def s3_client(env: Mapping[str, str]) -> Any:
-    """An S3 client for the job's credentials, region and endpoint (``AWS_ENDPOINT_URL[_S3]``).
+    """
+    Create an S3 client for the job's credentials, region and endpoint (``AWS_ENDPOINT_URL[_S3]``).
 
     Values missing from ``env`` fall back to boto3's own chain (process environment, profile,
     instance role), like the AWS CLI would.
@@ -99,7 +107,8 @@ class Stager:
 
     # ---- inputs -------------------------------------------------------------------------------
     def download(self, uri: str, dest: Path) -> int:
-        """Copy ``uri`` into the folder ``dest``; returns the number of files.
+        """
+        Copy ``uri`` into the folder ``dest``; returns the number of files.
 
         Like SageMaker's ``S3Prefix`` File mode: a prefix's objects keep their paths relative to
         the prefix; a URI naming one object (or one file) lands as ``dest/<basename>``.
@@ -111,18 +120,19 @@ class Stager:
         return self._download_s3(loc, dest)
 
     def _copy_in(self, loc: Location, dest: Path) -> int:
-        assert loc.path is not None
-        if loc.path.is_file():
-            shutil.copy2(loc.path, dest / loc.path.name)
+        src = loc.local_path
+        if src.is_file():
+            shutil.copy2(src, dest / src.name)
             return 1
-        if not loc.path.is_dir():
+        if not src.is_dir():
             raise StagingError(f"input {loc.uri!r} does not exist")
+
         def copy(src: str, dst: str) -> None:
             self._check(src)
             shutil.copy2(src, dst)
 
-        shutil.copytree(loc.path, dest, dirs_exist_ok=True, copy_function=copy)
-        return sum(1 for p in loc.path.rglob("*") if p.is_file())
+        shutil.copytree(src, dest, dirs_exist_ok=True, copy_function=copy)
+        return sum(1 for p in src.rglob("*") if p.is_file())
 
     def _download_s3(self, loc: Location, dest: Path) -> int:
         from botocore.exceptions import ClientError
@@ -133,7 +143,8 @@ class Stager:
             except ClientError:
                 pass  # not a single object: treat it as a folder prefix below
             else:
-                self.s3.download_file(loc.bucket, loc.key, str(dest / PurePosixPath(loc.key).name))
+                target = _inside(dest, PurePosixPath(loc.key).name, loc.uri)
+                self.s3.download_file(loc.bucket, loc.key, str(target))
                 return 1
         prefix = loc.key.rstrip("/") + "/" if loc.key else ""
         count = 0
@@ -144,7 +155,7 @@ class Stager:
                     if key.endswith("/"):
                         continue  # "folder" marker objects hold no data
                     self._check(f"s3://{loc.bucket}/{key}")
-                    target = _inside(dest, key[len(prefix):], f"s3://{loc.bucket}/{key}")
+                    target = _inside(dest, key[len(prefix) :], f"s3://{loc.bucket}/{key}")
                     target.parent.mkdir(parents=True, exist_ok=True)
                     self.s3.download_file(loc.bucket, key, str(target))
                     count += 1
@@ -156,19 +167,44 @@ class Stager:
 
     # ---- outputs ------------------------------------------------------------------------------
     def upload_dir(self, src: Path, uri: str) -> int:
-        """Copy every file under ``src`` to the prefix/folder ``uri``; returns the number of files."""
-        files = sorted(p for p in src.rglob("*") if p.is_file())
+        """
+        Copy every file under ``src`` to the prefix/folder ``uri``; returns the number of files.
+
+        A manifest (:data:`~graphstorm_provider.data.manifest.MANIFEST_NAME` at the top of ``src``)
+        goes last, after every other file, and an earlier one at ``uri`` is removed first: an
+        interrupted upload leaves no manifest (see "the manifest contract" in docs/ARCHITECTURE.md).
+        """
+        from graphstorm_provider.data.manifest import MANIFEST_NAME  # keeps DAG parsing light
+
+        files = sorted(
+            (p for p in src.rglob("*") if p.is_file()),
+            key=lambda p: (p.relative_to(src).as_posix() == MANIFEST_NAME, p.as_posix()),
+        )
+        if files and files[-1].relative_to(src).as_posix() == MANIFEST_NAME:
+            self.delete(_join(uri, MANIFEST_NAME))
         for path in files:
             self.upload_file(path, _join(uri, path.relative_to(src).as_posix()))
         return len(files)
+
+    def delete(self, uri: str) -> None:
+        """Remove one output file if it exists."""
+        loc = parse_uri(uri)
+        if loc.scheme == "file":
+            loc.local_path.unlink(missing_ok=True)
+            return
+        from botocore.exceptions import ClientError
+
+        try:
+            self.s3.delete_object(Bucket=loc.bucket, Key=loc.key)
+        except ClientError as exc:
+            raise StagingError(f"cannot remove the earlier output {uri!r}: {exc}") from exc
 
     def upload_file(self, path: Path, uri: str) -> None:
         self._check(uri)
         loc = parse_uri(uri)
         if loc.scheme == "file":
-            assert loc.path is not None
-            loc.path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, loc.path)
+            loc.local_path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, loc.local_path)
             return
         from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import ClientError

@@ -1,24 +1,49 @@
-"""The launch flags every step shares, argv parsing, and the build pipeline.
+"""
+The launch flags every step shares, argv parsing, and the build pipeline.
 
-A step spec subclasses :class:`JobSpec`, adds its own fields (its CLI flags in
-snake_case), validates them in ``_validate_step`` and renders its request in
-``_render``. Everything else (common flags, forwarded GraphStorm arguments, job
-names, ``--sm-estimator-parameters``, SageMaker limits) happens here, once.
+A spec is built in two stages, each run once per spec:
+
+1. **parse** (``JobSpec.parse``, run by the constructor): the raw keyword arguments (strings
+   from Airflow templates, argparse values) are validated and normalised into the values the
+   frozen dataclass then holds; a bad value raises :class:`JobSpecError` naming its flag.
+2. **render** (at the end of construction): the complete boto3 request, without its job name,
+   so every check that needs the whole request (``--sm-estimator-parameters`` mapping,
+   SageMaker's argument limits) fails at construction. ``build(job_name)`` only names a copy of
+   that render.
+
+A step spec subclasses :class:`JobSpec`, adds its own fields (its CLI flags in snake_case) and
+overrides exactly these points:
+
+* ``_parse_step(values)`` (classmethod): validate and normalise the step's own fields in the
+  ``values`` dict, and set ``instance_count``;
+* ``_add_step_arguments(group)`` (classmethod): the step's command-line flags (``add_step_arguments``
+  adds them for ``argument_parser()`` and for ``gs-sagemaker compose``);
+* ``entry_arguments()``: our flags for the step's entry point;
+* ``outputs()``: the URIs the job writes;
+* ``_render(name, arguments)``: the request skeleton (``skeletons.training_request`` or
+  ``processing_request``).
+
+Everything else (common flags, forwarded GraphStorm arguments, job names,
+``--sm-estimator-parameters``, SageMaker limits) happens here, once.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import functools
 import logging
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, ClassVar, NoReturn
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Protocol, cast
 
+from graphstorm_provider.argparsing import RaisingArgumentParser
 from graphstorm_provider.jobs import validation as v
+from graphstorm_provider.jobs.digest import with_request_digest
 from graphstorm_provider.jobs.errors import JobSpecError
-from graphstorm_provider.jobs.request import JobKind, JobRequest
+from graphstorm_provider.jobs.request import JOB_NAME_KEYS, JobKind, JobRequest
 from graphstorm_provider.jobs.skeletons import ARGUMENT_SEPARATOR, check_container_arguments, derive_job_name
 from graphstorm_provider.jobs.sm_params import apply_sm_parameters, normalise_sm_parameters
 
@@ -27,22 +52,56 @@ logger = logging.getLogger(__name__)
 DEFAULT_REGION = "us-west-2"
 GPU_INSTANCE_TYPE = "ml.g4dn.12xlarge"  # GraphStorm's default for train / infer
 CPU_INSTANCE_TYPE = "ml.m5.12xlarge"  # GraphStorm's default for gconstruct / partition
-# build() during validation needs some name; it never leaves the spec.
-_VALIDATION_JOB_NAME = "validation"
-# Flags the seed says must be "set to 'None'" on SageMaker: passing None disables them.
+# Each step's input URI fields: no output may be (or lie inside) one of them.
+INPUT_FIELDS = {
+    "gconstruct": ("input_graph_s3",),
+    "partition": ("graph_data_s3",),
+    "train": ("graph_data_s3", "model_checkpoint_to_load"),
+    "infer": ("graph_data_s3", "model_artifact_s3", "raw_node_mappings_s3"),
+}
+# The render at construction has no job name yet; build() replaces this placeholder.
+_UNNAMED_JOB = "unnamed"
+# Flags GraphStorm's SageMaker README says must be "set to 'None'" on SageMaker: passing None disables them.
 _DISABLE_WITH_NONE = frozenset({"save-embed-path", "save-prediction-path"})
 
 
-class SpecArgumentParser(argparse.ArgumentParser):
-    """argparse whose errors are :class:`JobSpecError` (no SystemExit, no usage dump)."""
+class ArgumentAdder(Protocol):
+    """What a step's ``_add_step_arguments`` adds its flags to: a parser, a group, or :class:`_Omitting`."""
 
-    def error(self, message: str) -> NoReturn:
-        raise JobSpecError(f"{self.prog}: {message}.")
+    def add_argument(self, *flags: str, **kwargs: Any) -> argparse.Action | None: ...
+
+
+class _Omitting:
+    """Passes ``add_argument`` calls on to ``group``, except those whose destination is in ``omit``."""
+
+    def __init__(self, group: argparse._ActionsContainer, omit: frozenset[str]) -> None:
+        self.group = group
+        self.omit = omit
+
+    def add_argument(self, *flags: str, **kwargs: Any) -> argparse.Action | None:
+        dest = kwargs.get("dest") or flags[0].lstrip("-").replace("-", "_")
+        return None if dest in self.omit else self.group.add_argument(*flags, **kwargs)
+
+
+class _ParsedOnConstruction(type):
+    """
+    Metaclass of :class:`JobSpec`.
+
+    ``Spec(**raw)`` is ``Spec(**Spec.parse(**raw))``, so the dataclass only ever holds parsed values (and stays frozen,
+    with no attribute patched after ``__init__``).
+    """
+
+    def __call__(cls, *args: Any, **raw: Any) -> Any:
+        if args:
+            raise TypeError(f"{cls.__name__} takes keyword arguments only.")
+        spec_class = cast("type[JobSpec]", cls)  # the metaclass of JobSpec and its subclasses only
+        return super().__call__(**spec_class.parse(**raw))
 
 
 @dataclass(frozen=True, kw_only=True)
-class JobSpec:
-    """Common launch flags (``<gs-root>/sagemaker/launch/common_parser.py`` in the seed).
+class JobSpec(metaclass=_ParsedOnConstruction):
+    """
+    Common launch flags (``<gs-root>/sagemaker/launch/common_parser.py`` in GraphStorm's SageMaker launch scripts).
 
     Every field may arrive as a string (Airflow renders templates to strings):
     counts and booleans are converted, URIs normalised (see ``validation``).
@@ -50,58 +109,75 @@ class JobSpec:
 
     step: ClassVar[str]
     kind: ClassVar[JobKind]
-    step_tag: ClassVar[str]  # GraphStorm_Task tag value, as in the seed
+    step_tag: ClassVar[str]  # GraphStorm_Task tag value, as in GraphStorm's SageMaker launch scripts
     default_instance_type: ClassVar[str] = CPU_INSTANCE_TYPE
     forwards_graphstorm_args: ClassVar[bool] = True
     # GraphStorm flags (without dashes) the job sets itself -> why they cannot be forwarded.
     reserved_graphstorm_flags: ClassVar[Mapping[str, str]] = {}
 
-    image_url: str | None = None
-    role: str | None = None
-    instance_type: str | None = None
-    instance_count: int | None = None
+    image_url: str  # required: parse() always sets it (or fails naming the flag)
+    role: str  # required: parse() always sets it (or fails naming the flag)
+    instance_type: str  # required: parse() always sets it (or fails naming the flag)
+    instance_count: int  # set by each step's _parse_step (_parse_count)
     region: str = DEFAULT_REGION
     task_name: str | None = None
-    sm_estimator_parameters: str | Mapping[str, Any] | None = None
+    sm_estimator_parameters: str | Mapping[str, Any] | None = None  # held parsed: a dict (see sm_parameters)
     async_execution: bool = False
     log_level: str = "INFO"
     graphstorm_args: tuple[str, ...] = ()
 
     # --- construction -----------------------------------------------------------------
 
+    @classmethod
+    def parse(cls, **raw: Any) -> dict[str, Any]:
+        """
+        Validate and normalise raw keyword arguments into the values the spec holds.
+
+        Raises :class:`JobSpecError` (one sentence naming the flag) for the first bad value.
+        """
+        values = dict(raw)
+        itype = v.instance_type("instance_type", values.get("instance_type") or cls.default_instance_type)
+        values["instance_type"] = itype
+        values["image_url"] = v.image_url("image_url", values.get("image_url"))
+        values["role"] = v.role("role", values.get("role"), instance_type=itype)
+        values["region"] = v.region("region", values.get("region") or DEFAULT_REGION)
+        task_name = values.get("task_name")
+        values["task_name"] = v.name_prefix("task_name", task_name) if task_name else None
+        values["async_execution"] = v.boolean("async_execution", values.get("async_execution", False))
+        values["log_level"] = v.choice("log_level", values.get("log_level") or "INFO", v.LOG_LEVELS, upper=True)
+        values["graphstorm_args"] = cls._forwarded_args(values.get("graphstorm_args", ()))
+        cls._parse_step(values)
+        values["sm_estimator_parameters"] = normalise_sm_parameters(values.get("sm_estimator_parameters"))
+        return values
+
     def __post_init__(self) -> None:
-        itype = v.instance_type("instance_type", self.instance_type or self.default_instance_type)
-        self._set("instance_type", itype)
-        self._set("image_url", v.image("image_url", self.image_url))
-        self._set("role", v.role("role", self.role, instance_type=itype))
-        self._set("region", v.region("region", self.region or DEFAULT_REGION))
-        self._set("task_name", v.name_prefix("task_name", self.task_name) if self.task_name else None)
-        self._set("async_execution", v.boolean("async_execution", self.async_execution))
-        self._set("log_level", v.choice("log_level", self.log_level or "INFO", v.LOG_LEVELS, upper=True))
-        self._set("graphstorm_args", self._forwarded_args(self.graphstorm_args))
-        self._validate_step()
-        self._set("_sm_params", normalise_sm_parameters(self.sm_estimator_parameters))
-        # Render once so every check that needs the whole request (parameter mapping,
+        v.outputs_apart(self.outputs(), {name: getattr(self, name, None) for name in INPUT_FIELDS.get(self.step, ())})
+        # Render once, now, so every check that needs the whole request (parameter mapping,
         # SageMaker's argument limits) fails at construction, not at launch.
-        self.build(_VALIDATION_JOB_NAME)
+        _ = self._unnamed_request
 
-    def _set(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
-
-    def _uri(self, name: str, *, folder: bool = True, required: bool = True) -> None:
-        value = getattr(self, name)
-        self._set(name, v.uri(name, value, instance_type=self.instance_type, folder=folder, required=required))
-
-    def _count(self, default: int) -> int:
-        count = default if self.instance_count in (None, "") else v.positive_int("instance_count", self.instance_count)
-        self._set("instance_count", count)
-        return count
-
-    def _validate_step(self) -> None:
-        """Validate and normalise the step's own fields; set ``instance_count``."""
+    @classmethod
+    def _parse_step(cls, values: dict[str, Any]) -> None:
+        """Validate and normalise the step's own fields in ``values``; set ``instance_count``."""
         raise NotImplementedError
 
-    def _forwarded_args(self, value: Any) -> tuple[str, ...]:
+    @staticmethod
+    def _parse_uri(values: dict[str, Any], name: str, *, folder: bool = True, required: bool = True) -> None:
+        values[name] = v.uri(
+            name, values.get(name), instance_type=values["instance_type"], folder=folder, required=required
+        )
+
+    @staticmethod
+    def _parse_count(values: dict[str, Any], default: int) -> int:
+        given = values.get("instance_count")
+        count = (
+            default if given in (None, "") else v.positive_int("instance_count", given, maximum=v.MAX_INSTANCE_COUNT)
+        )
+        values["instance_count"] = count
+        return count
+
+    @classmethod
+    def _forwarded_args(cls, value: Any) -> tuple[str, ...]:
         if value is None:
             return ()
         if isinstance(value, str):
@@ -114,78 +190,119 @@ class JobSpec:
         ):
             raise JobSpecError("The GraphStorm arguments (graphstorm_args) must be a list of strings or one string.")
         args = tuple(str(a) for a in value)
-        if args and not self.forwards_graphstorm_args:
-            raise JobSpecError(f"gs-sagemaker {self.step}: unrecognized arguments: {' '.join(args)}.")
+        if args and not cls.forwards_graphstorm_args:
+            shown = " ".join(a if a.isprintable() else repr(a) for a in args)  # the message stays one line
+            raise JobSpecError(f"gs-sagemaker {cls.step}: unrecognized arguments: {shown}.")
         if args and not args[0].startswith("--"):
             raise JobSpecError(f"Unexpected argument {args[0]!r}: GraphStorm options must start with --.")
+        seen: set[str] = set()
         for index, arg in enumerate(args):
             if not arg.startswith("--"):
                 continue
             written, _, inline = arg[2:].partition("=")
-            name = self._reserved_flag(written.replace("_", "-"))
+            if written.replace("_", "-") in seen:
+                raise JobSpecError(
+                    f"--{written} is given twice in the GraphStorm arguments (graphstorm_args): "
+                    f"GraphStorm would silently take the last one."
+                )
+            seen.add(written.replace("_", "-"))
+            name = cls._reserved_flag(written.replace("_", "-"))
             following = inline or (args[index + 1] if index + 1 < len(args) else "")
             if name and not (name in _DISABLE_WITH_NONE and following == "None"):
                 shown = f"--{name}" if written.replace("_", "-") == name else f"--{written} (--{name})"
-                raise JobSpecError(f"{shown} cannot be passed to GraphStorm here: "
-                                   f"{self.reserved_graphstorm_flags[name]}.")
+                raise JobSpecError(
+                    f"{shown} cannot be passed to GraphStorm here: {cls.reserved_graphstorm_flags[name]}."
+                )
         return args
 
-    def _reserved_flag(self, name: str) -> str | None:
-        """The reserved flag ``name`` means, also when abbreviated: GraphStorm's argparse
-        accepts unique prefixes (``--save-pred``), which would slip past an exact match."""
-        if name in self.reserved_graphstorm_flags:
+    @classmethod
+    def _reserved_flag(cls, name: str) -> str | None:
+        """
+        Return the reserved flag that ``name`` means, also when abbreviated.
+
+        GraphStorm's argparse accepts unique prefixes (``--save-pred``), which would slip past an
+        exact match.
+        """
+        if name in cls.reserved_graphstorm_flags:
             return name
-        matches = [flag for flag in self.reserved_graphstorm_flags if len(name) >= 4 and flag.startswith(name)]
+        matches = [flag for flag in cls.reserved_graphstorm_flags if len(name) >= 4 and flag.startswith(name)]
         return matches[0] if len(matches) == 1 else None
 
     # --- argv -------------------------------------------------------------------------
 
     @classmethod
     def argument_parser(cls) -> argparse.ArgumentParser:
-        """The seed's flags for this step (for ``gs-sagemaker <step> --help``)."""
-        parser = SpecArgumentParser(
-            prog=f"gs-sagemaker {cls.step}",
+        """Return the flags of GraphStorm's SageMaker launch script for this step (for ``gs-sagemaker <step> --help``)."""
+        prog = f"gs-sagemaker {cls.step}"
+        parser = RaisingArgumentParser(
+            prog=prog,
+            error_type=lambda message: JobSpecError(f"{prog}: {message}."),
             allow_abbrev=False,
             description=cls.__doc__.strip().splitlines()[0] if cls.__doc__ else None,
             epilog="Unrecognised --flags are forwarded to GraphStorm in order, as given."
-            if cls.forwards_graphstorm_args else None,
+            if cls.forwards_graphstorm_args
+            else None,
         )
         common = parser.add_argument_group("Common arguments")
-        common.add_argument("--image-url", "--image-uri", dest="image_url", required=True,
-                            help="GraphStorm SageMaker image URI")
+        common.add_argument(
+            "--image-url", "--image-uri", dest="image_url", required=True, help="GraphStorm SageMaker image URI"
+        )
         common.add_argument("--role", required=True, help="SageMaker execution role ARN")
         common.add_argument("--instance-type", help=f"default {cls.default_instance_type}; 'local' runs here")
         common.add_argument("--instance-count", type=int, help="number of instances")
         common.add_argument("--region", default=DEFAULT_REGION, help=f"AWS region (default {DEFAULT_REGION})")
         common.add_argument("--task-name", help="job name prefix; a UTC timestamp is appended")
-        common.add_argument("--sm-estimator-parameters", help='SageMaker SDK 2 arguments, "name=value name=value" '
-                            "with Python-literal values without spaces")
+        common.add_argument(
+            "--sm-estimator-parameters",
+            help='SageMaker SDK 2 arguments, "name=value name=value" with Python-literal values without spaces',
+        )
         common.add_argument("--async-execution", action="store_true", help="return once the job is started")
         common.add_argument("--log-level", default="INFO", type=str.upper, choices=v.LOG_LEVELS)
-        common.add_argument("--entry-point", help="accepted for compatibility with the seed's launch scripts and "
-                            "ignored: the entry points are in the image under /opt/ml/code")
-        cls._add_step_arguments(parser.add_argument_group(f"{cls.step} arguments"))
+        common.add_argument(
+            "--entry-point",
+            help="accepted for compatibility with GraphStorm's SageMaker launch scripts and "
+            "ignored: the entry points are in the image under /opt/ml/code",
+        )
+        cls.add_step_arguments(parser.add_argument_group(f"{cls.step} arguments"))
         return parser
 
     @classmethod
-    def _add_step_arguments(cls, group: argparse._ArgumentGroup) -> None:
+    def add_step_arguments(cls, group: argparse._ActionsContainer, *, omit: Collection[str] = ()) -> None:
+        """
+        Add the step's own flags (not the common ones) to ``group``, a parser or argument group.
+
+        For ``argument_parser()`` and for ``gs-sagemaker compose <action>``.
+
+        :param omit: destinations (field names) to leave out, because the caller declares them itself.
+        """
+        cls._add_step_arguments(_Omitting(group, frozenset(omit)))
+
+    @classmethod
+    def _add_step_arguments(cls, group: ArgumentAdder) -> None:
+        """Add the step's own flags with ``group.add_argument``."""
         raise NotImplementedError
 
     @classmethod
     def from_argv(cls, argv: Sequence[str]) -> JobSpec:
-        """Parse the seed's command line; unknown ``--flags`` (and anything after ``--``)
-        become ``graphstorm_args`` in order."""
+        """
+        Parse a command line of GraphStorm's SageMaker launch scripts.
+
+        Unknown ``--flags`` (and anything after ``--``) become ``graphstorm_args`` in order.
+        """
         argv = [str(a) for a in argv]
         explicit: list[str] = []
         if ARGUMENT_SEPARATOR in argv:
             cut = argv.index(ARGUMENT_SEPARATOR)
-            argv, explicit = argv[:cut], argv[cut + 1:]
+            argv, explicit = argv[:cut], argv[cut + 1 :]
         namespace, extras = cls.argument_parser().parse_known_args(argv)
         kwargs = vars(namespace)
         entry_point = kwargs.pop("entry_point", None)
         if entry_point:
-            logger.info("Ignoring --entry-point %s: the %s entry point is in the image under /opt/ml/code.",
-                        entry_point, cls.step)
+            logger.info(
+                "Ignoring --entry-point %s: the %s entry point is in the image under /opt/ml/code.",
+                entry_point,
+                cls.step,
+            )
         return cls(**kwargs, graphstorm_args=tuple(extras + explicit))
 
     # --- rendering --------------------------------------------------------------------
@@ -193,13 +310,13 @@ class JobSpec:
     @property
     def sm_parameters(self) -> dict[str, Any]:
         """``sm_estimator_parameters`` parsed into SDK-2 keyword arguments."""
-        return dict(self._sm_params)  # type: ignore[attr-defined]
+        return dict(cast("Mapping[str, Any] | None", self.sm_estimator_parameters) or {})  # parsed: a dict
 
     def default_job_base(self) -> str:
         return f"gs-{self.step}"
 
     def outputs(self) -> dict[str, str]:
-        """The URIs this job writes (pushed to XCom by the operators)."""
+        """Return the URIs this job writes (pushed to XCom by the operators)."""
         raise NotImplementedError
 
     def entry_arguments(self) -> list[str]:
@@ -209,19 +326,31 @@ class JobSpec:
     def container_arguments(self) -> list[str]:
         return check_container_arguments([*self.entry_arguments(), ARGUMENT_SEPARATOR, *self.graphstorm_args])
 
+    @functools.cached_property
+    def _unnamed_request(self) -> dict[str, Any]:
+        """
+        The request rendered once per spec (at construction), with a placeholder job name.
+
+        (``cached_property`` stores it in the instance ``__dict__``: a derived value, not a field.)
+        """
+        request = self._render(_UNNAMED_JOB, self.container_arguments())
+        request = apply_sm_parameters(request, self.sm_parameters, self.kind)
+        return with_request_digest(request)  # the step cache's key (jobs/digest.py); it ignores the name
+
     def build(self, job_name: str | None = None, *, now: datetime | None = None) -> JobRequest:
-        """Render the complete boto3 ``create_training_job`` / ``create_processing_job`` kwargs.
+        """
+        Return the complete boto3 ``create_training_job`` / ``create_processing_job`` kwargs, named.
 
         ``job_name`` defaults to ``--task-name`` (or ``gs-<step>[-<graph>]``) plus a UTC timestamp.
+        The request is not rendered again: this names a copy of the render made at construction.
         """
         if job_name:
             name = v.job_name("job_name", job_name)
         else:
-            name = derive_job_name(self.task_name or self.default_job_base(), now or datetime.now(timezone.utc))
-        request = self._render(name, self.container_arguments())
-        request = apply_sm_parameters(request, self._sm_params, self.kind)  # type: ignore[attr-defined]
-        return JobRequest(kind=self.kind, step=self.step, request=request, outputs=self.outputs(),
-                          region=self.region)
+            name = derive_job_name(self.task_name or self.default_job_base(), now or datetime.now(UTC))
+        request = copy.deepcopy(self._unnamed_request)
+        request[JOB_NAME_KEYS[self.kind]] = name
+        return JobRequest(kind=self.kind, step=self.step, request=request, outputs=self.outputs(), region=self.region)
 
     def _render(self, name: str, arguments: list[str]) -> dict[str, Any]:
         raise NotImplementedError

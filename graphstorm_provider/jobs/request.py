@@ -1,4 +1,5 @@
-"""The one description of a job that every backend consumes.
+"""
+The one description of a job that every backend consumes.
 
 A step's spec (gconstruct, partition, train, infer) validates its parameters and
 renders a :class:`JobRequest`: the complete SageMaker API request plus the output
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 JobKind = Literal["processing", "training"]
+# The request key that holds the job name, per kind.
+JOB_NAME_KEYS: dict[str, str] = {"training": "TrainingJobName", "processing": "ProcessingJobName"}
 
 # Where the entry points live inside the job image (and what ContainerEntrypoint names).
 CONTAINER_CODE_DIR = "/opt/ml/code"
@@ -24,7 +27,8 @@ LOCAL_INSTANCE_TYPE = "local"
 
 @dataclass(frozen=True)
 class JobRequest:
-    """A validated, fully rendered job.
+    """
+    A validated, fully rendered job.
 
     ``request`` is exactly the keyword arguments of boto3's ``create_training_job``
     (kind ``training``) or ``create_processing_job`` (kind ``processing``).
@@ -40,12 +44,11 @@ class JobRequest:
 
     @property
     def job_name(self) -> str:
-        key = "TrainingJobName" if self.kind == "training" else "ProcessingJobName"
-        return self.request[key]
+        return str(self.request[JOB_NAME_KEYS[self.kind]])
 
     @property
     def instance_type(self) -> str:
-        return self._resources()["InstanceType"]
+        return str(self._resources()["InstanceType"])
 
     @property
     def instance_count(self) -> int:
@@ -57,11 +60,11 @@ class JobRequest:
 
     @property
     def image_uri(self) -> str:
-        return self._app()["TrainingImage" if self.kind == "training" else "ImageUri"]
+        return str(self._app()["TrainingImage" if self.kind == "training" else "ImageUri"])
 
     @property
     def container_entrypoint(self) -> list[str]:
-        """argv prefix, e.g. ``["python3", "/opt/ml/code/train_entry.py"]``."""
+        """Argv prefix, e.g. ``["python3", "/opt/ml/code/train_entry.py"]``."""
         return list(self._app()["ContainerEntrypoint"])
 
     @property
@@ -73,15 +76,17 @@ class JobRequest:
         return dict(self.request.get("Environment", {}))
 
     def _app(self) -> dict[str, Any]:
-        if self.kind == "training":
-            return self.request["AlgorithmSpecification"]
-        return self.request["AppSpecification"]
+        key = "AlgorithmSpecification" if self.kind == "training" else "AppSpecification"
+        app: dict[str, Any] = self.request[key]
+        return app
 
     def _resources(self) -> dict[str, Any]:
         if self.kind == "training":
-            return self.request["ResourceConfig"]
-        return self.request["ProcessingResources"]["ClusterConfig"]
+            resources: dict[str, Any] = self.request["ResourceConfig"]
+        else:
+            resources = self.request["ProcessingResources"]["ClusterConfig"]
+        return resources
 
     def xcom_value(self) -> dict[str, str]:
-        """What an operator returns: the job name and every output URI."""
+        """Summarise the job for an operator's return value: the job name and every output URI."""
         return {"job_name": self.job_name, **self.outputs}

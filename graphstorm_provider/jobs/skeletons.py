@@ -1,5 +1,9 @@
-"""Request skeletons shared by the step specs: job names, container arguments, and the
-CreateTrainingJob / CreateProcessingJob bodies before ``--sm-estimator-parameters``."""
+"""
+Request skeletons shared by the step specs.
+
+Job names, container arguments, and the CreateTrainingJob / CreateProcessingJob bodies before
+``--sm-estimator-parameters``.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from graphstorm_provider.jobs.request import CONTAINER_CODE_DIR, CONTAINER_PYTHO
 # SageMaker limits (botocore: TrainingContainerArguments / ContainerArguments).
 MAX_CONTAINER_ARGS = 100
 MAX_CONTAINER_ARG_CHARS = 256
-# The SDK 2 defaults the seed got implicitly.
+# The SDK 2 defaults GraphStorm's SageMaker launch scripts get implicitly.
 DEFAULT_VOLUME_GB = 30
 DEFAULT_MAX_RUNTIME_S = 24 * 3600
 # Training jobs must name an S3OutputPath; when --sm-estimator-parameters has no
@@ -59,20 +63,29 @@ def _common(region: str, step_tag: str) -> dict[str, Any]:
     return {
         # AWS_REGION is what the entry points read; AWS_DEFAULT_REGION is what boto3 reads.
         "Environment": {"AWS_REGION": region, "AWS_DEFAULT_REGION": region},
-        # The seed tags every job the same way.
+        # GraphStorm's SageMaker launch scripts tag every job the same way.
         "Tags": [{"Key": "GraphStorm", "Value": "graphstorm-airflow"}, {"Key": "GraphStorm_Task", "Value": step_tag}],
     }
 
 
 def training_request(
-    *, name: str, image: str, role: str, instance_type: str, instance_count: int, step: str,
-    arguments: list[str], output_path: str, region: str, step_tag: str,
+    *,
+    name: str,
+    image_url: str,
+    role: str,
+    instance_type: str,
+    instance_count: int,
+    step: str,
+    arguments: list[str],
+    output_path: str,
+    region: str,
+    step_tag: str,
 ) -> dict[str, Any]:
     return {
         "TrainingJobName": name,
         "RoleArn": role,
         "AlgorithmSpecification": {
-            "TrainingImage": image,
+            "TrainingImage": image_url,
             "TrainingInputMode": "File",
             "ContainerEntrypoint": container_entrypoint(step),
             "ContainerArguments": arguments,
@@ -89,33 +102,48 @@ def training_request(
 
 
 def processing_request(
-    *, name: str, image: str, role: str, instance_type: str, step: str, arguments: list[str],
-    input_uri: str, output_uri: str, region: str, step_tag: str,
+    *,
+    name: str,
+    image_url: str,
+    role: str,
+    instance_type: str,
+    step: str,
+    arguments: list[str],
+    input_uri: str,
+    output_uri: str,
+    region: str,
+    step_tag: str,
 ) -> dict[str, Any]:
     return {
         "ProcessingJobName": name,
         "RoleArn": role,
         "AppSpecification": {
-            "ImageUri": image,
+            "ImageUri": image_url,
             "ContainerEntrypoint": container_entrypoint(step),
             "ContainerArguments": arguments,
         },
         "ProcessingResources": {
             "ClusterConfig": {"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": DEFAULT_VOLUME_GB},
         },
-        "ProcessingInputs": [{
-            "InputName": "input",
-            "S3Input": {
-                "S3Uri": input_uri,
-                "LocalPath": PROCESSING_INPUT_DIR,
-                "S3DataType": "S3Prefix",
-                "S3InputMode": "File",
-                "S3DataDistributionType": "FullyReplicated",
-            },
-        }],
-        "ProcessingOutputConfig": {"Outputs": [{
-            "OutputName": "output",
-            "S3Output": {"S3Uri": output_uri, "LocalPath": PROCESSING_OUTPUT_DIR, "S3UploadMode": "EndOfJob"},
-        }]},
+        "ProcessingInputs": [
+            {
+                "InputName": "input",
+                "S3Input": {
+                    "S3Uri": input_uri,
+                    "LocalPath": PROCESSING_INPUT_DIR,
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": "FullyReplicated",
+                },
+            }
+        ],
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": "output",
+                    "S3Output": {"S3Uri": output_uri, "LocalPath": PROCESSING_OUTPUT_DIR, "S3UploadMode": "EndOfJob"},
+                }
+            ]
+        },
         **_common(region, step_tag),
     }

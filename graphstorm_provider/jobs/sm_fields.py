@@ -1,5 +1,7 @@
-"""The SDK-2 ``Estimator`` / ``Processor`` argument names we accept, and where each lands
-in the CreateTrainingJob / CreateProcessingJob request.
+"""
+The SDK-2 ``Estimator`` / ``Processor`` argument names we accept, and where each lands.
+
+Each lands in the CreateTrainingJob / CreateProcessingJob request.
 
 Names the launch flags own (role, instance_type, ...) and names that have no meaning
 without the SDK's code upload (entry_point, source_dir, ...) are refused with the
@@ -12,10 +14,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import PurePosixPath
+from typing import Any, cast
 
 from graphstorm_provider.jobs.errors import JobSpecError
 from graphstorm_provider.jobs.request import LOCAL_INSTANCE_TYPE, JobKind
+from graphstorm_provider.jobs.validation import quoted
+
+# SageMaker's limits (CreateTrainingJob / CreateProcessingJob API reference).
+MAX_TEXT_CHARS = 2048  # string-valued fields (ARNs, URIs, names)
+MAX_TRAINING_ENV_VALUE_CHARS = 512
+MAX_PROCESSING_ENV_VALUE_CHARS = 256
+MAX_ENV_VARIABLES = 100
+MAX_TAG_KEY_CHARS = 128
+MAX_TAG_VALUE_CHARS = 256
+MAX_TAGS = 50
 
 PARAM_FLAG = "--sm-estimator-parameters"
 KIND_STEPS = {"training": "train, infer and partition", "processing": "gconstruct"}
@@ -23,62 +36,86 @@ _ENV_KEY_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 def _bad(name: str, expected: str, value: Any) -> JobSpecError:
-    return JobSpecError(f"{PARAM_FLAG}: {name} must be {expected}, got {value!r}.")
+    return JobSpecError(f"{PARAM_FLAG}: {name} must be {expected}, got {quoted(value)}.")
 
 
 # --- value checkers: (name, value, request) -> API value -----------------------------
 
-def _int(low: int, high: int) -> Callable[[str, Any, dict], int]:
-    def check(name: str, value: Any, request: dict) -> int:
+
+def _int(low: int, high: int) -> Callable[[str, Any, dict[str, Any]], int]:
+    def check(name: str, value: Any, request: dict[str, Any]) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise _bad(name, f"an integer from {low} to {high}", value)
         return value
+
     return check
 
 
-def _bool(name: str, value: Any, request: dict) -> bool:
+def _bool(name: str, value: Any, request: dict[str, Any]) -> bool:
     if not isinstance(value, bool):
         raise _bad(name, "True or False", value)
     return value
 
 
-def _text(name: str, value: Any, request: dict) -> str:
-    if not isinstance(value, str) or not value or len(value) > 2048:
+def _text(name: str, value: Any, request: dict[str, Any]) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT_CHARS:
         raise _bad(name, "a non-empty quoted string", value)
     return value
 
 
-def _text_list(max_items: int) -> Callable[[str, Any, dict], list[str]]:
-    def check(name: str, value: Any, request: dict) -> list[str]:
-        if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= max_items or not all(
-            isinstance(item, str) and item for item in value
+def _text_list(max_items: int) -> Callable[[str, Any, dict[str, Any]], list[str]]:
+    def check(name: str, value: Any, request: dict[str, Any]) -> list[str]:
+        if (
+            not isinstance(value, (list, tuple))
+            or not 1 <= len(value) <= max_items
+            or not all(isinstance(item, str) and item for item in value)
         ):
             raise _bad(name, f"a list of 1 to {max_items} quoted strings like ['id-1','id-2']", value)
         return list(value)
+
     return check
 
 
-def _choice(*allowed: str) -> Callable[[str, Any, dict], str]:
-    def check(name: str, value: Any, request: dict) -> str:
+def _choice(*allowed: str) -> Callable[[str, Any, dict[str, Any]], str]:
+    def check(name: str, value: Any, request: dict[str, Any]) -> str:
         if value not in allowed:
             raise _bad(name, "one of " + ", ".join(repr(a) for a in allowed), value)
-        return value
+        return cast("str", value)
+
     return check
 
 
-def _uri(name: str, value: Any, request: dict) -> str:
+# The container folder SageMaker mounts checkpoints into must be inside /opt/ml (its own tree).
+CONTAINER_ROOT = "/opt/ml"
+
+
+def _container_path(name: str, value: Any, request: dict[str, Any]) -> str:
+    """Return an absolute, normalised path inside the container's /opt/ml (no '..', no control characters)."""
+    text = _text(name, value, request)
+    path = PurePosixPath(text)
+    if (
+        not path.is_absolute()
+        or ".." in path.parts
+        or any(ord(ch) < 32 for ch in text)
+        or not (str(path) == CONTAINER_ROOT or str(path).startswith(CONTAINER_ROOT + "/"))
+    ):
+        raise _bad(name, f"an absolute path inside {CONTAINER_ROOT} without '..' (like '/opt/ml/checkpoints')", value)
+    return str(path)
+
+
+def _uri(name: str, value: Any, request: dict[str, Any]) -> str:
     local = request.get("ResourceConfig", {}).get("InstanceType") == LOCAL_INSTANCE_TYPE
     ok = isinstance(value, str) and re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/|$)", value)
     if not ok and not (local and isinstance(value, str) and value.startswith("file:///")):
         raise _bad(name, "an s3://bucket/prefix URI", value)
-    return value
+    return cast("str", value)
 
 
-def _compression(name: str, value: Any, request: dict) -> str:
+def _compression(name: str, value: Any, request: dict[str, Any]) -> str:
     return "NONE" if _bool(name, value, request) else "GZIP"
 
 
-def _metrics(name: str, value: Any, request: dict) -> list[dict[str, str]]:
+def _metrics(name: str, value: Any, request: dict[str, Any]) -> list[dict[str, str]]:
     if not isinstance(value, (list, tuple)) or not all(
         isinstance(m, Mapping) and set(m) == {"Name", "Regex"} and all(isinstance(v, str) for v in m.values())
         for m in value
@@ -89,13 +126,14 @@ def _metrics(name: str, value: Any, request: dict) -> list[dict[str, str]]:
 
 # --- fields ----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SmField:
     """One SDK argument: where it lands (``path`` of nested keys) and how it is checked."""
 
     name: str
     path: tuple[str, ...]
-    check: Callable[[str, Any, dict], Any]
+    check: Callable[[str, Any, dict[str, Any]], Any]
 
     def apply(self, request: dict[str, Any], value: Any, kind: JobKind) -> None:
         api_value = self.check(self.name, value, request)
@@ -106,27 +144,32 @@ class SmField:
 
 
 class EnvField(SmField):
-    """``environment`` / ``env``: merged into Environment; the job's own variables win
-    only if equal (a different AWS_REGION must come from --region)."""
+    """
+    ``environment`` / ``env``: merged into Environment.
+
+    The job's own variables win only if equal (a different AWS_REGION must come from --region).
+    """
 
     def apply(self, request: dict[str, Any], value: Any, kind: JobKind) -> None:
         if not isinstance(value, Mapping):
             raise _bad(self.name, "a dict like {'NAME':'value'}", value)
-        limit = 512 if kind == "training" else 256
+        limit = MAX_TRAINING_ENV_VALUE_CHARS if kind == "training" else MAX_PROCESSING_ENV_VALUE_CHARS
         env = request.setdefault("Environment", {})
         for key, val in value.items():
             if not isinstance(key, str) or not _ENV_KEY_RE.match(key):
                 raise _bad(self.name, "a dict whose keys are environment variable names", key)
             if isinstance(val, (int, float)) and not isinstance(val, bool):
-                val = str(val)
+                val = str(val)  # noqa: PLW2901
             if not isinstance(val, str) or len(val) > limit:
                 raise _bad(self.name, f"a dict of string values (at most {limit} characters)", val)
             if key in env and env[key] != val:
-                raise JobSpecError(f"{PARAM_FLAG}: {self.name} sets {key}, which the job sets itself; "
-                                   f"use the launch flag (e.g. --region for AWS_REGION).")
+                raise JobSpecError(
+                    f"{PARAM_FLAG}: {self.name} sets {key}, which the job sets itself; "
+                    f"use the launch flag (e.g. --region for AWS_REGION)."
+                )
             env[key] = val
-        if len(env) > 100:
-            raise _bad(self.name, "at most 100 variables in total (SageMaker's limit)", len(env))
+        if len(env) > MAX_ENV_VARIABLES:
+            raise _bad(self.name, f"at most {MAX_ENV_VARIABLES} variables in total (SageMaker's limit)", len(env))
 
 
 class TagsField(SmField):
@@ -136,17 +179,24 @@ class TagsField(SmField):
         if isinstance(value, Mapping):
             value = [{"Key": k, "Value": v} for k, v in value.items()]
         if not isinstance(value, (list, tuple)) or not all(
-            isinstance(t, Mapping) and set(t) == {"Key", "Value"}
-            and isinstance(t["Key"], str) and 0 < len(t["Key"]) <= 128
-            and isinstance(t["Value"], str) and len(t["Value"]) <= 256
+            isinstance(t, Mapping)
+            and set(t) == {"Key", "Value"}
+            and isinstance(t["Key"], str)
+            and 0 < len(t["Key"]) <= MAX_TAG_KEY_CHARS
+            and isinstance(t["Value"], str)
+            and len(t["Value"]) <= MAX_TAG_VALUE_CHARS
             for t in value
         ):
-            raise _bad(self.name, "a list of {'Key':...,'Value':...} dicts or a {'key':'value'} dict "
-                       "(keys up to 128, values up to 256 characters)", value)
+            raise _bad(
+                self.name,
+                "a list of {'Key':...,'Value':...} dicts or a {'key':'value'} dict "
+                f"(keys up to {MAX_TAG_KEY_CHARS}, values up to {MAX_TAG_VALUE_CHARS} characters)",
+                value,
+            )
         tags = {t["Key"]: t["Value"] for t in request.get("Tags", [])}
         tags.update({t["Key"]: t["Value"] for t in value})
-        if len(tags) > 50:
-            raise _bad(self.name, "at most 50 tags in total", len(tags))
+        if len(tags) > MAX_TAGS:
+            raise _bad(self.name, f"at most {MAX_TAGS} tags in total", len(tags))
         request["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
@@ -184,17 +234,26 @@ FIELDS: dict[str, dict[str, SmField]] = {
         SmField("enable_network_isolation", ("EnableNetworkIsolation",), _bool),
         SmField("use_spot_instances", ("EnableManagedSpotTraining",), _bool),
         SmField("checkpoint_s3_uri", ("CheckpointConfig", "S3Uri"), _uri),
-        SmField("checkpoint_local_path", ("CheckpointConfig", "LocalPath"), _text),
+        SmField("checkpoint_local_path", ("CheckpointConfig", "LocalPath"), _container_path),
         SmField("max_retry_attempts", ("RetryStrategy", "MaximumRetryAttempts"), _int(1, 30)),
         SmField("input_mode", ("AlgorithmSpecification", "TrainingInputMode"), _choice("File", "Pipe", "FastFile")),
         SmField("metric_definitions", ("AlgorithmSpecification", "MetricDefinitions"), _metrics),
         SmField("enable_sagemaker_metrics", ("AlgorithmSpecification", "EnableSageMakerMetricsTimeSeries"), _bool),
-        SmField("training_repository_access_mode",
-                ("AlgorithmSpecification", "TrainingImageConfig", "TrainingRepositoryAccessMode"),
-                _choice("Platform", "Vpc")),
-        SmField("training_repository_credentials_provider_arn",
-                ("AlgorithmSpecification", "TrainingImageConfig", "TrainingRepositoryAuthConfig",
-                 "TrainingRepositoryCredentialsProviderArn"), _text),
+        SmField(
+            "training_repository_access_mode",
+            ("AlgorithmSpecification", "TrainingImageConfig", "TrainingRepositoryAccessMode"),
+            _choice("Platform", "Vpc"),
+        ),
+        SmField(
+            "training_repository_credentials_provider_arn",
+            (
+                "AlgorithmSpecification",
+                "TrainingImageConfig",
+                "TrainingRepositoryAuthConfig",
+                "TrainingRepositoryCredentialsProviderArn",
+            ),
+            _text,
+        ),
         SmField("disable_profiler", ("ProfilerConfig", "DisableProfiler"), _bool),
         SmField("enable_infra_check", ("InfraCheckConfig", "EnableInfraCheck"), _bool),
         SmField("enable_remote_debug", ("RemoteDebugConfig", "EnableRemoteDebug"), _bool),
@@ -218,10 +277,13 @@ FIELDS: dict[str, dict[str, SmField]] = {
 
 # Name given on the wrong kind of job -> this kind's name for the same thing.
 CROSS_KIND: dict[str, dict[str, str]] = {
-    "training": {"volume_size_in_gb": "volume_size", "max_runtime_in_seconds": "max_run", "env": "environment",
-                 "network_config": "subnets=[...] security_group_ids=[...] encrypt_inter_container_traffic=..."},
-    "processing": {"volume_size": "volume_size_in_gb", "max_run": "max_runtime_in_seconds",
-                   "environment": "env"},
+    "training": {
+        "volume_size_in_gb": "volume_size",
+        "max_runtime_in_seconds": "max_run",
+        "env": "environment",
+        "network_config": "subnets=[...] security_group_ids=[...] encrypt_inter_container_traffic=...",
+    },
+    "processing": {"volume_size": "volume_size_in_gb", "max_run": "max_runtime_in_seconds", "environment": "env"},
 }
 
 _FLAG_OWNED = "it is set by the launch flag {}"
@@ -255,8 +317,10 @@ def check_combination(request: dict[str, Any], params: Mapping[str, Any], kind: 
     vpc = request.get("VpcConfig") if kind == "training" else request.get("NetworkConfig", {}).get("VpcConfig")
     if vpc is not None and not (vpc.get("Subnets") and "SecurityGroupIds" in vpc):
         missing = "security_group_ids" if vpc.get("Subnets") else "subnets"
-        raise JobSpecError(f"{PARAM_FLAG}: {missing} is required together with "
-                           f"{'subnets' if missing == 'security_group_ids' else 'security_group_ids'} (a VPC needs both).")
+        raise JobSpecError(
+            f"{PARAM_FLAG}: {missing} is required together with "
+            f"{'subnets' if missing == 'security_group_ids' else 'security_group_ids'} (a VPC needs both)."
+        )
     if kind != "training":
         return
     spot = request.get("EnableManagedSpotTraining", False)
@@ -271,8 +335,11 @@ def check_combination(request: dict[str, Any], params: Mapping[str, Any], kind: 
         raise JobSpecError(f"{PARAM_FLAG}: checkpoint_local_path needs checkpoint_s3_uri.")
     image_config = request.get("AlgorithmSpecification", {}).get("TrainingImageConfig", {})
     if image_config and "TrainingRepositoryAccessMode" not in image_config:
-        raise JobSpecError(f"{PARAM_FLAG}: training_repository_credentials_provider_arn needs "
-                           f"training_repository_access_mode='Vpc'.")
+        raise JobSpecError(
+            f"{PARAM_FLAG}: training_repository_credentials_provider_arn needs training_repository_access_mode='Vpc'."
+        )
     if request.get("EnableNetworkIsolation"):
-        raise JobSpecError(f"{PARAM_FLAG}: enable_network_isolation=True would cut the train, infer and partition "
-                           f"entry points off from S3, which they read and write themselves.")
+        raise JobSpecError(
+            f"{PARAM_FLAG}: enable_network_isolation=True would cut the train, infer and partition "
+            f"entry points off from S3, which they read and write themselves."
+        )

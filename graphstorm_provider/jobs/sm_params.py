@@ -1,6 +1,7 @@
-"""``--sm-estimator-parameters``: the seed's "k=v k=v" grammar and its mapping to API fields.
+"""
+``--sm-estimator-parameters``: the "k=v k=v" grammar of GraphStorm's SageMaker launch scripts and its mapping to API fields.
 
-The seed forwards these as keyword arguments to the SageMaker Python SDK 2
+GraphStorm's SageMaker launch scripts forward these as keyword arguments to the SageMaker Python SDK 2
 ``Estimator`` (training jobs: train, infer, partition) or ``Processor`` (processing
 jobs: gconstruct). We do not use the SDK (2.x does not install beside Airflow 3),
 so the SDK argument names are mapped to CreateTrainingJob / CreateProcessingJob
@@ -13,18 +14,21 @@ import ast
 import copy
 import difflib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphstorm_provider.jobs.errors import JobSpecError
-from graphstorm_provider.jobs.request import JobKind
 from graphstorm_provider.jobs.sm_fields import (
     CROSS_KIND,
     FIELDS,
     KIND_STEPS,
     NOT_APPLICABLE,
     PARAM_FLAG,
+    SmField,
     check_combination,
 )
+
+if TYPE_CHECKING:
+    from graphstorm_provider.jobs.request import JobKind
 
 
 class SmParameterError(JobSpecError):
@@ -32,7 +36,8 @@ class SmParameterError(JobSpecError):
 
 
 def parse_sm_parameters(text: str | None) -> dict[str, Any]:
-    """Parse ``"max_run=3600 subnets=['subnet-1','subnet-2']"`` into ``{"max_run": 3600, ...}``.
+    """
+    Parse ``"max_run=3600 subnets=['subnet-1','subnet-2']"`` into ``{"max_run": 3600, ...}``.
 
     Entries are separated by whitespace; each is ``name=value`` where ``name`` is a
     Python identifier and ``value`` a Python literal without spaces, evaluated with
@@ -57,7 +62,7 @@ def parse_sm_parameters(text: str | None) -> dict[str, Any]:
 
 
 def _check_no_spaces(tokens: list[str]) -> None:
-    """A token without '=' (or starting with '=') is the tail of a value that contained a space."""
+    """Refuse a token without '=' (or starting with '='): the tail of a value that contained a space."""
     for index, token in enumerate(tokens):
         if "=" in token and not token.startswith("="):
             continue
@@ -78,14 +83,16 @@ def _literal(name: str, raw: str) -> Any:
     # literal_eval raises ValueError, SyntaxError, TypeError (unhashable keys),
     # MemoryError / RecursionError (deep nesting): all mean "not a literal".
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
-        hint = f" (strings need quotes: {name}='{raw}')" if raw.replace("-", "_").replace(".", "_").isidentifier() else ""
+        hint = (
+            f" (strings need quotes: {name}='{raw}')" if raw.replace("-", "_").replace(".", "_").isidentifier() else ""
+        )
         raise SmParameterError(
             f"{PARAM_FLAG}: the value of {name}, {raw[:80]!r}, is not a Python literal{hint}."
         ) from exc
 
 
 def normalise_sm_parameters(value: str | Mapping[str, Any] | None) -> dict[str, Any]:
-    """The ``sm_estimator_parameters`` field as a dict: parsed from a string, or a dict copy."""
+    """Return the ``sm_estimator_parameters`` field as a dict: parsed from a string, or a dict copy."""
     if value is None or isinstance(value, str):
         return parse_sm_parameters(value)
     if isinstance(value, Mapping):
@@ -97,7 +104,8 @@ def normalise_sm_parameters(value: str | Mapping[str, Any] | None) -> dict[str, 
 
 
 def apply_sm_parameters(request: dict[str, Any], params: Mapping[str, Any], kind: JobKind) -> dict[str, Any]:
-    """Return a copy of ``request`` with the SDK-2 ``params`` mapped to API fields.
+    """
+    Return a copy of ``request`` with the SDK-2 ``params`` mapped to API fields.
 
     Raises :class:`SmParameterError` for unknown names (suggesting close matches),
     names of the other job kind (suggesting this kind's equivalent), names the
@@ -110,7 +118,7 @@ def apply_sm_parameters(request: dict[str, Any], params: Mapping[str, Any], kind
     return result
 
 
-def _field_for(name: str, kind: JobKind):
+def _field_for(name: str, kind: JobKind) -> SmField:
     field = FIELDS[kind].get(name)
     if field is not None:
         return field

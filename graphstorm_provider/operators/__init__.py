@@ -1,6 +1,8 @@
-"""The GraphStorm operators, importable from here; each module is imported only when its operator
+"""
+The GraphStorm operators, importable from here; each module is imported only when its operator
 is first used, so ``from graphstorm_provider.operators import GSTrainOperator`` costs no more at
-DAG parse time than importing its own module."""
+DAG parse time than importing its own module.
+"""
 
 from __future__ import annotations
 

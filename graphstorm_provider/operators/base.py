@@ -1,13 +1,16 @@
-"""What the four GraphStorm operators share: spec building at task start, backend dispatch, kill.
+"""
+What the four GraphStorm operators share: spec building at task start, backend dispatch, kill.
 
-An operator keeps its parameters as plain attributes named like the seed's CLI flags (so Airflow
+An operator keeps its parameters as plain attributes named like the flags of GraphStorm's SageMaker launch scripts (so Airflow
 can template them), turns them into the step's job spec when the task starts (after templating,
 before any request), and hands the rendered :class:`JobRequest` to a backend:
 
 * ``instance_type="local"``, one instance: ``execution.local.LocalJobRunner`` (this machine);
 * ``instance_type="local"``, several instances: the compose runner (hosts ``algo-1..N``);
-* anything else: SageMaker through the Amazon provider's ``SageMakerHook`` (waiting, CloudWatch
-  log streaming, deferral with ``SageMakerTrigger``, the AWS connection all come from there).
+* anything else: the SageMaker backend ``execution.sagemaker.SageMakerBackend`` (create, wait with
+  status and CloudWatch log lines, stop), over the boto3 clients of the Amazon provider's
+  ``SageMakerHook`` and ``AwsLogsHook`` (which own the AWS connection); deferral uses the
+  provider's ``SageMakerTrigger``.
 
 Module level imports only ``airflow.sdk``: boto3, the Amazon provider and the job specs are
 imported inside ``execute`` so DAG files that use these operators parse fast.
@@ -24,9 +27,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
+from graphstorm_provider.operators import assets as _assets
+from graphstorm_provider.operators.links import OPERATOR_LINKS
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from graphstorm_provider.execution.runners import JobRunner
+    from graphstorm_provider.execution.sagemaker import SageMakerBackend
     from graphstorm_provider.jobs.request import JobRequest
 
 # Fields every step shares, templated because they are names/URIs a DAG computes.
@@ -44,13 +52,15 @@ COMMON_TEMPLATE_FIELDS: tuple[str, ...] = (
 # Spec fields stored under another attribute name because BaseOperator already uses the name
 # (``task_type`` is BaseOperator's read-only class-name property).
 SPEC_ATTRIBUTE_ALIASES: dict[str, str] = {"task_type": "gs_task_type"}
+# Upper bound of ``aws_max_attempts`` (attempts per AWS API call; more would defeat the time bound).
+MAX_AWS_ATTEMPTS = 20
 
 
 class GraphStormBaseOperator(BaseOperator):
     """
     Base class of the GraphStorm step operators. Not used directly.
 
-    Parameters shared by every step (the seed's common flags, in snake_case):
+    Parameters shared by every step (the common flags of GraphStorm's SageMaker launch scripts, in snake_case):
 
     :param image_url: URI of the GraphStorm SageMaker image on ECR (templated).
     :param role: ARN of the SageMaker execution role the job runs as (templated).
@@ -58,35 +68,69 @@ class GraphStormBaseOperator(BaseOperator):
         (templated).
     :param instance_count: Number of instances (hosts) of the job (templated).
     :param region: AWS region the job runs in (templated). Default: the ``region_name`` of the AWS
-        connection, else ``us-west-2`` (the seed's default).
-    :param task_name: Prefix of the job name; a timestamp is appended so retries never collide
-        (templated).
+        connection, else ``us-west-2`` (GraphStorm's default).
+    :param task_name: Readable prefix of the job name (templated). The name is
+        ``<task_name>-<hash of dag_id, task_id, run_id, map_index>``, the same in every attempt of
+        the task instance, so a retry finds the job by name: still running, it re-attaches;
+        completed, it takes its outputs without launching; failed or stopped, it launches
+        ``<name>-a2`` (then ``-a3``, ...). Default prefix: the step's (``gs-train``, ...).
     :param sm_estimator_parameters: Extra SageMaker Estimator/Processor arguments, either the
-        seed's ``"max_run=3600 volume_size=100"`` string or a dict (templated).
+        launch scripts' ``"max_run=3600 volume_size=100"`` string or a dict (templated).
     :param graphstorm_args: Arguments forwarded verbatim to GraphStorm, as a list of strings or
         one string split like a shell would (``"--num-layers 1 --hidden-size 128"``) (templated).
     :param log_level: Log level of the entry point inside the job (templated).
-    :param async_execution: The seed's ``--async-execution``: start the job and succeed at once.
+    :param async_execution: The launch scripts' ``--async-execution``: start the job and succeed at once.
         Same as ``wait_for_completion=False``.
     :param aws_conn_id: The Airflow connection used for AWS credentials and, when its extra has
         ``endpoint_url``, the endpoint. If this is ``None`` or empty the default boto3 behaviour
         is used. Local runs get the connection's credentials as ``AWS_*`` environment variables.
     :param wait_for_completion: Whether to wait for the job to end. If ``False`` the task
         succeeds as soon as the job is created.
-    :param print_log: Whether to stream the training job's CloudWatch logs into the task log
-        while waiting (training jobs only; processing jobs report their status).
+    :param print_log: Whether to stream the job's CloudWatch log lines into the task log while
+        waiting (status changes are always logged).
     :param check_interval: Seconds between status checks while waiting.
     :param max_ingestion_time: If set, the task fails - and stops the job - when the job runs
         longer than this many seconds. ``None`` means no limit.
     :param deferrable: Wait in the triggerer (``SageMakerTrigger``) instead of a worker slot.
         Only effective with ``wait_for_completion=True``.
     :param waiter_max_attempts: In deferrable mode, how many status checks before giving up (the
-        task then fails and stops the job). A ``max_ingestion_time`` in deferrable mode becomes the
+        task then fails and stops the job). Default: enough checks, one per ``check_interval``, to
+        cover the job's ``max_run`` (``StoppingCondition``; 24 hours when none is set) plus one hour
+        (see ``operators/deferral.py``). A ``max_ingestion_time`` in deferrable mode becomes the
         deferral timeout: the task fails, but the job is not stopped (Airflow does not tell the
-        operator which job timed out).
+        operator which job timed out). The job is checked once before deferring: a job that
+        already ended finishes the task without deferring.
+    :param aws_max_attempts: Attempts per AWS API call (botocore's adaptive retry mode, for
+        throttling, 5xx and connection errors). Default: ``retries.max_attempts`` of the
+        connection extra's ``config_kwargs``, else 5. Connect and read timeouts (5 s, 7 s; the
+        connection's ``config_kwargs`` may change them) bound how long an unreachable or silent
+        endpoint takes to fail: under 60 s by default.
+    :param compose_command: With ``instance_type="local"`` and several instances (the compose
+        backend): the compose tool, ``"docker compose"``, ``"docker-compose"`` or
+        ``"podman-compose"``. Default: ``[graphstorm] compose_command``, else the first found.
+    :param gpus: Compose backend: GPUs reserved per container (0: CPU only).
+    :param shm_size: Compose backend: shared memory of each container, e.g. ``"4gb"``.
+    :param compose_timeout: Compose backend: seconds before the job is failed and torn down.
+        Default: the job's ``max_run`` (``StoppingCondition``), else 24 hours.
+    :param require_input_manifests: Refuse, at task start, an input prefix (the graph for train
+        and infer, the model for infer, ``model_checkpoint_to_load``) without a complete
+        ``_manifest.json``, failing without retry in one sentence naming the parameter and the
+        prefix. ``False`` takes data made outside the pipeline; the entry points then skip their
+        own check too (``GSENTRY_ALLOW_UNMANIFESTED_INPUT=1`` in the job's environment). Default:
+        the Airflow config ``[graphstorm] require_input_manifests``, else ``True``.
+    :param skip_if_complete: The step cache: when every output prefix already holds a complete
+        manifest written by a job of an identical request (same request but the job name), the
+        task succeeds at once with that job's XCom instead of launching, logged as a cache hit
+        naming the job. Default ``False``.
     :return: ``{"job_name": ..., <output name>: <URI>, ...}``, e.g. ``model_artifact_s3`` for
         training. Each key is also pushed as its own XCom (``multiple_outputs=True`` by
         default), so ``train.output["model_artifact_s3"]`` can feed the inference operator.
+
+    Each output is also an Airflow Asset: the operator's outlets include one ``AssetAlias`` per
+    kind of output (``graphstorm-graph``, ``graphstorm-partitioned-graph``, ``graphstorm-model``,
+    ``graphstorm-embeddings``, ``graphstorm-predictions``; see ``operators/assets.py``) and a
+    completed job attaches its output URIs to them. A SageMaker job gets two extra links, its
+    console page and its CloudWatch logs (``operators/links.py``); a local run links to nothing.
     """
 
     # Subclasses name their spec; imported lazily (see module docstring).
@@ -94,6 +138,7 @@ class GraphStormBaseOperator(BaseOperator):
     spec_class_name: ClassVar[str]
     template_fields: Sequence[str] = COMMON_TEMPLATE_FIELDS
     ui_color = "#d5e8f7"
+    operator_extra_links = OPERATOR_LINKS
 
     def __init__(
         self,
@@ -114,11 +159,21 @@ class GraphStormBaseOperator(BaseOperator):
         check_interval: int = 30,
         max_ingestion_time: int | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        waiter_max_attempts: int = 480,
+        waiter_max_attempts: int | None = None,
+        aws_max_attempts: int | None = None,
+        compose_command: str | None = None,
+        gpus: int = 0,
+        shm_size: str = "4gb",
+        compose_timeout: float | None = None,
+        require_input_manifests: bool | None = None,
+        skip_if_complete: bool = False,
         **kwargs: Any,
     ) -> None:
         # Each output is also its own XCom, so ``train.output["model_artifact_s3"]`` resolves.
         kwargs.setdefault("multiple_outputs", True)
+        # --- assets: the step's AssetAlias outlets (operators/assets.py)
+        step = getattr(type(self), "spec_module", "").rsplit(".", 1)[-1]
+        kwargs["outlets"] = _assets.with_step_outlets(step, kwargs.get("outlets"))
         super().__init__(**kwargs)
         self.image_url = image_url
         self.role = role
@@ -138,9 +193,25 @@ class GraphStormBaseOperator(BaseOperator):
         self.max_ingestion_time = max_ingestion_time
         self.deferrable = deferrable
         self.waiter_max_attempts = waiter_max_attempts
+        if aws_max_attempts is not None and (
+            isinstance(aws_max_attempts, bool)
+            or not isinstance(aws_max_attempts, int)
+            or not 1 <= aws_max_attempts <= MAX_AWS_ATTEMPTS
+        ):
+            raise ValueError(
+                f"aws_max_attempts must be a whole number from 1 to {MAX_AWS_ATTEMPTS}, "
+                f"got {str(aws_max_attempts)[:100]!r}."
+            )
+        self.aws_max_attempts = aws_max_attempts
+        self.compose_command = compose_command
+        self.gpus = gpus
+        self.shm_size = shm_size
+        self.compose_timeout = compose_timeout
+        self.require_input_manifests = require_input_manifests
+        self.skip_if_complete = skip_if_complete
         self._job: JobRequest | None = None
-        self._sagemaker_client: Any = None
-        self._runner: Any = None
+        self._sagemaker: SageMakerBackend | None = None
+        self._runner: JobRunner | None = None
 
     # ------------------------------------------------------------------ spec
     @classmethod
@@ -148,15 +219,17 @@ class GraphStormBaseOperator(BaseOperator):
         return getattr(importlib.import_module(cls.spec_module), cls.spec_class_name)
 
     def spec_kwargs(self) -> dict[str, Any]:
-        """The spec's keyword arguments from this operator's (rendered) attributes.
+        """
+        The spec's keyword arguments from this operator's (rendered) attributes.
 
-        Parameters left at ``None`` are omitted so the spec's own defaults apply (the seed's).
+        Parameters left at ``None`` are omitted so the spec's own defaults apply (GraphStorm's).
         """
         kwargs: dict[str, Any] = {}
         for spec_field in fields(self.spec_class()):
             name = spec_field.name
             if name == "async_execution":
-                kwargs[name] = bool(self.async_execution) or not self.wait_for_completion
+                # The spec validates async_execution (a rendered "perhaps" fails, not bool("perhaps")).
+                kwargs[name] = self.async_execution if self.wait_for_completion else True
                 continue
             attribute = SPEC_ATTRIBUTE_ALIASES.get(name, name)
             if not hasattr(self, attribute):
@@ -165,17 +238,52 @@ class GraphStormBaseOperator(BaseOperator):
             if value is None:
                 continue
             kwargs[name] = value
-        return kwargs
+        # --- the entry points' manifest opt-out (operators/preflight.py) ---
+        from graphstorm_provider.operators.preflight import with_manifest_opt_out
 
-    def build_job(self, job_name: str | None = None) -> JobRequest:
-        """Validate the (rendered) parameters and render the request; raises ``JobSpecError``.
+        return with_manifest_opt_out(kwargs, self.require_input_manifests, self.spec_class().kind)  # --- end ---
 
-        ``job_name`` defaults to ``task_name`` (or the step's default) plus a UTC timestamp.
+    def build_job(self, job_name: str | None = None, context: Context | None = None) -> JobRequest:
+        """
+        Validate the (rendered) parameters and render the request; raises ``JobSpecError``.
+
+        ``job_name`` defaults to the task instance's deterministic name (``jobs.naming``: ``task_name``
+        or the step's default, plus a hash of dag_id, task_id, run_id, map_index); without a task
+        instance in ``context``, to that prefix plus a UTC timestamp. The one place an operator builds
+        its spec: parsed and rendered once per call (see ``jobs.common``), and called once per
+        ``execute`` and once per ``execute_complete``.
         """
         kwargs = self.spec_kwargs()
-        if "region" not in kwargs and (region := self._connection_region()):
-            kwargs["region"] = region
-        return self.spec_class()(**kwargs).build(job_name)
+        spec = self.spec_class()(**kwargs)
+        # --- deterministic job name (jobs/naming.py) ---
+        if job_name is None and context is not None:
+            from graphstorm_provider.jobs import naming
+
+            identity = naming.task_identity(context)
+            if identity is not None:
+                job_name = naming.task_job_name(spec.task_name or spec.default_job_base(), identity)
+        # --- end deterministic job name ---
+        job = spec.build(job_name)
+        # [quiet-logs] Only a job that reaches AWS looks the connection up (its region, if any).
+        from graphstorm_provider.operators.connection import touches_aws
+
+        if "region" not in kwargs and touches_aws(job) and (region := self._connection_region()):
+            job = self.spec_class()(**kwargs, region=region).build(job.job_name)
+        return job
+
+    def _build_or_fail(self, context: Context) -> JobRequest:
+        """
+        :meth:`build_job` at task start; bad input fails the task without retries
+        (``AirflowFailException``, the same one sentence): the same input would fail again.
+        """
+        from graphstorm_provider.jobs.errors import JobSpecError
+
+        try:
+            return self.build_job(context=context)
+        except JobSpecError as err:
+            from airflow.providers.common.compat.sdk import AirflowFailException
+
+            raise AirflowFailException(str(err)) from err
 
     def _connection_region(self) -> str | None:
         """``region_name`` of the AWS connection's extra, if the connection exists and has one."""
@@ -185,7 +293,7 @@ class GraphStormBaseOperator(BaseOperator):
 
         try:
             return AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="sagemaker").conn_config.region_name
-        except Exception:  # noqa: BLE001 - no such connection: the spec's default region applies
+        except Exception:
             return None
 
     @property
@@ -194,112 +302,175 @@ class GraphStormBaseOperator(BaseOperator):
 
     # ------------------------------------------------------------------ execute
     def execute(self, context: Context) -> dict[str, str]:
-        job = self.build_job()
+        job = self._build_or_fail(context)
         self._job = job
-        self.log.info("GraphStorm %s job %s (%s x %s).", job.step, job.job_name, job.instance_count,
-                      job.instance_type)
+        self.log.info("GraphStorm %s job %s (%s x %s).", job.step, job.job_name, job.instance_count, job.instance_type)
+        # --- guards before any launch: input manifests, step cache (operators/guards.py) ---
+        from graphstorm_provider.operators.guards import before_launch
+
+        if (cached := before_launch(self, job)) is not None:
+            return cached
+        # --- end guards ---
         if job.is_local:
             self._run_local(job)
         else:
-            self._run_sagemaker(job)
-        return job.xcom_value()
+            job = self._run_sagemaker(job, context)  # the job that produced the outputs (maybe <name>-a2)
+        if not job.is_local and not self.waits:
+            return job.xcom_value()  # the job is still running: no outputs have landed yet
+        return self.job_completed(context, job)
+
+    # --- completion hooks (links, job log, assets, results; operators/links.py, job_log.py, assets.py)
+    def _persist_job_link(self, context: Context, job: JobRequest) -> None:
+        from graphstorm_provider.operators.links import SageMakerJobRef, persist
+
+        persist(context, self, SageMakerJobRef(kind=job.kind, job_name=job.job_name, region=job.region))
+
+    def job_log(self) -> Any:
+        """
+        The task's logger for the job's output (``operators/job_log.py``): callable with a line
+        and logger-like, so every backend can take it.
+        """
+        from graphstorm_provider.operators.job_log import JobLog
+
+        return JobLog(self.log, follow=self.follow_job_line)
+
+    def follow_job_line(self, line: str) -> str | None:
+        """A line to log after one of the job's output lines (train: the epoch summary)."""
+        return None
+
+    def job_results(self, job: JobRequest) -> dict[str, Any]:
+        """What a completed job adds to the XCom beyond its outputs (train: metrics)."""
+        return {}
+
+    def job_completed(self, context: Context, job: JobRequest) -> dict[str, Any]:
+        """The XCom value of a completed job; its outputs are attached to their asset aliases."""
+        result: dict[str, Any] = {**job.xcom_value(), **self.job_results(job)}
+        from graphstorm_provider.operators.metrics import final_metrics
+
+        _assets.emit(
+            context,
+            step=job.step,
+            job_name=job.job_name,
+            outputs=job.outputs,
+            graph_name=getattr(self, "graph_name", None),
+            metrics=final_metrics(result.get("metrics")),
+        )
+        return result
+
+    # --- end of completion hooks ----------------------------------------------------------
 
     def _run_local(self, job: JobRequest) -> None:
-        from graphstorm_provider.execution.runners import make_local_runner
-
-        self._runner = make_local_runner(
-            job, extra_env=self._connection_env(job), log=lambda line: self.log.info("%s", line)
-        )
         if not self.waits:
             self.log.info("wait_for_completion=False has no effect on a local run: it runs here, to the end.")
-        self._runner.run()
+        run_here(
+            self,
+            job,
+            aws_conn_id=self.aws_conn_id,
+            compose_command=self.compose_command,
+            gpus=self.gpus,
+            shm_size=self.shm_size,
+            timeout_s=self.compose_timeout,
+        )
 
-    def _connection_env(self, job: JobRequest) -> dict[str, str]:
-        """The job's region plus the Airflow connection's ``AWS_*`` variables (see ``connection_env``)."""
-        from graphstorm_provider.operators.connection import connection_env
+    def botocore_config(self) -> dict[str, Any]:
+        """
+        The botocore ``Config`` kwargs of every AWS client of this task (hooks and trigger):
+        bounded adaptive retries and timeouts (``execution.sagemaker.botocore_config``) under the
+        connection extra's own ``config_kwargs``.
+        """
+        from graphstorm_provider.execution.sagemaker import botocore_config
 
-        return {"AWS_REGION": job.region, "AWS_DEFAULT_REGION": job.region,
-                **connection_env(self.aws_conn_id, job.region)}
+        base: dict[str, Any] = {}
+        if self.aws_conn_id:
+            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-    def _run_sagemaker(self, job: JobRequest) -> None:
+            try:
+                extra = AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="sagemaker").conn_config.extra_config
+                base = dict(extra.get("config_kwargs") or {})
+            except Exception:
+                base = {}
+        return botocore_config(self.aws_max_attempts, base)
+
+    def _sagemaker_backend(self, region: str) -> Any:
+        """
+        The SageMaker backend over the Amazon provider's hooks (they own the AWS connection),
+        with :meth:`botocore_config` as the hooks' ``config``.
+        """
+        from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-        from graphstorm_provider.execution import sagemaker as sm
+        from graphstorm_provider.execution.sagemaker import SageMakerBackend
 
-        hook = SageMakerHook(aws_conn_id=self.aws_conn_id, region_name=job.region)
-        self._sagemaker_client = hook.conn
+        config = self.botocore_config()
+        client = SageMakerHook(aws_conn_id=self.aws_conn_id, region_name=region, config=config).conn
+        logs = (
+            AwsLogsHook(aws_conn_id=self.aws_conn_id, region_name=region, config=config).conn
+            if self.print_log
+            else None
+        )
+        return SageMakerBackend(client, logs)
+
+    def _run_sagemaker(self, job: JobRequest, context: Context | None = None) -> JobRequest:
+        """
+        Start (or re-attach to) the job and follow it; return the request under the name of the
+        job that produced the outputs.
+        """
+        backend = self._sagemaker_backend(job.region)
+        self._sagemaker = backend
         defer = self.deferrable and self.waits
-        hook_waits = self.waits and not defer
-        self.log.info("Creating SageMaker %s job %s.", job.kind, job.job_name)
-        try:
-            if job.kind == "training":
-                hook.create_training_job(
-                    job.request,
-                    wait_for_completion=hook_waits,
-                    print_log=self.print_log and hook_waits,
-                    check_interval=self.check_interval,
-                    max_ingestion_time=self.max_ingestion_time,
-                )
-            else:
-                hook.create_processing_job(
-                    job.request,
-                    wait_for_completion=hook_waits,
-                    check_interval=self.check_interval,
-                    max_ingestion_time=self.max_ingestion_time,
-                )
-            if hook_waits:
-                # The hook's processing-job wait treats "Stopped" as done; a stopped job did not
-                # write its outputs, so the task must fail.
-                final = sm.job_status(hook.conn, job.kind, job.job_name)
-                if final.status != sm.SUCCESS_STATE:
-                    raise sm.SageMakerJobFailed(job.job_name, final.status, final.failure_reason)
-        except Exception:
-            # Whatever ended the wait (timeout, job failure, API error), do not leave a job
-            # billing that nobody waits for. A job that already ended is left alone.
-            if self._job_created(hook, job):
-                sm.stop_job(hook.conn, job.kind, job.job_name)
-            raise
+
+        def started(found: Any) -> None:  # from here on, on_kill stops the job actually followed
+            self._job = found.job
+            if context is not None:  # the extra links name the job actually followed
+                self._persist_job_link(context, found.job)
+
+        # The backend describes the name first (re-attach, take a completed result, or launch
+        # <name>-aN) and stops the job when the wait ends in an error (failure, timeout, API error).
+        result = backend.run(
+            job,
+            wait=self.waits and not defer,
+            poll_seconds=self.check_interval,
+            timeout_seconds=self.max_ingestion_time,
+            on_status=lambda status: self.log.info("%s", status),
+            on_log=self.job_log(),
+            on_started=started,
+        )
+        job = result.job
+        self.log.info("SageMaker %s job %s: %s.", job.kind, job.job_name, result.outcome)
         if not self.waits:
             self.log.info("Not waiting for SageMaker job %s.", job.job_name)
-        if defer:
-            self._defer(job)
-        self._sagemaker_client = None
+        if defer and result.outcome != "completed":
+            self._defer(job, backend)
+        self._sagemaker = None
+        return job
 
-    @staticmethod
-    def _job_created(hook: Any, job: JobRequest) -> bool:
-        from graphstorm_provider.execution import sagemaker as sm
-
-        try:
-            sm.describe_job(hook.conn, job.kind, job.job_name)
-        except Exception:  # noqa: BLE001 - not found (or unreachable): nothing we can stop
-            return False
-        return True
-
-    def _defer(self, job: JobRequest) -> None:
-        from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
-
+    def _defer(self, job: JobRequest, backend: Any) -> None:
         from graphstorm_provider.execution.sagemaker import job_type
+        from graphstorm_provider.operators.deferral import ended_before_deferring, waiter_max_attempts
+        from graphstorm_provider.triggers.sagemaker import GraphStormSageMakerTrigger as SageMakerTrigger
 
+        if ended_before_deferring(backend, job, self.log):  # checked once; ended: no deferral
+            return
         timeout = self.execution_timeout
         if self.max_ingestion_time:
             timeout = datetime.timedelta(seconds=self.max_ingestion_time)
-        # Always defer, even if the job already ended: the trigger's first check returns at
-        # once, and there is a single code path for the result.
         self.defer(
             trigger=SageMakerTrigger(
                 job_name=job.job_name,
                 job_type=job_type(job.kind),
                 waiter_delay=self.check_interval,
-                waiter_max_attempts=self.waiter_max_attempts,
+                waiter_max_attempts=waiter_max_attempts(job, self.check_interval, self.waiter_max_attempts),
                 aws_conn_id=self.aws_conn_id,
                 region_name=job.region,
+                botocore_config=self.botocore_config(),
             ),
             method_name="execute_complete",
             timeout=timeout,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, str]:
-        """Resume after deferral: fail unless the trigger reports success; return the XCom value.
+        """
+        Resume after deferral: fail unless the trigger reports success; return the XCom value.
 
         The outputs are rendered again from the (re-rendered, hence identical) parameters under
         the job's name, rather than carried through the deferral: ``dag.test()`` drops a
@@ -310,32 +481,68 @@ class GraphStormBaseOperator(BaseOperator):
         if not event or event.get("status") != "success":
             if event and event.get("status") == "timeout" and event.get("job_name"):
                 # The trigger gave up waiting (waiter_max_attempts); nobody will wait any more.
-                self._stop_abandoned_job(event["job_name"])
+                job = self.build_job(job_name=event["job_name"])
+                self._sagemaker_backend(job.region).stop(job.kind, job.job_name, job.region)
             raise AirflowException(f"SageMaker job did not complete: {event}")
         self.log.info("SageMaker job %s completed.", event["job_name"])
-        return self.build_job(job_name=event["job_name"]).xcom_value()
-
-    def _stop_abandoned_job(self, job_name: str) -> None:
-        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
-
-        from graphstorm_provider.execution.sagemaker import stop_job
-
-        job = self.build_job(job_name=job_name)
-        hook = SageMakerHook(aws_conn_id=self.aws_conn_id, region_name=job.region)
-        stop_job(hook.conn, job.kind, job_name)
+        return self.job_completed(context, self.build_job(job_name=event["job_name"]))
 
     # ------------------------------------------------------------------ kill
     def on_kill(self) -> None:
-        """Stop what this task started: the SageMaker job, or the local run.
+        """
+        Stop what this task started: the SageMaker job, or the local run.
 
         The Amazon provider's SageMaker operators leave the job running when the task is
-        killed; a killed GraphStorm task stops its job.
+        killed; a killed GraphStorm task stops its job. A stop that fails raises
+        (``SageMakerStopFailed``, naming the ``aws sagemaker stop-...`` command). A deferred task
+        is stopped by its trigger (``triggers/sagemaker.py``).
         """
         if self._runner is not None:
             self.log.info("Stopping local run of %s.", self._job.job_name if self._job else "job")
             self._runner.stop()
-        elif self._job is not None and self._sagemaker_client is not None:
-            from graphstorm_provider.execution.sagemaker import stop_job
+        elif self._job is not None and self._sagemaker is not None:
+            self._sagemaker.stop(self._job.kind, self._job.job_name, self._job.region)
 
-            stop_job(self._sagemaker_client, self._job.kind, self._job.job_name)
 
+def run_here(
+    operator: BaseOperator,
+    job: JobRequest,
+    *,
+    aws_conn_id: str | None,
+    compose_command: str | None,
+    gpus: int,
+    shm_size: str,
+    timeout_s: float | None,
+) -> JobRunner:
+    """
+    Run an ``instance_type="local"`` job on this machine: the one path of every operator
+    (the step operators and ``LocalComposeOperator``).
+
+    One host: the local backend; several: the compose backend with ``compose_command``,
+    ``gpus``, ``shm_size`` and ``timeout_s``. The runner gets the job's region and the AWS
+    connection's credentials as ``AWS_*`` variables (see ``connection_env``). It is stored on the
+    operator (``_runner``) before it runs, so ``on_kill`` can stop it.
+    """
+    from graphstorm_provider.execution.compose import ComposeOptions
+    from graphstorm_provider.execution.runners import make_local_runner
+    from graphstorm_provider.operators.connection import connection_env, touches_aws
+
+    aws_conn_id = aws_conn_id if touches_aws(job) else None  # a file:// job needs no AWS (and logs no warning)
+    env = {"AWS_REGION": job.region, "AWS_DEFAULT_REGION": job.region, **connection_env(aws_conn_id, job.region)}
+    try:
+        runner = make_local_runner(
+            job,
+            extra_env=env,
+            # a logger-like callable (operators/job_log.py): each line at its level, plus epoch lines
+            log=operator.job_log() if hasattr(operator, "job_log") else (lambda line: operator.log.info("%s", line)),
+            compose_command=compose_command,
+            compose_options=ComposeOptions(gpus=int(gpus), shm_size=str(shm_size)) if job.instance_count > 1 else None,
+            timeout_s=timeout_s,
+        )
+    except ValueError as err:  # the request cannot run here (LocalSpecError, RuntimeSetupError): bad input
+        from airflow.providers.common.compat.sdk import AirflowFailException
+
+        raise AirflowFailException(str(err)) from err
+    operator._runner = runner  # type: ignore[attr-defined]  # what on_kill stops
+    runner.run()
+    return runner

@@ -2,16 +2,49 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from graphstorm_provider.jobs.request import JobRequest
 
 log = logging.getLogger(__name__)
 
+# The connection's values that are secret: registered with Airflow's secrets masker.
+SECRET_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def mask_secrets(values: Iterable[str | None]) -> None:
+    """
+    Register ``values`` with Airflow's secrets masker (``airflow.sdk.log.mask_secret``: the task
+    process and its supervisor), so a value that reaches a task log line shows as ``***``.
+    """
+    from airflow.sdk.log import mask_secret
+
+    for value in values:
+        if value:
+            mask_secret(value)
+
+
+def touches_aws(job: JobRequest) -> bool:
+    """
+    Whether the job reaches AWS: it runs on SageMaker (``ml.*``) or reads or writes ``s3://``.
+
+    Only such a job looks the Airflow AWS connection up, so a ``file://`` local job logs no
+    warning about a connection or credentials it does not need.
+    """
+    return not job.is_local or "s3://" in json.dumps(job.request, default=str)
+
 
 def connection_env(aws_conn_id: str | None, region: str) -> dict[str, str]:
-    """Credentials, region and endpoint of an Airflow AWS connection as ``AWS_*`` variables.
+    """
+    Credentials, region and endpoint of an Airflow AWS connection as ``AWS_*`` variables.
 
     Only ever placed in a job process's (or the compose tool's) environment: never logged,
-    templated, written to a file or pushed to XCom. Without a connection this is empty; when the
+    templated, written to a file or pushed to XCom; the key, secret and token are also registered
+    with Airflow's secrets masker. Without a connection this is empty; when the
     connection yields no credentials the job's boto3 falls back to its usual lookup (fine for
     ``file://`` URIs).
     """
@@ -23,7 +56,7 @@ def connection_env(aws_conn_id: str | None, region: str) -> dict[str, str]:
     try:
         hook = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3", region_name=region)
         credentials = hook.get_credentials(region_name=region)
-    except Exception as err:  # noqa: BLE001 - no connection/credentials: a file:// run needs no AWS
+    except Exception as err:
         log.warning("No AWS credentials from connection %r (%s).", aws_conn_id, type(err).__name__)
         return env
     if credentials is None:  # boto3 found no credentials anywhere
@@ -33,6 +66,7 @@ def connection_env(aws_conn_id: str | None, region: str) -> dict[str, str]:
         env["AWS_SECRET_ACCESS_KEY"] = credentials.secret_key
     if credentials.token:
         env["AWS_SESSION_TOKEN"] = credentials.token
+    mask_secrets(env.get(name) for name in SECRET_VARIABLES)
     endpoint_url = hook.conn_config.endpoint_url
     if endpoint_url:
         env["AWS_ENDPOINT_URL"] = endpoint_url

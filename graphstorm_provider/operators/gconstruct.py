@@ -12,7 +12,7 @@ class GConstructOperator(GraphStormBaseOperator):
     """
     Construct a GraphStorm graph from raw tables with GConstruct, on SageMaker Processing.
 
-    Same job as the seed's ``launch_gconstruct.py``: ``input_graph_s3`` is mounted at
+    Same job as GraphStorm's SageMaker launch script ``launch_gconstruct.py``: ``input_graph_s3`` is mounted at
     ``/opt/ml/processing/input`` and used as the working directory, and what the job writes to
     ``/opt/ml/processing/output`` is uploaded to ``output_graph_s3``.
 

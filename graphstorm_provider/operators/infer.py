@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from graphstorm_provider.operators.base import COMMON_TEMPLATE_FIELDS
-from graphstorm_provider.operators.gsf import GSF_TEMPLATE_FIELDS, GsfBaseOperator
+from graphstorm_provider.operators.graphstorm_job import GRAPHSTORM_JOB_TEMPLATE_FIELDS, GraphStormJobOperator
 
 
-class GSInferOperator(GsfBaseOperator):
+class GSInferOperator(GraphStormJobOperator):
     """
     Run GraphStorm inference with a trained model, on SageMaker (Training job).
 
-    Same job as the seed's ``launch_infer.py``. ``model_artifact_s3`` usually comes from the
+    Same job as GraphStorm's SageMaker launch script ``launch_infer.py``. ``model_artifact_s3`` usually comes from the
     training task: ``model_artifact_s3=train.output["model_artifact_s3"]``.
 
     .. code-block:: python
@@ -58,7 +58,7 @@ class GSInferOperator(GsfBaseOperator):
     spec_class_name = "InferSpec"
     template_fields: Sequence[str] = (
         *COMMON_TEMPLATE_FIELDS,
-        *GSF_TEMPLATE_FIELDS,
+        *GRAPHSTORM_JOB_TEMPLATE_FIELDS,
         "output_emb_s3",
         "output_prediction_s3",
         "raw_node_mappings_s3",

@@ -1,4 +1,5 @@
-"""``LocalComposeOperator``: run a GraphStorm step on an emulated SageMaker cluster.
+"""
+``LocalComposeOperator``: run a GraphStorm step on an emulated SageMaker cluster.
 
 The step is described exactly as for the step operators (``GSTrainOperator`` & co.):
 the same parameters feed the same job spec, which renders the same ``JobRequest``.
@@ -13,45 +14,28 @@ task runs, so DAG files that use this operator parse fast.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import os
-import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from graphstorm_provider.operators.connection import connection_env
-
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from graphstorm_provider.execution.runners import JobRunner
     from graphstorm_provider.jobs.request import JobRequest
 
-# step name (and the seed's compose action names) -> (spec module, spec class)
-STEP_SPECS: dict[str, tuple[str, str]] = {
-    "partition": ("graphstorm_provider.jobs.partition", "PartitionSpec"),
-    "train": ("graphstorm_provider.jobs.train", "TrainSpec"),
-    "infer": ("graphstorm_provider.jobs.infer", "InferSpec"),
-}
-STEP_ALIASES = {"partitioning": "partition", "training": "train", "inference": "infer"}
 # No role is assumed locally; the specs still want a non-empty value.
 LOCAL_ROLE = "local"
-
-
-def normalise_step(step: str) -> str:
-    name = STEP_ALIASES.get(str(step).strip().lower(), str(step).strip().lower())
-    if name not in STEP_SPECS:
-        raise ValueError(
-            f"step must be one of {', '.join([*STEP_SPECS, *STEP_ALIASES])}, got {step!r} "
-            "(graph construction runs on one host: use GConstructOperator with instance_type='local')."
-        )
-    return name
+# Hosts when neither instance_count nor a spec says (partition's own rule applies to it).
+DEFAULT_INSTANCE_COUNT = 2
 
 
 def spec_class(step: str) -> type:
-    module, name = STEP_SPECS[normalise_step(step)]
-    return getattr(importlib.import_module(module), name)
+    """The step's spec from ``jobs.STEP_SPECS`` (GraphStorm's compose generator's action names too)."""
+    from graphstorm_provider.jobs import compose_step
+
+    return compose_step(step)
 
 
 class LocalComposeOperator(BaseOperator):
@@ -64,8 +48,8 @@ class LocalComposeOperator(BaseOperator):
     ``graphstorm_args``), or ``spec``, an already built job spec. ``instance_type`` is
     always ``"local"``.
 
-    :param step: ``partition``, ``train`` or ``infer`` (or the seed's compose actions
-        ``partitioning``, ``training``, ``inference``) (templated).
+    :param step: ``partition``, ``train`` or ``infer`` (or GraphStorm's compose generator's
+        actions ``partitioning``, ``training``, ``inference``) (templated).
     :param spec: A job spec (``TrainSpec``, ...) to run instead of keyword parameters.
     :param instance_count: Number of hosts (containers). Default 2.
     :param compose_command: Compose tool: ``"docker compose"``, ``"docker-compose"`` or
@@ -78,6 +62,10 @@ class LocalComposeOperator(BaseOperator):
     :param aws_conn_id: Airflow connection whose credentials are handed to the containers
         (by name, through the compose process environment; never written to a file).
         ``None`` uses whatever the environment has.
+    :param require_input_manifests: As the step operators: refuse, at task start, an input prefix
+        without a complete ``_manifest.json``; ``False`` takes data made outside the pipeline.
+    :param skip_if_complete: As the step operators: the step cache (outputs of an identical
+        request taken instead of running). Default ``False``.
     :return: The same XCom as the step operators: ``{"job_name": ..., <output>: <URI>}``, each
         key also pushed as its own XCom.
     """
@@ -98,6 +86,8 @@ class LocalComposeOperator(BaseOperator):
         timeout: float | None = None,
         aws_conn_id: str | None = "aws_default",
         job_params: Mapping[str, Any] | None = None,
+        require_input_manifests: bool | None = None,
+        skip_if_complete: bool = False,
         **kwargs: Any,
     ) -> None:
         if spec is None and step is None:
@@ -123,7 +113,9 @@ class LocalComposeOperator(BaseOperator):
         self.shm_size = shm_size
         self.timeout = timeout
         self.aws_conn_id = aws_conn_id
-        self._runner: Any = None
+        self.require_input_manifests = require_input_manifests
+        self.skip_if_complete = skip_if_complete
+        self._runner: JobRunner | None = None
         self._job: JobRequest | None = None
 
     def build_job(self) -> JobRequest:
@@ -141,31 +133,38 @@ class LocalComposeOperator(BaseOperator):
         params.setdefault("role", LOCAL_ROLE)
         if self.instance_count is not None:
             params["instance_count"] = self.instance_count
-        elif normalise_step(self.step) != "partition":
-            params.setdefault("instance_count", 2)
-        if isinstance(params.get("graphstorm_args"), str):
-            params["graphstorm_args"] = tuple(shlex.split(params["graphstorm_args"]))
-        elif params.get("graphstorm_args") is not None:
-            params["graphstorm_args"] = tuple(params["graphstorm_args"])
+        elif spec_class(self.step).step != "partition":
+            params.setdefault("instance_count", DEFAULT_INSTANCE_COUNT)
+        from graphstorm_provider.operators.preflight import with_manifest_opt_out
+
+        params = with_manifest_opt_out(params, self.require_input_manifests, spec_class(self.step).kind)
         return spec_class(self.step)(**params).build()
 
     def execute(self, context: Context) -> dict[str, str]:
-        from graphstorm_provider.execution.compose import ComposeOptions
-        from graphstorm_provider.execution.compose_runner import ComposeJobRunner
+        from graphstorm_provider.jobs.errors import JobSpecError
+        from graphstorm_provider.operators.base import run_here
 
-        job = self.build_job()
+        try:
+            job = self.build_job()
+        except JobSpecError as err:  # bad input fails without retries: it would fail again
+            from airflow.providers.common.compat.sdk import AirflowFailException
+
+            raise AirflowFailException(str(err)) from err
         self._job = job
         self.log.info("GraphStorm %s job %s on %s local hosts (compose).", job.step, job.job_name, job.instance_count)
-        env = {**os.environ, **connection_env(self.aws_conn_id, job.region)}
-        self._runner = ComposeJobRunner(
+        from graphstorm_provider.operators.guards import before_launch
+
+        if (cached := before_launch(self, job)) is not None:  # input manifests, step cache
+            return cached
+        run_here(
+            self,
             job,
-            env=env,
-            log=lambda line: self.log.info("%s", line),
+            aws_conn_id=self.aws_conn_id,
             compose_command=self.compose_command,
-            options=ComposeOptions(gpus=int(self.gpus), shm_size=str(self.shm_size)),
+            gpus=self.gpus,
+            shm_size=self.shm_size,
             timeout_s=self.timeout,
         )
-        self._runner.run()
         return job.xcom_value()
 
     def on_kill(self) -> None:

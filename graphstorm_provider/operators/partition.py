@@ -12,8 +12,9 @@ class DistPartitionOperator(GraphStormBaseOperator):
     """
     Partition a graph in DGL's chunked format into a DistDGL graph, on SageMaker (Training job).
 
-    Same job as the seed's ``launch_partition.py``. Usually ``instance_count`` equals
-    ``num_parts``.
+    Same job as GraphStorm's SageMaker launch script ``launch_partition.py``. ``num_parts`` must be a multiple of
+    ``instance_count`` (default: ``num_parts``, or 1 with ``instance_type="local"``); each instance
+    builds ``num_parts / instance_count`` partitions.
 
     .. code-block:: python
 

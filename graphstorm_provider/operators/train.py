@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphstorm_provider.operators.base import COMMON_TEMPLATE_FIELDS
-from graphstorm_provider.operators.gsf import GSF_TEMPLATE_FIELDS, GsfBaseOperator
+from graphstorm_provider.operators.graphstorm_job import GRAPHSTORM_JOB_TEMPLATE_FIELDS, GraphStormJobOperator
+
+if TYPE_CHECKING:
+    from graphstorm_provider.jobs.request import JobRequest
 
 
-class GSTrainOperator(GsfBaseOperator):
+class GSTrainOperator(GraphStormJobOperator):
     """
     Train a GraphStorm model on a partitioned graph, on SageMaker (Training job).
 
-    Same job as the seed's ``launch_train.py``. Flags of GraphStorm itself go in
+    Same job as GraphStorm's SageMaker launch script ``launch_train.py``. Flags of GraphStorm itself go in
     ``graphstorm_args`` and are forwarded verbatim.
 
     .. code-block:: python
@@ -46,13 +49,36 @@ class GSTrainOperator(GsfBaseOperator):
     The other parameters are described in
     :class:`~graphstorm_provider.operators.base.GraphStormBaseOperator`.
 
-    :return: ``{"job_name": ..., "model_artifact_s3": ...}``
+    Training progress: each epoch's line of the job's log (``GSENTRY_EPOCH_METRICS``, from the
+    local/compose stream or CloudWatch) is also logged as one readable line as it happens
+    (``epoch 2: loss 0.91, validation accuracy 0.62, ...``). When the job has completed, the
+    operator reads the ``metrics.json`` the job wrote beside the model and writes
+    ``learning_curve.png`` there (``operators/metrics.py``).
+
+    :return: ``{"job_name": ..., "model_artifact_s3": ..., "metrics": <metrics.json>,
+        "learning_curve_s3": ...}`` (``metrics`` and ``learning_curve_s3`` only when the job wrote
+        metrics, i.e. not with ``wait_for_completion=False``)
     """
 
     spec_module = "graphstorm_provider.jobs.train"
     spec_class_name = "TrainSpec"
-    template_fields: Sequence[str] = (*COMMON_TEMPLATE_FIELDS, *GSF_TEMPLATE_FIELDS, "model_checkpoint_to_load")
+    template_fields: Sequence[str] = (
+        *COMMON_TEMPLATE_FIELDS,
+        *GRAPHSTORM_JOB_TEMPLATE_FIELDS,
+        "model_checkpoint_to_load",
+    )
 
     def __init__(self, *, model_checkpoint_to_load: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model_checkpoint_to_load = model_checkpoint_to_load
+
+    # --- training progress (operators/metrics.py) ------------------------------------------
+    def follow_job_line(self, line: str) -> str | None:
+        from graphstorm_provider.operators.metrics import epoch_summary
+
+        return epoch_summary(line)
+
+    def job_results(self, job: JobRequest) -> dict[str, Any]:
+        from graphstorm_provider.operators.metrics import training_results
+
+        return training_results(job.outputs["model_artifact_s3"], aws_conn_id=self.aws_conn_id)

@@ -1,5 +1,9 @@
-"""What ``GSTrainOperator`` and ``GSInferOperator`` share: the parameters of a GraphStorm job
-on a partitioned graph (``jobs.gsf.GsfJobSpec`` on the spec side)."""
+"""
+What ``GSTrainOperator`` and ``GSInferOperator`` share.
+
+The parameters of a GraphStorm job on a partitioned graph (``jobs.graphstorm_job.GraphStormJobSpec``
+on the spec side).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 
 from graphstorm_provider.operators.base import COMMON_TEMPLATE_FIELDS, GraphStormBaseOperator
 
-GSF_TEMPLATE_FIELDS: tuple[str, ...] = (
+GRAPHSTORM_JOB_TEMPLATE_FIELDS: tuple[str, ...] = (
     "graph_data_s3",
     "yaml_s3",
     "model_artifact_s3",
@@ -18,7 +22,7 @@ GSF_TEMPLATE_FIELDS: tuple[str, ...] = (
 )
 
 
-class GsfBaseOperator(GraphStormBaseOperator):
+class GraphStormJobOperator(GraphStormBaseOperator):
     """
     Base class of the training and inference operators. Not used directly.
 
@@ -30,7 +34,7 @@ class GsfBaseOperator(GraphStormBaseOperator):
     :param custom_script: Path, inside the image, of a custom GraphStorm script (templated).
     """
 
-    template_fields: Sequence[str] = (*COMMON_TEMPLATE_FIELDS, *GSF_TEMPLATE_FIELDS)
+    template_fields: Sequence[str] = (*COMMON_TEMPLATE_FIELDS, *GRAPHSTORM_JOB_TEMPLATE_FIELDS)
 
     def __init__(
         self,
