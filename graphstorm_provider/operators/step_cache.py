@@ -1,0 +1,67 @@
+"""
+The step cache (``skip_if_complete=True``): take a finished identical job's outputs.
+
+The outputs are taken instead of launching, as SageMaker Pipelines' step cache does.
+
+A hit needs every output prefix of the job to hold a complete manifest (every listed file there,
+with its size) whose ``request_digest`` equals this request's (``jobs.digest``: the request minus
+the job name), all written by one job. The task then returns that XCom at once (the outputs and
+the name of the job that produced them); anything else is a miss and the job runs. Reads go
+through the caller's S3 client (``s3://``) or plain files (``file://``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from graphstorm_provider.data.manifest import ManifestError, read_manifest, verify_complete
+from graphstorm_provider.jobs.digest import REQUEST_DIGEST_ENV
+
+if TYPE_CHECKING:
+    from graphstorm_provider.jobs.request import JobRequest
+
+
+@dataclass(frozen=True)
+class CacheLookup:
+    """What the cache found: ``hit`` with the producing job, or why it missed."""
+
+    hit: bool
+    job_name: str = ""
+    reason: str = ""
+
+    def xcom_value(self, job: JobRequest) -> dict[str, str]:
+        return {"job_name": self.job_name, **job.outputs}
+
+
+def lookup(job: JobRequest, s3_client_factory: Callable[[], Any]) -> CacheLookup:
+    """Whether ``job``'s outputs were all completely produced by an identical request."""
+    digest = job.environment.get(REQUEST_DIGEST_ENV)
+    if not digest:
+        return CacheLookup(False, reason="the request carries no digest")
+    if not job.outputs:
+        return CacheLookup(False, reason="the step has no outputs")
+    client: Any = None
+    producers: set[str] = set()
+    for name, uri in job.outputs.items():
+        if uri.startswith("s3://") and client is None:
+            client = s3_client_factory()
+        reader = client if uri.startswith("s3://") else None
+        try:
+            manifest = read_manifest(uri, reader)
+            if manifest is None:
+                return CacheLookup(False, reason=f"{name} {uri} has no manifest")
+            if manifest.request_digest != digest:
+                return CacheLookup(
+                    False, reason=f"{name} {uri} was produced by a different request (job {manifest.job_name or '?'})"
+                )
+            found = verify_complete(uri, manifest, reader)
+        except ManifestError as err:
+            return CacheLookup(False, reason=str(err))
+        if not found.complete:
+            return CacheLookup(False, reason=found.reason())
+        producers.add(manifest.job_name)
+    if len(producers) != 1:
+        return CacheLookup(False, reason=f"the outputs were written by different jobs ({', '.join(sorted(producers))})")
+    return CacheLookup(True, job_name=producers.pop())

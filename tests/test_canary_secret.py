@@ -1,0 +1,109 @@
+"""Fault injection 6 (issue 9): a canary secret in the AWS connection runs through the whole local
+pipeline and a compose run; afterwards every file under the Airflow home, the run prefix and the
+compose project folder, and the captured task logs, are searched: zero hits.
+
+The connection ``aws_default`` carries a unique access key, secret and session token. The moto
+server accepts any credentials, so the pipeline really signs its S3 requests with them (the local
+jobs get them as ``AWS_*`` variables); the compose hosts check that the secret reached their
+environment and print only its SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.compose_jobs_canary import canary_compose_job
+
+DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "graphstorm_local_e2e.py"
+CONF = {"num_papers": 600, "num_epochs": 1, "hidden_size": 16, "seed": 1, "graph_name": "acm_canary_test"}
+
+
+def canaries() -> dict[str, str]:
+    tag = uuid.uuid4().hex[:12].upper()
+    return {"AWS_ACCESS_KEY_ID": f"AKIACANARY{tag}", "AWS_SECRET_ACCESS_KEY": f"canary-secret-{tag.lower()}-x",
+            "AWS_SESSION_TOKEN": f"canary-token-{tag.lower()}-y"}
+
+
+def connection(values: dict[str, str], endpoint: str | None, region: str) -> str:
+    extra = {"region_name": region, "aws_session_token": values["AWS_SESSION_TOKEN"]}
+    if endpoint:
+        extra["endpoint_url"] = endpoint
+    return json.dumps({"conn_type": "aws", "login": values["AWS_ACCESS_KEY_ID"],
+                       "password": values["AWS_SECRET_ACCESS_KEY"], "extra": extra})
+
+
+def hits(values: dict[str, str], blobs: dict[str, bytes]) -> list[str]:
+    """``"<where>: <which canary>"`` for every blob that holds a canary value."""
+    return [f"{where}: {name}" for where, data in blobs.items() for name, value in values.items()
+            if value.encode() in data]
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+@pytest.mark.e2e
+def test_canary_connection_secret_leaves_no_trace_in_the_local_pipeline(load_dag, airflow_home, aws_env,
+                                                                        monkeypatch, capfd):
+    from airflow.utils.state import DagRunState
+
+    values = canaries()
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection(values, aws_env.endpoint_url, aws_env.region))
+    bucket = "gs-canary"
+    base_uri = aws_env.bucket(bucket) + "/runs"  # the test's own client: the fixture's credentials
+    s3 = aws_env.client("s3")
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)  # from here on only the connection has credentials
+    dag = load_dag(DAG_FILE.read_text(), "graphstorm_local_e2e")
+    run = dag.test(run_conf={**CONF, "base_uri": base_uri})
+    captured = capfd.readouterr()
+    assert run.state == DagRunState.SUCCESS, captured.err[-3000:]
+
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for o in page.get("Contents", [])]
+    assert any(k.endswith("/model/1/_manifest.json") or "/model/" in k for k in keys), keys
+    blobs = {f"s3://{bucket}/{k}": s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
+    blobs.update(files_under(airflow_home))
+    # The metadata database is searched too: XComs and the rendered template fields live there.
+    assert any(where.endswith("airflow.db") for where in blobs)
+    blobs["task log (stdout)"] = captured.out.encode()
+    blobs["task log (stderr)"] = captured.err.encode()
+    assert hits(values, blobs) == []
+    # The jobs really ran with the connection's credentials: moto saw requests signed with the key
+    # (the S3 objects are there), and the real manifests carry the request digest of the step cache.
+    manifests = [json.loads(data) for where, data in blobs.items() if where.endswith("/_manifest.json")]
+    assert {m["step"] for m in manifests} >= {"gconstruct", "train", "infer"}
+    assert all(len(m.get("request_digest") or "") == 64 for m in manifests), manifests
+
+
+def test_canary_connection_secret_leaves_no_trace_in_a_compose_run(compose_tool, probe_image, aws_env, tmp_path,
+                                                                   monkeypatch):
+    from graphstorm_provider.execution.compose_runner import ComposeJobRunner
+    from graphstorm_provider.operators.connection import connection_env
+
+    values = canaries()
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection(values, None, aws_env.region))
+    out, project = tmp_path / "out", tmp_path / "project"
+    out.mkdir()
+    job = canary_compose_job(probe_image, out, f"gs-canary-{uuid.uuid4().hex[:8]}")
+    lines: list[str] = []
+    env = connection_env("aws_default", aws_env.region)  # what the operators add for the compose runner
+    assert env["AWS_SECRET_ACCESS_KEY"] == values["AWS_SECRET_ACCESS_KEY"]
+    env = {**os.environ, **env}
+    runner = ComposeJobRunner(job, env=env, log=lines.append, work_dir=project, timeout_s=240)
+    try:
+        runner.run()
+    finally:
+        runner.stop()
+    digest = hashlib.sha256(values["AWS_SECRET_ACCESS_KEY"].encode()).hexdigest()
+    # Each host had the secret in its environment (it printed the value's digest, not the value).
+    assert sum(f"secret sha256 {digest}" in line for line in lines) == 2, lines
+    blobs = {**files_under(project), **files_under(out), "compose log": "\n".join(lines).encode()}
+    assert any(name.endswith((".yaml", ".yml")) for name in blobs), list(blobs)
+    assert hits(values, blobs) == []
