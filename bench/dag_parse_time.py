@@ -1,0 +1,227 @@
+"""Parse time of each example DAG next to a DAG of the same shape made of EmptyOperators.
+
+What the DAG processor does with a file, timed: a ``BundleDagBag`` over the one file (imports and
+runs it) and ``DagSerialization.to_dict`` of each DAG it holds, in a process forked from a parent
+that has Airflow (``airflow.sdk``, the DAG processor's modules, ``EmptyOperator``) imported, as
+the DAG processor's parsing processes have. Whatever the example imports beyond that (the
+GraphStorm operators, ...) is paid in the child, every time, as after a DAG processor restart.
+
+The twin of a DAG has the same dag_id (suffixed), task ids, dependencies and DAG-level params (same
+defaults, descriptions and schemas: the form's cost is not the operators'), all tasks being
+``EmptyOperator``. The ratio example/twin is the cost of being a GraphStorm DAG
+(goal: <= 1.05). Medians over ``--runs`` alternating parses:
+
+    .venv/bin/python bench/dag_parse_time.py [--runs 9] [--dags-folder dags]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+GOAL_RATIO = 1.05
+BUNDLE_NAME = "dags-folder"
+
+TWIN_TEMPLATE = '''"""EmptyOperator twin of {dag_id} (same tasks and edges), made by bench/dag_parse_time.py."""
+from datetime import datetime
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, Param
+
+with DAG(dag_id={twin_id!r}, schedule=None, start_date=datetime(2024, 1, 1), catchup=False,
+         params={params}) as dag:
+    tasks = {{task_id: EmptyOperator(task_id=task_id) for task_id in {task_ids!r}}}
+    for task_id, upstream in {edges!r}.items():
+        for up in upstream:
+            tasks[up] >> tasks[task_id]
+'''
+
+
+def _param_spec(param) -> dict:
+    """What rebuilds the same Param in the twin (default, description, JSON schema)."""
+    schema = {k: v for k, v in param.schema.items() if k != "description"}
+    return {"default": param.value, "description": param.description, "schema": schema}
+
+
+def _parse_in_child(path: Path) -> dict:
+    """Fork; the child parses and serializes ``path`` as the DAG processor does and reports back."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read_fd)
+        report: dict = {}
+        try:
+            from airflow.dag_processing.dagbag import BundleDagBag
+            from airflow.serialization.serialized_objects import DagSerialization
+
+            started = time.perf_counter()
+            bag = BundleDagBag(
+                dag_folder=str(path), bundle_path=path.parent, bundle_name=BUNDLE_NAME, load_op_links=False
+            )
+            for dag in bag.dags.values():
+                DagSerialization.to_dict(dag)
+            report["seconds"] = time.perf_counter() - started
+            report["import_errors"] = {k: str(v)[-300:] for k, v in bag.import_errors.items()}
+            report["shapes"] = {
+                dag_id: {
+                    "task_ids": list(dag.task_dict),
+                    "edges": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
+                    "params": {name: _param_spec(dag.params.get_param(name)) for name in dag.params},
+                }
+                for dag_id, dag in bag.dags.items()
+            }
+        except BaseException as err:
+            report["error"] = repr(err)
+        with os.fdopen(write_fd, "w") as out:
+            json.dump(report, out)
+        os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as inp:
+        data = inp.read()
+    os.waitpid(pid, 0)
+    report = json.loads(data)
+    if "error" in report:
+        raise RuntimeError(f"parsing {path} failed: {report['error']}")
+    if report["import_errors"]:
+        raise RuntimeError(f"{path}: import errors {report['import_errors']}")
+    return report
+
+
+def warm_up(folder: Path) -> None:
+    """Parse and serialize a one-task DAG here, in the parent: what a running DAG processor has done
+    already (settings, providers, plugins loaded), so the children time the file, not Airflow's start."""
+    from airflow.dag_processing.dagbag import BundleDagBag
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    path = write_twin({"warm_up": {"task_ids": ["t"], "edges": {"t": []}, "params": {}}}, folder, "warm_up")
+    bag = BundleDagBag(dag_folder=str(path), bundle_path=folder, bundle_name=BUNDLE_NAME, load_op_links=False)
+    for dag in bag.dags.values():
+        DagSerialization.to_dict(dag)
+
+
+def write_twin(shapes: dict, folder: Path, stem: str) -> Path:
+    """One file holding an EmptyOperator twin of every DAG the example file defines."""
+    parts = []
+    for dag_id, shape in shapes.items():
+        params = (
+            "{"
+            + ", ".join(
+                f"{name!r}: Param({spec['default']!r}, description={spec['description']!r}, **{spec['schema']!r})"
+                for name, spec in shape["params"].items()
+            )
+            + "}"
+        )
+        parts.append(
+            TWIN_TEMPLATE.format(
+                dag_id=dag_id,
+                twin_id=f"{dag_id}__empty_twin",
+                params=params,
+                task_ids=shape["task_ids"],
+                edges=shape["edges"],
+            )
+        )
+    path = folder / f"{stem}__empty_twin.py"
+    path.write_text("\n".join(parts))
+    return path
+
+
+def pre_import_airflow_modules(path: Path) -> None:
+    """What the DAG processor's manager does before forking a file's parser: import its ``airflow.*`` imports."""
+    import importlib
+
+    from airflow.utils.file import iter_airflow_imports
+
+    for module in iter_airflow_imports(str(path)):
+        importlib.import_module(module)
+
+
+OPERATOR_MODULES = (
+    "graphstorm_provider.operators.gconstruct",
+    "graphstorm_provider.operators.train",
+    "graphstorm_provider.operators.infer",
+)
+# Airflow's TaskFlow machinery: `from airflow.sdk import task` imports it lazily, at the first @task.
+TASKFLOW_MODULES = ("airflow.sdk.definitions.decorators",)
+
+
+def child_import_ms(modules: tuple[str, ...], runs: int) -> float:
+    """Median time a forked child takes to import ``modules`` (what each parse pays if the parent lacks them)."""
+    import importlib
+
+    samples = []
+    for _ in range(runs):
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            started = time.perf_counter()
+            for module in modules:
+                importlib.import_module(module)
+            with os.fdopen(write_fd, "w") as out:
+                out.write(str(time.perf_counter() - started))
+            os._exit(0)
+        os.close(write_fd)
+        with os.fdopen(read_fd) as inp:
+            samples.append(float(inp.read()))
+        os.waitpid(pid, 0)
+    return statistics.median(samples) * 1000
+
+
+def measure(example: Path, folder: Path, runs: int) -> tuple[float, float, int]:
+    pre_import_airflow_modules(example)
+    first = _parse_in_child(example)
+    twin = write_twin(first["shapes"], folder, example.stem)
+    pre_import_airflow_modules(twin)
+    ours, theirs = [], []
+    for _ in range(runs):  # alternate, so machine load hits both alike
+        ours.append(_parse_in_child(example)["seconds"])
+        theirs.append(_parse_in_child(twin)["seconds"])
+    return statistics.median(ours), statistics.median(theirs), sum(len(s["task_ids"]) for s in first["shapes"].values())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--dags-folder", type=Path, default=REPO / "dags")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="gs-bench-airflow-"))
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    # What a DAG processor's parsing process has imported before it reads a file.
+    import airflow.dag_processing.dagbag
+    import airflow.providers.standard.operators.empty
+    import airflow.sdk
+    import airflow.serialization.serialized_objects  # noqa: F401
+
+    examples = sorted(p for p in args.dags_folder.glob("*.py") if not p.name.startswith("_"))
+    with tempfile.TemporaryDirectory(prefix="gs-bench-warmup-") as warm:
+        warm_up(Path(warm))
+    worst = 0.0
+    print(f"median of {args.runs} parses per file (parse + serialize, forked from a parent with Airflow imported)")
+    print(f"{'example DAG file':<40} {'tasks':>5} {'example ms':>11} {'twin ms':>9} {'ratio':>6}")
+    with tempfile.TemporaryDirectory(prefix="gs-bench-twins-") as tmp:
+        for example in examples:
+            ours, theirs, tasks = measure(example, Path(tmp), args.runs)
+            ratio = ours / theirs
+            worst = max(worst, ratio)
+            print(f"{example.name:<40} {tasks:>5} {ours * 1000:>11.1f} {theirs * 1000:>9.1f} {ratio:>6.2f}")
+    print(
+        f"paid by each parse of an example, median: importing the GraphStorm operators "
+        f"{child_import_ms(OPERATOR_MODULES, args.runs):.1f} ms, Airflow's TaskFlow decorators (@task) "
+        f"{child_import_ms(TASKFLOW_MODULES, args.runs):.1f} ms"
+    )
+    verdict = "meets" if worst <= GOAL_RATIO else "MISSES"
+    print(f"worst ratio {worst:.2f}: {verdict} the goal <= {GOAL_RATIO}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""GraphStorm on Amazon SageMaker: synthetic ACM graph -> GConstruct -> train -> infer, deferrable.
+
+Every step is a SageMaker job (GConstruct a Processing job, training and inference Training
+jobs) on ``ml.*`` instances with your GraphStorm image (``image_url``, on ECR) and execution role
+(``role``). While a job runs the task waits in the triggerer (``deferrable=True``), holding no
+worker slot. The AWS connection ``aws_default`` supplies credentials, region and (in its extra)
+an optional ``endpoint_url``.
+
+Everything lives under ``<base_uri>/<YYYYMMDD>/`` - the run's logical date (its run id when it has
+none) - and each step writes into a folder of its own attempt (``model/1/``, ...), handed on
+through XCom. Job names carry the date too (``gs-sm-train-20260105-<timestamp>``).
+
+Tasks
+-----
+``prepare``     refuses unknown conf keys; uploads the synthetic raw graph (parquet + GConstruct
+                ``config.json``) and the GraphStorm YAML through the connection.
+``gconstruct``  builds the partitioned graph into ``graph/<attempt>/``.
+``train``       trains an RGCN node classifier into ``model/<attempt>/`` (seeded).
+``infer``       writes ``embeddings/<attempt>/`` and ``predictions/<attempt>/`` from that model.
+``summary``     writes ``summary.json`` naming the jobs and the folders each step used (one XCom).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from airflow.sdk import DAG, Param, task
+
+from graphstorm_provider.dags_support import check_run_conf, graphstorm_params, hyperparameters, run_prefix
+from graphstorm_provider.operators.gconstruct import GConstructOperator
+from graphstorm_provider.operators.infer import GSInferOperator
+from graphstorm_provider.operators.train import GSTrainOperator
+
+DAG_ID = "graphstorm_sagemaker_e2e"
+AWS_CONN_ID = "aws_default"
+DEFAULT_BASE_URI = os.environ.get("GRAPHSTORM_SAGEMAKER_BASE_URI", "s3://my-graphstorm-bucket/airflow-runs")
+SAGEMAKER_INSTANCE_PATTERN = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
+ECR_IMAGE_PATTERN = r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+)?$"
+CHECK_INTERVAL_SECONDS = 30  # between status checks of a running job (in the triggerer)
+
+PREFIX = "{{ gs_run_prefix(params.base_uri, dag_run.logical_date, run_id) }}"
+ATTEMPT = "{{ ti.try_number }}"
+RUN_KEY = "{{ gs_run_prefix('', dag_run.logical_date, run_id).lstrip('/') }}"
+JOB_ARGS = {
+    "image_url": "{{ params.image_url }}",
+    "role": "{{ params.role }}",
+    "instance_type": "{{ params.instance_type }}",
+    "region": "{{ params.region }}",
+    "graph_name": "{{ params.graph_name }}",
+    "aws_conn_id": AWS_CONN_ID,
+    "deferrable": True,
+    "check_interval": CHECK_INTERVAL_SECONDS,
+}
+GSF_ARGS = {**JOB_ARGS, "task_type": "{{ params.task_type }}"}
+
+PARAMS = graphstorm_params(
+    base_uri=DEFAULT_BASE_URI,
+    base_description="Every output goes under <base_uri>/<logical date>/: s3://<bucket>/<prefix>.",
+    instance_type="ml.m5.xlarge",
+    image_url="123456789012.dkr.ecr.us-west-2.amazonaws.com/graphstorm:sagemaker-cpu",
+    role="arn:aws:iam::123456789012:role/SageMakerRole",
+    region="us-west-2",
+)
+PARAMS["base_uri"] = Param(
+    DEFAULT_BASE_URI,
+    type="string",
+    pattern=r"^s3://[a-z0-9.-]{3,63}(/|$)",
+    title="Output base URI (S3)",
+    description="Every input and output goes under <base_uri>/<logical date>/: s3://<bucket>/<prefix>.",
+)
+PARAMS["instance_type"] = Param(
+    "ml.m5.xlarge",
+    type="string",
+    pattern=SAGEMAKER_INSTANCE_PATTERN,
+    title="SageMaker instance type",
+    description="ml.<family>.<size>, e.g. ml.m5.xlarge (CPU) or ml.g4dn.xlarge.",
+)
+PARAMS["image_url"] = Param(
+    "123456789012.dkr.ecr.us-west-2.amazonaws.com/graphstorm:sagemaker-cpu",
+    type="string",
+    pattern=ECR_IMAGE_PATTERN,
+    title="GraphStorm image (ECR)",
+    description="<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag], the "
+    "GraphStorm SageMaker image built by docker/build_image.sh and pushed.",
+)
+
+with DAG(
+    dag_id=DAG_ID,
+    description="GraphStorm gconstruct -> train -> infer as SageMaker jobs (deferrable), outputs per date",
+    schedule=None,
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    tags=["graphstorm", "example", "sagemaker"],
+    user_defined_macros={"gs_run_prefix": run_prefix, "gs_hyperparameters": hyperparameters},
+    params=PARAMS,
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def prepare(params: dict | None = None, dag_run=None, dag=None, run_id: str | None = None) -> dict[str, str]:
+        """Refuse unknown conf keys; upload the raw graph and the YAML under the run prefix."""
+        check_run_conf(dag_run.conf, dag.params)
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from graphstorm_provider.data import storage
+        from graphstorm_provider.data.synthetic_acm import SyntheticAcmSpec, generate_synthetic_acm
+        from graphstorm_provider.data.train_config import node_classification_yaml
+
+        prefix = run_prefix(params["base_uri"], dag_run.logical_date, run_id)
+        raw = f"{prefix}/raw"
+        spec = SyntheticAcmSpec(
+            num_papers=int(params["num_papers"]), num_classes=int(params["num_classes"]), seed=int(params["seed"])
+        )
+        yaml_uri = f"{prefix}/config/{params['graph_name']}_nc.yaml"
+        with storage.using_s3_client(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()):
+            summary = generate_synthetic_acm(raw, spec)
+            storage.write_bytes(yaml_uri, node_classification_yaml(spec.num_classes).encode())
+        return {
+            "run_prefix": prefix,
+            "raw_graph_s3": raw,
+            "graph_config_file": summary.graph_config_file,
+            "train_yaml_s3": yaml_uri,
+        }
+
+    prepared = prepare()
+
+    gconstruct = GConstructOperator(
+        task_id="gconstruct",
+        task_name=f"gs-sm-gconstruct-{RUN_KEY}",
+        input_graph_s3=prepared["raw_graph_s3"],
+        output_graph_s3=f"{PREFIX}/graph/{ATTEMPT}",
+        graph_config_file=prepared["graph_config_file"],
+        **JOB_ARGS,
+    )
+
+    train = GSTrainOperator(
+        task_id="train",
+        task_name=f"gs-sm-train-{RUN_KEY}",
+        graph_data_s3=gconstruct.output["output_graph_s3"],
+        yaml_s3=prepared["train_yaml_s3"],
+        model_artifact_s3=f"{PREFIX}/model/{ATTEMPT}",
+        graphstorm_args="{{ gs_hyperparameters(params, seed=True) }}",
+        **GSF_ARGS,
+    )
+
+    infer = GSInferOperator(
+        task_id="infer",
+        task_name=f"gs-sm-infer-{RUN_KEY}",
+        graph_data_s3=gconstruct.output["output_graph_s3"],
+        yaml_s3=prepared["train_yaml_s3"],
+        model_artifact_s3=train.output["model_artifact_s3"],
+        output_emb_s3=f"{PREFIX}/embeddings/{ATTEMPT}",
+        output_prediction_s3=f"{PREFIX}/predictions/{ATTEMPT}",
+        graphstorm_args="{{ gs_hyperparameters(params) }}",
+        **GSF_ARGS,
+    )
+
+    @task(multiple_outputs=False)  # one XCom
+    def summary(prepared: dict, graph: dict, trained: dict, inferred: dict) -> dict:
+        """Write ``summary.json``: the jobs and exactly the folders each step used."""
+        import json
+        import logging
+
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from graphstorm_provider.data import storage
+
+        result = {
+            "run_prefix": prepared["run_prefix"],
+            "raw_graph": prepared["raw_graph_s3"],
+            "graph": graph["output_graph_s3"],
+            "model": trained["model_artifact_s3"],
+            "embeddings": inferred.get("output_emb_s3"),
+            "predictions": inferred["output_prediction_s3"],
+            "jobs": {"gconstruct": graph["job_name"], "train": trained["job_name"], "infer": inferred["job_name"]},
+        }
+        uri = f"{prepared['run_prefix']}/summary.json"
+        with storage.using_s3_client(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()):
+            storage.write_bytes(uri, json.dumps(result, indent=2).encode())
+        logging.getLogger("airflow.task").info("GraphStorm SageMaker summary: %s", uri)
+        return {**result, "summary": uri}
+
+    summary(prepared, gconstruct.output, train.output, infer.output)

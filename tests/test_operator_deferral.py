@@ -1,0 +1,91 @@
+"""Deferrable mode where it pays: the trigger waits as long as the job may run, and a job that
+already ended finishes the task without deferring (moto server; the running-jobs proxy keeps a job
+``InProgress``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_operators_sagemaker import _operators, _point_connection_at
+
+
+@pytest.fixture(autouse=True)
+def _no_input_manifests(monkeypatch):
+    """moto runs no job, so the inputs these jobs name carry no manifest (operators/preflight.py)."""
+    monkeypatch.setenv("AIRFLOW__GRAPHSTORM__REQUIRE_INPUT_MANIFESTS", "False")
+
+
+
+def _train_job(**sm_params):
+    operator_class, kwargs = _operators()["train"]
+    if sm_params:
+        kwargs = {**kwargs, "sm_estimator_parameters": sm_params}
+    return operator_class(task_id="train", **kwargs).build_job()
+
+
+@pytest.mark.parametrize(("sm_params", "interval", "expected"), [
+    ({"max_run": 7200}, 30, (7200 + 3600) // 30),  # the job's max_run, plus the hour of margin
+    ({"max_run": 100}, 7, -(-(100 + 3600) // 7)),  # rounded up
+    ({}, 60, (24 * 3600 + 3600) // 60),  # SageMaker's default MaxRuntimeInSeconds: 24 h
+])
+def test_waiter_max_attempts_follows_the_jobs_max_run(sm_params, interval, expected):
+    from graphstorm_provider.operators.deferral import waiter_max_attempts
+
+    assert waiter_max_attempts(_train_job(**sm_params), interval) == expected
+    assert waiter_max_attempts(_train_job(**sm_params), interval, explicit=5) == 5
+
+
+def test_a_processing_job_without_a_limit_waits_24_hours_plus_margin():
+    from graphstorm_provider.operators.deferral import DEFAULT_WAIT_SECONDS, WAIT_MARGIN_SECONDS, waiter_max_attempts
+
+    operator_class, kwargs = _operators()["gconstruct"]
+    job = operator_class(task_id="gconstruct", **kwargs).build_job()
+    assert "MaxRuntimeInSeconds" not in (job.request.get("StoppingCondition") or {})
+    assert waiter_max_attempts(job, 30) == (DEFAULT_WAIT_SECONDS + WAIT_MARGIN_SECONDS) // 30
+
+
+def test_a_running_job_defers_with_attempts_from_its_max_run(aws_env, running_jobs_proxy, monkeypatch):
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    _point_connection_at(running_jobs_proxy.url, monkeypatch)
+    operator_class, kwargs = _operators()["train"]
+    operator = operator_class(task_id="train", deferrable=True, check_interval=20,
+                              sm_estimator_parameters={"max_run": 1800}, **kwargs)
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context={})
+    _, trigger = deferred.value.trigger.serialize()
+    assert trigger["waiter_max_attempts"] == (1800 + 3600) // 20
+    assert trigger["waiter_delay"] == 20
+    [created] = aws_env.received("SageMaker.CreateTrainingJob")
+    assert trigger["job_name"] == created["TrainingJobName"]
+    # It looked once before deferring (the job was InProgress), then left the waiting to the trigger.
+    # one describe before the create (the re-attach check), one before deferring
+    assert running_jobs_proxy.targets.count("SageMaker.DescribeTrainingJob") == 2
+
+
+def test_a_job_that_already_ended_finishes_without_deferring(aws_env):
+    """moto completes jobs at once: the check before deferring sees Completed, no TaskDeferred."""
+    operator_class, kwargs = _operators()["train"]
+    result = operator_class(task_id="train", deferrable=True, check_interval=1, **kwargs).execute(context={})
+    [created] = aws_env.received("SageMaker.CreateTrainingJob")
+    assert result["job_name"] == created["TrainingJobName"]
+    assert result["model_artifact_s3"] == kwargs["model_artifact_s3"].rstrip("/") + "/"
+    # one describe before the create (the re-attach check), one before deferring
+    assert len(aws_env.received("SageMaker.DescribeTrainingJob")) == 2
+
+
+def test_a_job_that_already_failed_fails_the_task_without_deferring(aws_env, running_jobs_proxy, monkeypatch):
+    """A job stopped before the check fails the task (a processing job: moto cannot stop training jobs)."""
+    from graphstorm_provider.execution.sagemaker import SageMakerJobFailed
+    from graphstorm_provider.operators.deferral import ended_before_deferring
+
+    _point_connection_at(running_jobs_proxy.url, monkeypatch)
+    operator_class, kwargs = _operators()["gconstruct"]
+    operator = operator_class(task_id="gconstruct", deferrable=True, **kwargs)
+    job = operator.build_job()
+    backend = operator._sagemaker_backend(job.region)
+    backend.create(job)
+    assert ended_before_deferring(backend, job, operator.log) is False  # InProgress
+    backend.client.stop_processing_job(ProcessingJobName=job.job_name)
+    with pytest.raises(SageMakerJobFailed, match="Stopped"):
+        ended_before_deferring(backend, job, operator.log)
