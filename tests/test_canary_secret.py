@@ -10,9 +10,13 @@ environment and print only its SHA-256.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
+import sqlite3
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -44,8 +48,40 @@ def hits(values: dict[str, str], blobs: dict[str, bytes]) -> list[str]:
             if value.encode() in data]
 
 
+# Read in a child process: opening and closing the metadata database (or its -wal/-shm files)
+# here would silently drop the POSIX locks this process's SQLite connections hold, and the next
+# Airflow process to close the database would then take itself for the last user, checkpoint and
+# delete the WAL under them: "database disk image is malformed" in every later test.
+_READ_FILES = """
+import base64, json, pathlib, sys
+root = pathlib.Path(sys.argv[1])
+json.dump({str(p): base64.b64encode(p.read_bytes()).decode() for p in root.rglob("*")
+           if p.is_file() and not p.is_symlink()}, sys.stdout)
+"""
+
+
 def files_under(root: Path) -> dict[str, bytes]:
-    return {str(p): p.read_bytes() for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
+    """Every file under ``root`` (not following symlinks), read by a child process."""
+    out = subprocess.run([sys.executable, "-c", _READ_FILES, str(root)], check=True, capture_output=True,
+                         text=True).stdout
+    return {where: base64.b64decode(data) for where, data in json.loads(out).items()}
+
+
+def test_reading_the_files_keeps_this_processes_sqlite_locks(tmp_path):
+    """Regression: after ``files_under`` read a WAL database this process holds open, another
+    process that opens and closes it must still see this process as a user (it keeps the WAL)."""
+    db = tmp_path / "airflow.db"
+    held = sqlite3.connect(db)
+    held.execute("PRAGMA journal_mode=WAL")
+    held.execute("CREATE TABLE t (x)")
+    held.execute("INSERT INTO t VALUES (1)")
+    held.commit()
+    assert held.execute("SELECT x FROM t").fetchall() == [(1,)]
+    assert str(db) in files_under(tmp_path)
+    other = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT x FROM t').fetchall(); c.close()"
+    subprocess.run([sys.executable, "-c", other, str(db)], check=True)
+    assert (tmp_path / "airflow.db-wal").exists()
+    held.close()
 
 
 @pytest.mark.e2e
