@@ -15,10 +15,6 @@ cd "$root"
 # and their mypy errors are counted but do not fail the run. Remove each entry once the file passes
 # (`scripts/lint.sh --fix`, then fix what remains), and delete this list when it is empty.
 PENDING=(
-  graphstorm_provider/operators/__init__.py
-  graphstorm_provider/operators/base.py
-  graphstorm_provider/operators/connection.py
-  graphstorm_provider/operators/local_compose.py
   tests/
 )
 

@@ -1,7 +1,9 @@
 """
-The GraphStorm operators, importable from here; each module is imported only when its operator
-is first used, so ``from graphstorm_provider.operators import GSTrainOperator`` costs no more at
-DAG parse time than importing its own module.
+The GraphStorm operators, importable from here.
+
+Each module is imported only when its operator is first used, so
+``from graphstorm_provider.operators import GSTrainOperator`` costs no more at DAG parse time
+than importing its own module.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ _MODULES = {
 }
 __all__ = list(_MODULES)
 
-if TYPE_CHECKING:
-    from graphstorm_provider.operators.gconstruct import GConstructOperator
-    from graphstorm_provider.operators.infer import GSInferOperator
-    from graphstorm_provider.operators.local_compose import LocalComposeOperator
-    from graphstorm_provider.operators.partition import DistPartitionOperator
-    from graphstorm_provider.operators.train import GSTrainOperator
+if TYPE_CHECKING:  # for type checkers; `X as X` marks each name as re-exported (PEP 484)
+    from graphstorm_provider.operators.gconstruct import GConstructOperator as GConstructOperator
+    from graphstorm_provider.operators.infer import GSInferOperator as GSInferOperator
+    from graphstorm_provider.operators.local_compose import LocalComposeOperator as LocalComposeOperator
+    from graphstorm_provider.operators.partition import DistPartitionOperator as DistPartitionOperator
+    from graphstorm_provider.operators.train import GSTrainOperator as GSTrainOperator
 
 
 def __getattr__(name: str) -> Any:

@@ -1,9 +1,10 @@
 """
 What the four GraphStorm operators share: spec building at task start, backend dispatch, kill.
 
-An operator keeps its parameters as plain attributes named like the flags of GraphStorm's SageMaker launch scripts (so Airflow
-can template them), turns them into the step's job spec when the task starts (after templating,
-before any request), and hands the rendered :class:`JobRequest` to a backend:
+An operator keeps its parameters as plain attributes named like the flags of GraphStorm's SageMaker
+launch scripts (so Airflow can template them), turns them into the step's job spec when the task
+starts (after templating, before any request), and hands the rendered :class:`JobRequest` to a
+backend:
 
 * ``instance_type="local"``, one instance: ``execution.local.LocalJobRunner`` (this machine);
 * ``instance_type="local"``, several instances: the compose runner (hosts ``algo-1..N``);
@@ -22,7 +23,7 @@ import datetime
 import importlib
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
     from graphstorm_provider.execution.runners import JobRunner
     from graphstorm_provider.execution.sagemaker import SageMakerBackend
+    from graphstorm_provider.jobs.common import JobSpec
     from graphstorm_provider.jobs.request import JobRequest
 
 # Fields every step shares, templated because they are names/URIs a DAG computes.
@@ -215,12 +217,13 @@ class GraphStormBaseOperator(BaseOperator):
 
     # ------------------------------------------------------------------ spec
     @classmethod
-    def spec_class(cls) -> type:
-        return getattr(importlib.import_module(cls.spec_module), cls.spec_class_name)
+    def spec_class(cls) -> type[JobSpec]:
+        # A subclass names a JobSpec subclass (spec_module, spec_class_name); getattr cannot say so.
+        return cast("type[JobSpec]", getattr(importlib.import_module(cls.spec_module), cls.spec_class_name))
 
     def spec_kwargs(self) -> dict[str, Any]:
         """
-        The spec's keyword arguments from this operator's (rendered) attributes.
+        Return the spec's keyword arguments from this operator's (rendered) attributes.
 
         Parameters left at ``None`` are omitted so the spec's own defaults apply (GraphStorm's).
         """
@@ -273,8 +276,9 @@ class GraphStormBaseOperator(BaseOperator):
 
     def _build_or_fail(self, context: Context) -> JobRequest:
         """
-        :meth:`build_job` at task start; bad input fails the task without retries
-        (``AirflowFailException``, the same one sentence): the same input would fail again.
+        Run :meth:`build_job` at task start; bad input fails the task without retries.
+
+        The failure is an ``AirflowFailException`` with the spec error's one sentence: the same input would fail again.
         """
         from graphstorm_provider.jobs.errors import JobSpecError
 
@@ -327,23 +331,24 @@ class GraphStormBaseOperator(BaseOperator):
 
     def job_log(self) -> Any:
         """
-        The task's logger for the job's output (``operators/job_log.py``): callable with a line
-        and logger-like, so every backend can take it.
+        Return the task's logger for the job's output (``operators/job_log.py``).
+
+        It is callable with a line and logger-like, so every backend can take it.
         """
         from graphstorm_provider.operators.job_log import JobLog
 
         return JobLog(self.log, follow=self.follow_job_line)
 
     def follow_job_line(self, line: str) -> str | None:
-        """A line to log after one of the job's output lines (train: the epoch summary)."""
+        """Return a line to log after one of the job's output lines (train: the epoch summary)."""
         return None
 
     def job_results(self, job: JobRequest) -> dict[str, Any]:
-        """What a completed job adds to the XCom beyond its outputs (train: metrics)."""
+        """Return what a completed job adds to the XCom beyond its outputs (train: metrics)."""
         return {}
 
     def job_completed(self, context: Context, job: JobRequest) -> dict[str, Any]:
-        """The XCom value of a completed job; its outputs are attached to their asset aliases."""
+        """Return the XCom value of a completed job; its outputs are attached to their asset aliases."""
         result: dict[str, Any] = {**job.xcom_value(), **self.job_results(job)}
         from graphstorm_provider.operators.metrics import final_metrics
 
@@ -374,8 +379,9 @@ class GraphStormBaseOperator(BaseOperator):
 
     def botocore_config(self) -> dict[str, Any]:
         """
-        The botocore ``Config`` kwargs of every AWS client of this task (hooks and trigger):
-        bounded adaptive retries and timeouts (``execution.sagemaker.botocore_config``) under the
+        Return the botocore ``Config`` kwargs of every AWS client of this task (hooks and trigger).
+
+        Bounded adaptive retries and timeouts (``execution.sagemaker.botocore_config``) under the
         connection extra's own ``config_kwargs``.
         """
         from graphstorm_provider.execution.sagemaker import botocore_config
@@ -393,8 +399,9 @@ class GraphStormBaseOperator(BaseOperator):
 
     def _sagemaker_backend(self, region: str) -> Any:
         """
-        The SageMaker backend over the Amazon provider's hooks (they own the AWS connection),
-        with :meth:`botocore_config` as the hooks' ``config``.
+        Return the SageMaker backend over the Amazon provider's hooks (they own the AWS connection).
+
+        The hooks get :meth:`botocore_config` as their ``config``.
         """
         from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
@@ -402,7 +409,10 @@ class GraphStormBaseOperator(BaseOperator):
         from graphstorm_provider.execution.sagemaker import SageMakerBackend
 
         config = self.botocore_config()
-        client = SageMakerHook(aws_conn_id=self.aws_conn_id, region_name=region, config=config).conn
+        # The Amazon provider's SageMakerHook.__init__(self, *args, **kwargs) has no annotations.
+        client = SageMakerHook(  # type: ignore[no-untyped-call]
+            aws_conn_id=self.aws_conn_id, region_name=region, config=config
+        ).conn
         logs = (
             AwsLogsHook(aws_conn_id=self.aws_conn_id, region_name=region, config=config).conn
             if self.print_log
@@ -412,8 +422,9 @@ class GraphStormBaseOperator(BaseOperator):
 
     def _run_sagemaker(self, job: JobRequest, context: Context | None = None) -> JobRequest:
         """
-        Start (or re-attach to) the job and follow it; return the request under the name of the
-        job that produced the outputs.
+        Start (or re-attach to) the job and follow it.
+
+        Return the request under the name of the job that produced the outputs.
         """
         backend = self._sagemaker_backend(job.region)
         self._sagemaker = backend
@@ -515,8 +526,9 @@ def run_here(
     timeout_s: float | None,
 ) -> JobRunner:
     """
-    Run an ``instance_type="local"`` job on this machine: the one path of every operator
-    (the step operators and ``LocalComposeOperator``).
+    Run an ``instance_type="local"`` job on this machine.
+
+    This is the one path of every operator (the step operators and ``LocalComposeOperator``).
 
     One host: the local backend; several: the compose backend with ``compose_command``,
     ``gpus``, ``shm_size`` and ``timeout_s``. The runner gets the job's region and the AWS
@@ -543,6 +555,6 @@ def run_here(
         from airflow.providers.common.compat.sdk import AirflowFailException
 
         raise AirflowFailException(str(err)) from err
-    operator._runner = runner  # type: ignore[attr-defined]  # what on_kill stops
+    operator._runner = runner  # what on_kill stops
     runner.run()
     return runner

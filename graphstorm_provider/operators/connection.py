@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from botocore.credentials import ReadOnlyCredentials
+
     from graphstorm_provider.jobs.request import JobRequest
 
 log = logging.getLogger(__name__)
@@ -18,8 +20,9 @@ SECRET_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_T
 
 def mask_secrets(values: Iterable[str | None]) -> None:
     """
-    Register ``values`` with Airflow's secrets masker (``airflow.sdk.log.mask_secret``: the task
-    process and its supervisor), so a value that reaches a task log line shows as ``***``.
+    Register ``values`` with Airflow's secrets masker, so a value that reaches a task log line shows as ``***``.
+
+    The masker is ``airflow.sdk.log.mask_secret``: the task process and its supervisor.
     """
     from airflow.sdk.log import mask_secret
 
@@ -55,7 +58,9 @@ def connection_env(aws_conn_id: str | None, region: str) -> dict[str, str]:
     env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
     try:
         hook = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3", region_name=region)
-        credentials = hook.get_credentials(region_name=region)
+        # Optional although the hook is annotated never to return None: the check below stays
+        # (a hook double or another provider version may return None).
+        credentials: ReadOnlyCredentials | None = hook.get_credentials(region_name=region)
     except Exception as err:
         log.warning("No AWS credentials from connection %r (%s).", aws_conn_id, type(err).__name__)
         return env

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from graphstorm_provider.execution.runners import JobRunner
+    from graphstorm_provider.jobs.common import JobSpec
     from graphstorm_provider.jobs.request import JobRequest
 
 # No role is assumed locally; the specs still want a non-empty value.
@@ -31,8 +32,8 @@ LOCAL_ROLE = "local"
 DEFAULT_INSTANCE_COUNT = 2
 
 
-def spec_class(step: str) -> type:
-    """The step's spec from ``jobs.STEP_SPECS`` (GraphStorm's compose generator's action names too)."""
+def spec_class(step: str) -> type[JobSpec]:
+    """Return the step's spec from ``jobs.STEP_SPECS`` (GraphStorm's compose generator's action names too)."""
     from graphstorm_provider.jobs import compose_step
 
     return compose_step(step)
@@ -78,7 +79,7 @@ class LocalComposeOperator(BaseOperator):
         self,
         *,
         step: str | None = None,
-        spec: Any = None,
+        spec: JobSpec | None = None,
         instance_count: int | None = None,
         compose_command: str | None = None,
         gpus: int = 0,
@@ -90,9 +91,9 @@ class LocalComposeOperator(BaseOperator):
         skip_if_complete: bool = False,
         **kwargs: Any,
     ) -> None:
-        if spec is None and step is None:
-            raise ValueError("LocalComposeOperator needs step= (with the step's parameters) or spec=.")
-        if spec is not None and step is None:
+        if step is None:
+            if spec is None:
+                raise ValueError("LocalComposeOperator needs step= (with the step's parameters) or spec=.")
             step = spec.step
         # Step parameters are the spec's fields; everything else belongs to BaseOperator.
         field_names = {f.name for f in dataclasses.fields(spec_class(step))}
@@ -119,7 +120,7 @@ class LocalComposeOperator(BaseOperator):
         self._job: JobRequest | None = None
 
     def build_job(self) -> JobRequest:
-        """The job request, rendered by the step's spec with ``instance_type='local'``."""
+        """Return the job request, rendered by the step's spec with ``instance_type='local'``."""
         if self.spec is not None:
             spec = self.spec
             changes: dict[str, Any] = {}
