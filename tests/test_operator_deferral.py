@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_operators_sagemaker import _operators, _point_connection_at
+from tests.test_operators_sagemaker import REGION, _operators, _point_connection_at
 
 
 @pytest.fixture(autouse=True)
@@ -89,3 +89,37 @@ def test_a_job_that_already_failed_fails_the_task_without_deferring(aws_env, run
     backend.client.stop_processing_job(ProcessingJobName=job.job_name)
     with pytest.raises(SageMakerJobFailed, match="Stopped"):
         ended_before_deferring(backend, job, operator.log)
+
+
+@pytest.mark.parametrize("reason", ["timeout", "trigger failure"])
+def test_a_deferral_that_times_out_stops_its_job(reason, aws_env, running_jobs_proxy, monkeypatch):
+    """The deferral's timeout (``max_ingestion_time``) resumes the task only to fail it, without the
+    trigger's job name: the job is found by the task instance's name and stopped. A trigger that
+    failed (not a timeout) leaves the job to the task's retry, which re-attaches to it."""
+    from types import SimpleNamespace
+
+    from airflow.providers.common.compat.sdk import TaskDeferred
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+    from airflow.sdk.exceptions import TaskDeferralError, TaskDeferralTimeout
+
+    _point_connection_at(running_jobs_proxy.url, monkeypatch)
+    operator_class, kwargs = _operators()["train"]
+    operator = operator_class(task_id="train", deferrable=True, max_ingestion_time=60, **kwargs)
+    ti = SimpleNamespace(dag_id="dag", task_id="train", run_id="manual__1", map_index=-1,
+                         xcom_push=lambda key, value: None)
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context={"ti": ti})
+    name = deferred.value.trigger.job_name
+    assert deferred.value.timeout.total_seconds() == 60
+    error = TriggerFailureReason.TRIGGER_TIMEOUT if reason == "timeout" else TriggerFailureReason.TRIGGER_FAILURE
+    expected = TaskDeferralTimeout if reason == "timeout" else TaskDeferralError
+    resumed = operator_class(task_id="train", deferrable=True, max_ingestion_time=60, **kwargs)  # a new worker
+    with pytest.raises(expected):
+        resumed.resume_execution(TRIGGER_FAIL_REPR, {"error": error}, context={"ti": ti})
+    proxied = resumed._sagemaker_backend(REGION).status("training", name).status
+    if reason == "timeout":
+        assert "SageMaker.StopTrainingJob" in running_jobs_proxy.targets
+        assert proxied == "Stopped"
+    else:
+        assert "SageMaker.StopTrainingJob" not in running_jobs_proxy.targets
+        assert proxied == "InProgress"

@@ -397,6 +397,22 @@ class SageMakerBackend:
         log.info("Stop requested for SageMaker job %s.", job_name)
         return True
 
+    def stop_attempts(self, job: JobRequest) -> list[str]:
+        """
+        Stop every attempt of ``job`` that is still running: ``job.job_name``, ``-a2``, ``-a3``, ...
+
+        The names are described in :meth:`start`'s order, up to the first that does not exist.
+        Return the names a stop request was sent for (a failed stop raises, as in :meth:`stop`).
+        """
+        stopped = []
+        for attempt in range(1, naming.MAX_JOB_ATTEMPTS + 1):
+            name = naming.attempt_name(job.job_name, attempt)
+            if self.find(job.kind, name) is None:
+                break
+            if self.stop(job.kind, name, job.region):
+                stopped.append(name)
+        return stopped
+
     # ------------------------------------------------------------------ starting, re-attaching
     def start(
         self,

@@ -99,8 +99,8 @@ class GraphStormBaseOperator(BaseOperator):
         task then fails and stops the job). Default: enough checks, one per ``check_interval``, to
         cover the job's ``max_run`` (``StoppingCondition``; 24 hours when none is set) plus one hour
         (see ``operators/deferral.py``). A ``max_ingestion_time`` in deferrable mode becomes the
-        deferral timeout: the task fails, but the job is not stopped (Airflow does not tell the
-        operator which job timed out). The job is checked once before deferring: a job that
+        deferral timeout: the task fails and stops the job, found by the task instance's name
+        (:meth:`resume_execution`). The job is checked once before deferring: a job that
         already ended finishes the task without deferring.
     :param aws_max_attempts: Attempts per AWS API call (botocore's adaptive retry mode, for
         throttling, 5xx and connection errors). Default: ``retries.max_attempts`` of the
@@ -497,6 +497,33 @@ class GraphStormBaseOperator(BaseOperator):
             raise AirflowException(f"SageMaker job did not complete: {event}")
         self.log.info("SageMaker job %s completed.", event["job_name"])
         return self.job_completed(context, self.build_job(job_name=event["job_name"]))
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """
+        Resume after deferral; a deferral that timed out stops its SageMaker job first.
+
+        When the deferral's timeout (``max_ingestion_time``, else ``execution_timeout``) expires,
+        the scheduler resumes the task only to fail it (``__fail__``), without the trigger's job
+        name, and the triggerer cancels the trigger without calling its ``on_kill``. The job is
+        found again by the task instance's deterministic name (and its ``-aN`` attempts) and
+        stopped; then the task fails as Airflow fails it (``TaskDeferralTimeout``).
+        """
+        from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+
+        timed_out = (next_kwargs or {}).get("error") == TriggerFailureReason.TRIGGER_TIMEOUT
+        if next_method == TRIGGER_FAIL_REPR and timed_out:
+            self._stop_after_deferral_timeout(context)
+        return super().resume_execution(next_method, next_kwargs, context)
+
+    def _stop_after_deferral_timeout(self, context: Context) -> None:
+        job = self.build_job(context=context)
+        if job.is_local:  # a local run never defers
+            return
+        stopped = self._sagemaker_backend(job.region).stop_attempts(job)
+        if stopped:
+            self.log.error("The deferral timed out: stop requested for SageMaker job %s.", ", ".join(stopped))
+        else:
+            self.log.error("The deferral timed out; no running SageMaker job is named %s.", job.job_name)
 
     # ------------------------------------------------------------------ kill
     def on_kill(self) -> None:
