@@ -46,6 +46,18 @@ TREE_ENTRY = textwrap.dedent("""
 """)
 
 
+# A test runner started in the background (``cmd &`` without job control) ignores SIGINT, and its
+# children inherit that: a child a test sends SIGINT to is started through this prefix, which sets
+# SIGINT back to its default disposition and execs the command (Python then installs its own
+# KeyboardInterrupt handler, as in a terminal).
+_DEFAULT_SIGINT = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+
+
+def with_default_sigint(argv: list[str]) -> list[str]:
+    """``argv`` run with SIGINT at its default disposition, whatever this process inherited."""
+    return [sys.executable, "-c", _DEFAULT_SIGINT, *argv]
+
+
 def live_processes_with(marker: str) -> set[int]:
     """Live processes whose command line holds ``marker`` (zombies are gone already)."""
     found = set()

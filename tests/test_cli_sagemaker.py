@@ -19,6 +19,7 @@ import pytest
 
 from graphstorm_provider.execution import sagemaker as sm
 from graphstorm_provider.jobs import STEP_SPECS
+from tests.process_trees import with_default_sigint
 
 GS_SAGEMAKER = str(Path(sys.executable).parent / "gs-sagemaker")
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker-cpu"
@@ -445,8 +446,8 @@ def _wait_for(condition, timeout: float = 120) -> None:
 
 def _launch_through(proxy, *argv: str) -> subprocess.Popen:
     env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url, "GS_SAGEMAKER_POLL_SECONDS": "0.2"}
-    return subprocess.Popen([GS_SAGEMAKER, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+    return subprocess.Popen(with_default_sigint([GS_SAGEMAKER, *argv]), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
 
 
 def test_waiting_prints_status_changes_and_a_stopped_job_exits_1(aws_env, running_jobs_proxy):

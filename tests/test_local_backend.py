@@ -28,7 +28,7 @@ import pytest
 from graphstorm_provider import config
 from graphstorm_provider.execution.local import LocalJobError, LocalJobRunner, LocalSpecError
 from graphstorm_provider.jobs.request import JobRequest
-from tests.process_trees import TREE_ENTRY, airflow_tasks_test, live_processes_with
+from tests.process_trees import TREE_ENTRY, airflow_tasks_test, live_processes_with, with_default_sigint
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -411,7 +411,7 @@ LocalJobRunner(job, runtime_python=sys.executable, stop_grace_seconds=1).run()
 
 def _start_runner_process(job: JobRequest) -> tuple[subprocess.Popen, threading.Event]:
     payload = json.dumps({"kind": job.kind, "step": job.step, "request": job.request})
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER_SCRIPT, payload], stdout=subprocess.PIPE,
+    proc = subprocess.Popen(with_default_sigint([sys.executable, "-c", RUNNER_SCRIPT, payload]), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     ready = threading.Event()
 
