@@ -28,4 +28,4 @@ case $engine_status in
 esac
 
 export GRAPHSTORM_RUNTIME_PYTHON="$root/.venv-runtime/bin/python"
-exec .venv/bin/python -m pytest -ra "$@"
+exec .venv/bin/python -m pytest -ra --durations=20 "$@"
