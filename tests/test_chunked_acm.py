@@ -30,8 +30,16 @@ from graphstorm_provider.data.synthetic_acm import (
 )
 
 SMALL = SyntheticAcmSpec(num_papers=400, num_classes=4, feat_dim=16, seed=7)
-SPEC_KEYS = {"graph_name", "node_type", "num_nodes_per_chunk", "edge_type", "num_edges_per_chunk", "edges",
-             "node_data", "edge_data"}
+SPEC_KEYS = {
+    "graph_name",
+    "node_type",
+    "num_nodes_per_chunk",
+    "edge_type",
+    "num_edges_per_chunk",
+    "edges",
+    "node_data",
+    "edge_data",
+}
 ENTRYPOINTS = Path(__file__).resolve().parents[1] / "entrypoints"
 
 
@@ -74,8 +82,10 @@ def test_metadata_follows_dgls_specification(both):
         assert len(spec["data"]) == len(counts) > 1 and all(n > 0 for n in counts)
     assert set(meta["node_data"]) <= set(ntypes)
     assert set(meta["node_data"]["paper"]) == {"feat", "label", "train_mask", "val_mask", "test_mask"}
-    assert {nt: set(f) for nt, f in meta["node_data"].items() if nt != "paper"} == {"author": {"feat"},
-                                                                                    "subject": {"feat"}}
+    assert {nt: set(f) for nt, f in meta["node_data"].items() if nt != "paper"} == {
+        "author": {"feat"},
+        "subject": {"feat"},
+    }
     assert meta["edge_data"] == {}
     for feats in meta["node_data"].values():
         for spec in feats.values():
@@ -217,8 +227,12 @@ def test_graphstorms_id_reverse_map_reads_the_raw_id_mappings(both):
         "m = IdReverseMap(sys.argv[1])\n"
         "print(' '.join(m.map_id(np.arange(len(m))).tolist()))\n"
     )
-    proc = subprocess.run([runtime_python(), "-c", code, str(root / "raw_id_mappings" / "paper")],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [runtime_python(), "-c", code, str(root / "raw_id_mappings" / "paper")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == chunked.read_raw_ids(str(root), "paper").tolist()
 
@@ -238,8 +252,24 @@ def test_cli_writes_the_chunked_format_and_rejects_bad_flags(tmp_path, capsys):
     from graphstorm_provider.cli.main import main
 
     out = tmp_path / "chunked"
-    assert main(["synthetic-acm", "--output-path", str(out), "--format", "chunked", "--graph-name", "acm_c",
-                 "--num-papers", "120", "--num-chunks", "4"]) == 0
+    assert (
+        main(
+            [
+                "synthetic-acm",
+                "--output-path",
+                str(out),
+                "--format",
+                "chunked",
+                "--graph-name",
+                "acm_c",
+                "--num-papers",
+                "120",
+                "--num-chunks",
+                "4",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["graph_format"] == "chunked" and report["graph_config_file"] == "metadata.json"
     meta = _meta(out)
@@ -256,8 +286,10 @@ def test_cli_writes_the_chunked_format_and_rejects_bad_flags(tmp_path, capsys):
         (["--format", "dgl"], "argument --format: invalid choice: 'dgl'"),
     ):
         bad = tmp_path / "bad"
-        assert main(["synthetic-acm", "--output-path", str(bad), "--format", "chunked", "--num-papers", "120",
-                     *flags]) == 2
+        assert (
+            main(["synthetic-acm", "--output-path", str(bad), "--format", "chunked", "--num-papers", "120", *flags])
+            == 2
+        )
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err and "Traceback" not in err, err
         assert not bad.exists()

@@ -104,8 +104,9 @@ def entrypoints(tmp_path, monkeypatch) -> Path:
     return folder
 
 
-def training_job(name: str, script: str, args=(), channels=None, output_path=None, environment=None,
-                 count: int = 1) -> JobRequest:
+def training_job(
+    name: str, script: str, args=(), channels=None, output_path=None, environment=None, count: int = 1
+) -> JobRequest:
     request = {
         "TrainingJobName": name,
         "AlgorithmSpecification": {
@@ -121,8 +122,16 @@ def training_job(name: str, script: str, args=(), channels=None, output_path=Non
     }
     if channels:
         request["InputDataConfig"] = [
-            {"ChannelName": ch, "DataSource": {"S3DataSource": {
-                "S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}}}
+            {
+                "ChannelName": ch,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": uri,
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
             for ch, uri in channels.items()
         ]
     if output_path:
@@ -133,17 +142,31 @@ def training_job(name: str, script: str, args=(), channels=None, output_path=Non
 def processing_job(name: str, script: str, inputs: dict[str, str], output_uri: str, args=()) -> JobRequest:
     request = {
         "ProcessingJobName": name,
-        "AppSpecification": {"ImageUri": "graphstorm:sm",
-                             "ContainerEntrypoint": ["python3", f"/opt/ml/code/{script}"],
-                             "ContainerArguments": list(args)},
+        "AppSpecification": {
+            "ImageUri": "graphstorm:sm",
+            "ContainerEntrypoint": ["python3", f"/opt/ml/code/{script}"],
+            "ContainerArguments": list(args),
+        },
         "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "local", "VolumeSizeInGB": 30}},
         "ProcessingInputs": [
-            {"InputName": name_, "S3Input": {"S3Uri": uri, "LocalPath": local, "S3DataType": "S3Prefix",
-                                             "S3InputMode": "File"}}
+            {
+                "InputName": name_,
+                "S3Input": {"S3Uri": uri, "LocalPath": local, "S3DataType": "S3Prefix", "S3InputMode": "File"},
+            }
             for name_, (uri, local) in ((n, v) for n, v in inputs.items())
         ],
-        "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {
-            "S3Uri": output_uri, "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]},
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": "out",
+                    "S3Output": {
+                        "S3Uri": output_uri,
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
         "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
         "Environment": {"GS_STEP": "gconstruct"},
     }
@@ -165,7 +188,7 @@ def wait_until(predicate, what: str, limit: float = 60.0) -> None:
 
 
 def s3_object(aws_env, uri: str) -> bytes:
-    bucket, key = uri[len("s3://"):].split("/", 1)
+    bucket, key = uri[len("s3://") :].split("/", 1)
     return aws_env.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
@@ -180,9 +203,14 @@ def test_training_job_gets_sagemaker_layout_env_channels_and_model_upload(entryp
     local_yaml.parent.mkdir()
     local_yaml.write_text("from file")
     args = ["--graph-name", "g", "--", "--node-feat-name", "paper:feat", "author:feat", "--num-epochs", "2"]
-    job = training_job("train-1", "report_entry.py", args,
-                       channels={"graph": f"{bucket}/graph", "conf": local_yaml.parent.as_uri()},
-                       output_path=f"{bucket}/models", environment={"GS_FROM_REQUEST": "yes"})
+    job = training_job(
+        "train-1",
+        "report_entry.py",
+        args,
+        channels={"graph": f"{bucket}/graph", "conf": local_yaml.parent.as_uri()},
+        output_path=f"{bucket}/models",
+        environment={"GS_FROM_REQUEST": "yes"},
+    )
 
     with caplog.at_level(logging.INFO):
         result = runner(job, env={"GS_FROM_OPERATOR": "op"}).run()
@@ -230,8 +258,10 @@ def test_processing_job_stages_inputs_into_cwd_and_uploads_outputs(entrypoints, 
     local_raw = tmp_path / "raw"
     (local_raw / "nodes").mkdir(parents=True)
     (local_raw / "nodes" / "n.txt").write_text("nodes")
-    inputs = {"s3-part": (f"{bucket}/raw", "/opt/ml/processing/input"),
-              "file-part": (local_raw.as_uri(), "/opt/ml/processing/input")}
+    inputs = {
+        "s3-part": (f"{bucket}/raw", "/opt/ml/processing/input"),
+        "file-part": (local_raw.as_uri(), "/opt/ml/processing/input"),
+    }
 
     result = runner(processing_job("gc-1", "upper_entry.py", inputs, f"{bucket}/out", ["--graph-name", "g"])).run()
 
@@ -242,8 +272,11 @@ def test_processing_job_stages_inputs_into_cwd_and_uploads_outputs(entrypoints, 
 
     # The same job with file:// everywhere.
     out_dir = tmp_path / "out"
-    runner(processing_job("gc-2", "upper_entry.py", {"in": (local_raw.as_uri(), "/opt/ml/processing/input")},
-                          out_dir.as_uri())).run()
+    runner(
+        processing_job(
+            "gc-2", "upper_entry.py", {"in": (local_raw.as_uri(), "/opt/ml/processing/input")}, out_dir.as_uri()
+        )
+    ).run()
     assert (out_dir / "nodes" / "n.txt").read_text() == "NODES"
 
 
@@ -290,7 +323,10 @@ def test_entry_point_starts_with_default_signal_dispositions(entrypoints, tmp_pa
     out = tmp_path / "sigign"
     job = training_job("signals", "report_entry.py")
     job.request["AlgorithmSpecification"]["ContainerEntrypoint"] = [
-        "/bin/sh", "-c", f"grep SigIgn /proc/$$/status > {out}"]
+        "/bin/sh",
+        "-c",
+        f"grep SigIgn /proc/$$/status > {out}",
+    ]
     runner(job).run()
     ignored = int(out.read_text().split()[1], 16)
     assert not ignored & (1 << (signal.SIGPIPE - 1))
@@ -359,6 +395,7 @@ def test_container_paths_stay_inside_the_work_dir(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Stopping: nothing with the marker may survive.
 
+
 class _Ready(logging.Handler):
     def __init__(self):
         super().__init__()
@@ -411,8 +448,9 @@ LocalJobRunner(job, runtime_python=sys.executable, stop_grace_seconds=1).run()
 
 def _start_runner_process(job: JobRequest) -> tuple[subprocess.Popen, threading.Event]:
     payload = json.dumps({"kind": job.kind, "step": job.step, "request": job.request})
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER_SCRIPT, payload], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUNNER_SCRIPT, payload], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     ready = threading.Event()
 
     def watch():
@@ -445,6 +483,7 @@ def test_ctrl_c_in_the_cli_ends_the_whole_tree(entrypoints):
 
 # ---------------------------------------------------------------------------------------------
 # The runtime lookup.
+
 
 def test_runtime_python_missing_says_how_to_set_it_up(monkeypatch, tmp_path):
     monkeypatch.setenv(config.RUNTIME_PYTHON_ENV, str(tmp_path / "nope" / "python"))
@@ -479,7 +518,7 @@ def test_the_default_runtime_has_graphstorm():
 # A real Airflow task kill: SIGTERM to `airflow tasks test` runs the task's on_kill from Airflow's
 # own signal handler, which is how a task is stopped (the supervisor sends SIGTERM first).
 
-KILL_DAG = '''
+KILL_DAG = """
 from datetime import datetime
 from airflow.sdk import DAG
 from graphstorm_provider.operators.train import GSTrainOperator
@@ -491,7 +530,7 @@ with DAG("local_kill_test", start_date=datetime(2026, 1, 1), schedule=None, catc
         yaml_s3="file:///nonexistent/train.yaml", model_artifact_s3="file:///nonexistent/model/",
         graph_name="MARKER", task_type="node_classification",
         require_input_manifests=False)  # no data: the stand-in entry point reads nothing
-'''
+"""
 # The real GSTrainOperator runs train_entry.py: here a stand-in that starts the adversarial tree,
 # with the graph name as its marker.
 TRAIN_AS_TREE_ENTRY = """

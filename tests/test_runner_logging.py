@@ -45,6 +45,8 @@ def test_each_compose_line_is_logged_at_its_level(tmp_path):
     runner._emit("[algo-1] plain progress")
     runner._emit("[algo-2] Traceback (most recent call last):")
     levels = [level for level, _ in logger.records]
-    assert [text for _, text in logger.records] == ["[algo-1] plain progress",
-                                                    "[algo-2] Traceback (most recent call last):"]
+    assert [text for _, text in logger.records] == [
+        "[algo-1] plain progress",
+        "[algo-2] Traceback (most recent call last):",
+    ]
     assert levels[0] == logging.INFO and levels[1] > logging.INFO

@@ -20,9 +20,17 @@ def test_connection_credentials_are_registered_with_the_secrets_masker(monkeypat
 
     from graphstorm_provider.operators.connection import connection_env
 
-    monkeypatch.setenv("AIRFLOW_CONN_GS_MASK_TEST", json.dumps(
-        {"conn_type": "aws", "login": "AKIAMASKCANARY0001", "password": "mask-canary-secret-0001",
-         "extra": {"aws_session_token": "mask-canary-token-0001"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GS_MASK_TEST",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "AKIAMASKCANARY0001",
+                "password": "mask-canary-secret-0001",
+                "extra": {"aws_session_token": "mask-canary-token-0001"},
+            }
+        ),
+    )
     env = connection_env("gs_mask_test", "us-east-1")
     assert env["AWS_SESSION_TOKEN"] == "mask-canary-token-0001"
     line = "key AKIAMASKCANARY0001 secret mask-canary-secret-0001 token mask-canary-token-0001"
@@ -54,16 +62,31 @@ Components: main
 """
 
 
-@pytest.mark.parametrize("sources_list,deb822,expected", [
-    ("deb http://one.example.test/debian bookworm main\n", {}, "http://one.example.test/debian"),
-    ("# comment\ndeb [arch=amd64 signed-by=/x.gpg] http://two.example.test/debian/ bookworm main\n", {},
-     "http://two.example.test/debian"),
-    ("deb http://sec.example.test/debian-security bookworm-security main\n", {"debian.sources": DEB822},
-     "http://mirror.example.test/debian"),
-    (None, {"debian.sources": DEB822}, "http://mirror.example.test/debian"),
-    (None, {"a.sources": "Types: deb\nURIs: http://off.example.test/d\nSuites: bookworm\nEnabled: no\n",
-            "b.sources": DEB822}, "http://mirror.example.test/debian"),
-])
+@pytest.mark.parametrize(
+    "sources_list,deb822,expected",
+    [
+        ("deb http://one.example.test/debian bookworm main\n", {}, "http://one.example.test/debian"),
+        (
+            "# comment\ndeb [arch=amd64 signed-by=/x.gpg] http://two.example.test/debian/ bookworm main\n",
+            {},
+            "http://two.example.test/debian",
+        ),
+        (
+            "deb http://sec.example.test/debian-security bookworm-security main\n",
+            {"debian.sources": DEB822},
+            "http://mirror.example.test/debian",
+        ),
+        (None, {"debian.sources": DEB822}, "http://mirror.example.test/debian"),
+        (
+            None,
+            {
+                "a.sources": "Types: deb\nURIs: http://off.example.test/d\nSuites: bookworm\nEnabled: no\n",
+                "b.sources": DEB822,
+            },
+            "http://mirror.example.test/debian",
+        ),
+    ],
+)
 def test_the_debootstrap_mirror_comes_from_the_apt_sources(tmp_path, sources_list, deb822, expected):
     result = mirror(tmp_path, sources_list, deb822)
     assert result.returncode == 0, result.stderr
@@ -71,8 +94,12 @@ def test_the_debootstrap_mirror_comes_from_the_apt_sources(tmp_path, sources_lis
 
 
 def test_debian_mirror_variable_wins_and_no_source_is_one_clear_error(tmp_path):
-    assert mirror(tmp_path, None, {"debian.sources": DEB822},
-                  DEBIAN_MIRROR="http://given.example.test/debian").stdout.strip() == "http://given.example.test/debian"
+    assert (
+        mirror(
+            tmp_path, None, {"debian.sources": DEB822}, DEBIAN_MIRROR="http://given.example.test/debian"
+        ).stdout.strip()
+        == "http://given.example.test/debian"
+    )
     empty = mirror(tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path, None, {})
     assert empty.returncode == 1 and "set DEBIAN_MIRROR" in empty.stderr
 

@@ -29,6 +29,7 @@ def assert_valid_api_request(request: dict, operation: str) -> None:
 
 # --- the grammar, on the seed's own examples ------------------------------------------------
 
+
 def test_seed_training_example_parses_to_literals():
     text = "max_run=3600 volume_size=100 encrypt_inter_container_traffic=True subnets=['subnet-1234','subnet-4567']"
     assert parse_sm_parameters(text) == {
@@ -41,7 +42,9 @@ def test_seed_training_example_parses_to_literals():
 
 def test_seed_processing_examples_parse():
     assert parse_sm_parameters("max_runtime_in_seconds=3600 volume_size_in_gb=100") == {
-        "max_runtime_in_seconds": 3600, "volume_size_in_gb": 100}
+        "max_runtime_in_seconds": 3600,
+        "volume_size_in_gb": 100,
+    }
     assert parse_sm_parameters("volume_size_in_gb=10") == {"volume_size_in_gb": 10}
 
 
@@ -52,7 +55,9 @@ def test_empty_means_no_parameters(text):
 
 def test_value_may_contain_equals_and_extra_separating_whitespace():
     assert parse_sm_parameters("  environment={'A':'x=y'}   tags={'k':'v'}  ") == {
-        "environment": {"A": "x=y"}, "tags": {"k": "v"}}
+        "environment": {"A": "x=y"},
+        "tags": {"k": "v"},
+    }
 
 
 @pytest.mark.parametrize(
@@ -111,9 +116,11 @@ SCALARS = (
 )
 LITERALS = st.recursive(
     SCALARS,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.lists(inner, max_size=4).map(tuple)
-    | st.dictionaries(st.text(max_size=8).filter(lambda s: " " not in s) | st.integers(), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.lists(inner, max_size=4).map(tuple)
+        | st.dictionaries(st.text(max_size=8).filter(lambda s: " " not in s) | st.integers(), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -167,8 +174,9 @@ def _corrupt(kind: str, word: str) -> str:
 @settings(max_examples=300)
 @given(
     params=st.dictionaries(NAMES, LITERALS, max_size=3),
-    kind=st.sampled_from(["no_equals", "bad_name", "dashed_name", "unquoted_word", "empty_value",
-                          "unbalanced", "space_in_value"]),
+    kind=st.sampled_from(
+        ["no_equals", "bad_name", "dashed_name", "unquoted_word", "empty_value", "unbalanced", "space_in_value"]
+    ),
     word=st.text(string.ascii_lowercase, min_size=1, max_size=8),
     position=st.integers(min_value=0, max_value=3),
 )
@@ -182,6 +190,7 @@ def test_malformed_strings_always_raise_value_error(params, kind, word, position
 
 
 # --- mapping SDK-2 names to API fields ----------------------------------------------------------
+
 
 def _training_skeleton() -> dict:
     return {
@@ -201,10 +210,21 @@ def _processing_skeleton() -> dict:
         "ProcessingJobName": "j",
         "RoleArn": "arn:aws:iam::123456789012:role/R",
         "AppSpecification": {"ImageUri": "img"},
-        "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1,
-                                                  "VolumeSizeInGB": 30}},
-        "ProcessingOutputConfig": {"Outputs": [{"OutputName": "output", "S3Output": {
-            "S3Uri": "s3://bucket/out/", "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]},
+        "ProcessingResources": {
+            "ClusterConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30}
+        },
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": "output",
+                    "S3Output": {
+                        "S3Uri": "s3://bucket/out/",
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
         "Environment": {"AWS_REGION": "us-west-2"},
     }
 
@@ -229,10 +249,18 @@ def test_every_training_name_lands_in_its_api_field():
     assert_valid_api_request(request, "CreateTrainingJob")
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
     assert request["EnableManagedSpotTraining"] is True
-    assert request["ResourceConfig"] == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 100,
-                                         "VolumeKmsKeyId": "kms-1", "KeepAlivePeriodInSeconds": 600}
-    assert request["OutputDataConfig"] == {"S3OutputPath": "s3://other-bucket/out/", "KmsKeyId": "kms-2",
-                                           "CompressionType": "NONE"}
+    assert request["ResourceConfig"] == {
+        "InstanceType": "ml.m5.xlarge",
+        "InstanceCount": 1,
+        "VolumeSizeInGB": 100,
+        "VolumeKmsKeyId": "kms-1",
+        "KeepAlivePeriodInSeconds": 600,
+    }
+    assert request["OutputDataConfig"] == {
+        "S3OutputPath": "s3://other-bucket/out/",
+        "KmsKeyId": "kms-2",
+        "CompressionType": "NONE",
+    }
     assert request["VpcConfig"] == {"Subnets": ["subnet-1234", "subnet-4567"], "SecurityGroupIds": ["sg-1"]}
     assert request["EnableInterContainerTrafficEncryption"] is True
     assert request["EnableNetworkIsolation"] is False
@@ -244,13 +272,13 @@ def test_every_training_name_lands_in_its_api_field():
     assert algo["EnableSageMakerMetricsTimeSeries"] is True
     assert algo["TrainingImageConfig"] == {
         "TrainingRepositoryAccessMode": "Vpc",
-        "TrainingRepositoryAuthConfig": {"TrainingRepositoryCredentialsProviderArn": "arn:aws:lambda:x"}}
+        "TrainingRepositoryAuthConfig": {"TrainingRepositoryCredentialsProviderArn": "arn:aws:lambda:x"},
+    }
     assert request["ProfilerConfig"] == {"DisableProfiler": True}
     assert request["InfraCheckConfig"] == {"EnableInfraCheck": True}
     assert request["RemoteDebugConfig"] == {"EnableRemoteDebug": False}
     assert request["Environment"] == {"AWS_REGION": "us-west-2", "GS_DEBUG": "1", "N": "2"}
-    assert request["Tags"] == [{"Key": "GraphStorm", "Value": "graphstorm-airflow"},
-                               {"Key": "team", "Value": "graphs"}]
+    assert request["Tags"] == [{"Key": "GraphStorm", "Value": "graphstorm-airflow"}, {"Key": "team", "Value": "graphs"}]
 
 
 def test_every_processing_name_lands_in_its_api_field():
@@ -276,11 +304,14 @@ def test_every_processing_name_lands_in_its_api_field():
 
 def test_processing_network_config_dict_is_the_sdk_object_spelled_as_a_dict():
     params = parse_sm_parameters(
-        "network_config={'subnets':['subnet-1'],'security_group_ids':['sg-1'],'enable_network_isolation':True}")
+        "network_config={'subnets':['subnet-1'],'security_group_ids':['sg-1'],'enable_network_isolation':True}"
+    )
     request = apply_sm_parameters(_processing_skeleton(), params, "processing")
     assert_valid_api_request(request, "CreateProcessingJob")
-    assert request["NetworkConfig"] == {"VpcConfig": {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]},
-                                        "EnableNetworkIsolation": True}
+    assert request["NetworkConfig"] == {
+        "VpcConfig": {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]},
+        "EnableNetworkIsolation": True,
+    }
 
 
 def test_apply_does_not_mutate_its_input():

@@ -137,8 +137,7 @@ def test_writes_to_s3(aws_env):
     prefix = aws_env.bucket("synthetic") + "/acm/raw"
     summary = generate_synthetic_acm(prefix, SMALL)
     keys = {
-        obj["Key"]
-        for obj in aws_env.client("s3").list_objects_v2(Bucket="synthetic", Prefix="acm/raw/")["Contents"]
+        obj["Key"] for obj in aws_env.client("s3").list_objects_v2(Bucket="synthetic", Prefix="acm/raw/")["Contents"]
     }
     assert "acm/raw/config.json" in keys
     assert {f"acm/raw/{rel}" for rel in SPLIT_FILES.values()} <= keys

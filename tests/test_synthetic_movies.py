@@ -6,9 +6,14 @@ import json
 
 import pyarrow.parquet as pq
 
-from graphstorm_provider.data.synthetic_movies import (FEATURELESS_NTYPE, SPLIT_FILES, SyntheticMoviesSpec,
-                                                       edge_classification_config, generate_synthetic_movies,
-                                                       raw_test_edges)
+from graphstorm_provider.data.synthetic_movies import (
+    FEATURELESS_NTYPE,
+    SPLIT_FILES,
+    SyntheticMoviesSpec,
+    edge_classification_config,
+    generate_synthetic_movies,
+    raw_test_edges,
+)
 
 
 def test_graph_has_a_featureless_type_and_explicit_disjoint_edge_splits(tmp_path):

@@ -21,11 +21,23 @@ NUM_EPOCHS = 2
 def train(work: Path, constructed: Path, name: str, seed: int):
     opt_ml = work / name / "opt" / "ml"
     model = work / f"{name}-model"
-    proc = run_entry("train", opt_ml,
-                     ["--graph-data-s3", f"file://{constructed}", "--train-yaml-s3", f"file://{work / 'nc.yaml'}",
-                      "--model-artifact-s3", f"file://{model}", "--graph-name", GRAPH_NAME,
-                      "--task-type", "node_classification"],
-                     [*GS_FLAGS, "--seed", str(seed)])
+    proc = run_entry(
+        "train",
+        opt_ml,
+        [
+            "--graph-data-s3",
+            f"file://{constructed}",
+            "--train-yaml-s3",
+            f"file://{work / 'nc.yaml'}",
+            "--model-artifact-s3",
+            f"file://{model}",
+            "--graph-name",
+            GRAPH_NAME,
+            "--task-type",
+            "node_classification",
+        ],
+        [*GS_FLAGS, "--seed", str(seed)],
+    )
     return model, proc
 
 
