@@ -32,6 +32,7 @@ def engine_unavailable_reason() -> str | None:
         return reason
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "setup_container_engine.sh"), "--check", "--quiet"],
+        check=False,
         capture_output=True,
         text=True,
         timeout=300,
@@ -67,6 +68,7 @@ def probe_image(compose_tool: ComposeTool, tmp_path_factory) -> str:
     )
     proc = subprocess.run(
         [compose_tool.engine, "build", "-q", "-t", PROBE_IMAGE, "-f", str(context / "Containerfile"), str(context)],
+        check=False,
         capture_output=True,
         text=True,
         timeout=600,
@@ -81,6 +83,7 @@ def job_image(compose_tool: ComposeTool) -> str:
     did not change)."""
     proc = subprocess.run(
         ["bash", str(ROOT / "docker" / "build_image.sh"), "--tag", JOB_IMAGE],
+        check=False,
         capture_output=True,
         text=True,
         timeout=IMAGE_BUILD_TIMEOUT_S,

@@ -63,8 +63,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid

@@ -27,6 +27,7 @@ Helpers for tests (add more here, not in test modules): ``api`` (one REST call),
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import pwd
@@ -101,18 +102,12 @@ def _end_group(proc: subprocess.Popen, sig: int, grace: float) -> None:
         os.killpg(proc.pid, sig)
     except ProcessLookupError:
         return
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # also what a component left behind in its group
-    except ProcessLookupError:
-        pass
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 @dataclass
@@ -192,7 +187,7 @@ class Deployment:
         return path.read_text()
 
     # ---- start / stop -------------------------------------------------------------------------
-    def start(self) -> "Deployment":
+    def start(self) -> Deployment:
         atexit.register(self.stop)
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
@@ -220,7 +215,7 @@ class Deployment:
             _end_group(self.procs["postgres"], signal.SIGINT, STOP_GRACE_S)  # SIGINT: fast shutdown
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
-        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+        log = open(self.root / f"{name}.log", "ab")  # handed to the child
         try:
             proc = subprocess.Popen(
                 argv,
@@ -258,7 +253,7 @@ class Deployment:
                 "--no-instructions",
             ]
         )
-        result = subprocess.run(initdb, capture_output=True, text=True)
+        result = subprocess.run(initdb, check=False, capture_output=True, text=True)
         if result.returncode != 0:
             raise DeploymentError(f"initdb failed: {result.stderr.strip()[-2000:]}")
         server = _as_pg_user(
@@ -282,7 +277,9 @@ class Deployment:
         deadline = time.monotonic() + 60
         while True:
             ready = subprocess.run(
-                [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.pg_port)], capture_output=True
+                [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.pg_port)],
+                check=False,
+                capture_output=True,
             )
             if ready.returncode == 0:
                 break
@@ -301,6 +298,7 @@ class Deployment:
                 "-c",
                 "CREATE DATABASE airflow",
             ],
+            check=False,
             capture_output=True,
             text=True,
         )
@@ -385,6 +383,7 @@ class Deployment:
         """The ``airflow`` CLI against this deployment (its database and configuration)."""
         result = subprocess.run(
             [str(VENV_BIN / "airflow"), *args],
+            check=False,
             env=self.env(),
             cwd=self.root,
             capture_output=True,

@@ -18,12 +18,12 @@ from pathlib import Path
 
 os.environ["DGL_DIST_DEBUG"] = "1"
 
-import dgl  # noqa: E402
-import numpy as np  # noqa: E402
-import pyarrow.csv as pa_csv  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-from dgl.data.utils import load_tensors  # noqa: E402
-from dgl.distributed import load_partition  # noqa: E402
+import dgl
+import numpy as np
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from dgl.data.utils import load_tensors
+from dgl.distributed import load_partition
 
 
 def read_feature(root: Path, spec: dict) -> np.ndarray:

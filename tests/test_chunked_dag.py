@@ -39,7 +39,8 @@ def test_dag_wires_chunked_partition_train_infer_report(dag_module):
     # The metadata file is named explicitly, and it is the one the chunked writer writes.
     assert partition.metadata_filename == chunked.METADATA_FILE
     # Two emulated hosts by default, the same count for partitions and every step's hosts.
-    assert dag.params["instance_type"] == "local" and dag.params["instance_count"] == 2
+    assert dag.params["instance_type"] == "local"
+    assert dag.params["instance_count"] == 2
     for task_id in ("partition", "train", "infer"):
         assert dag.get_task(task_id).instance_count == "{{ params.instance_count }}"
     assert partition.num_parts == "{{ params.instance_count }}"
@@ -64,7 +65,8 @@ def test_both_dags_share_one_set_of_helpers(dag_module):
     assert set(dag_module.dag.params) - set(local.dag.params) == {"instance_count", "num_chunks"}
     for name in ("instance_count", "num_chunks"):
         param = dag_module.dag.params.get_param(name)
-        assert param.schema["title"] and param.schema["exclusiveMinimum"] == 0
+        assert param.schema["title"]
+        assert param.schema["exclusiveMinimum"] == 0
         assert "Integer, 1 to" in param.description
 
 
@@ -72,7 +74,8 @@ def test_unknown_conf_key_fails_prepare_naming_it(tmp_path, load_dag):
     dag = load_dag(DAG_FILE.read_text(), DAG_ID)
     run = dag.test(run_conf={"base_uri": tmp_path.as_uri(), "instance_count": 1, "num_chunk": 2})
     states = _task_states(run)
-    assert states["prepare"] == "failed" and all(v != "success" for v in states.values()), states
+    assert states["prepare"] == "failed", states
+    assert all(v != "success" for v in states.values()), states
     assert not any(tmp_path.iterdir())  # nothing written
 
 
@@ -124,14 +127,16 @@ def test_on_sagemaker_by_params(aws_env, load_dag, monkeypatch):
     for req in sent.values():
         assert req["ResourceConfig"]["InstanceType"] == "ml.m5.4xlarge"
         assert req["ResourceConfig"]["InstanceCount"] == 2
-        assert req["AlgorithmSpecification"]["TrainingImage"] == image and req["RoleArn"] == role
+        assert req["AlgorithmSpecification"]["TrainingImage"] == image
+        assert req["RoleArn"] == role
 
     def arg(entry: str, flag: str) -> str:
         args = sent[f"/opt/ml/code/{entry}_entry.py"]["AlgorithmSpecification"]["ContainerArguments"]
         return args[args.index(flag) + 1]
 
     raw = arg("partition", "--graph-data-s3")
-    assert raw.startswith(base + "/") and raw.rstrip("/").endswith("/raw")
+    assert raw.startswith(base + "/")
+    assert raw.rstrip("/").endswith("/raw")
     # Each step writes a folder of its own attempt (the first: 1).
     assert arg("partition", "--output-data-s3").rstrip("/").endswith("/graph/1")
     assert arg("train", "--model-artifact-s3").rstrip("/").endswith("/model/1")

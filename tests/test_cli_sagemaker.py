@@ -102,6 +102,7 @@ def seed_argv(text: str) -> list[str]:
 def gs_sagemaker(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [GS_SAGEMAKER, *argv],
+        check=False,
         capture_output=True,
         text=True,
         timeout=300,
@@ -332,7 +333,7 @@ def test_dry_run_does_not_import_boto3(aws_env):
         "print('LOADED', loaded, rc, file=sys.stderr)\n"
         "sys.exit(1 if loaded or rc else 0)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "LOADED [] 0" in proc.stderr
 
@@ -427,7 +428,7 @@ BAD_INPUTS = {
 }
 
 
-@pytest.mark.parametrize("argv, parameter", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+@pytest.mark.parametrize(("argv", "parameter"), BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
 def test_bad_input_is_one_line_exit_2_and_nothing_reaches_the_server(aws_env, argv, parameter):
     proc = gs_sagemaker(*argv)
     assert proc.returncode == 2, proc.stdout + proc.stderr

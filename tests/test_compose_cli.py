@@ -15,7 +15,6 @@ import jsonschema
 import pytest
 import yaml
 
-
 GS = str(Path(sys.executable).parent / "gs-sagemaker")
 SCHEMA = json.loads((Path(__file__).parent / "data" / "compose-spec.json").read_text())
 COMMON = [
@@ -72,7 +71,7 @@ SECRETS = [
 
 
 def gs(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([GS, "compose", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run([GS, "compose", *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def load(path: Path) -> dict:
@@ -82,7 +81,7 @@ def load(path: Path) -> dict:
 
 
 @pytest.mark.parametrize(
-    "argv, name",
+    ("argv", "name"),
     [
         (["training", *TRAINING], "docker-compose-training-acm-2workers-node_classification.yaml"),
         (["inference", *INFERENCE], "docker-compose-inference-acm-2workers-node_classification.yaml"),
@@ -96,7 +95,8 @@ def test_each_action_writes_the_seed_named_file(tmp_path, argv, name):
     doc = load(tmp_path / name)
     assert list(doc["services"]) == ["algo-1", "algo-2"]
     service = doc["services"]["algo-2"]
-    assert service["image"] == "graphstorm:sm" and service["hostname"] == "algo-2"
+    assert service["image"] == "graphstorm:sm"
+    assert service["hostname"] == "algo-2"
     assert service["environment"]["MASTER_ADDR"] == "algo-1"
     assert service["environment"]["AWS_REGION"] == "us-east-1"
     step = {"training": "train", "inference": "infer", "partitioning": "partition"}[argv[0]]
@@ -128,13 +128,14 @@ def test_credentials_are_never_written(tmp_path):
         assert secret not in text
         assert secret not in proc.stdout + proc.stderr
     env = load(path)["services"]["algo-1"]["environment"]
-    assert env["AWS_ACCESS_KEY_ID"] is None and env["AWS_SECRET_ACCESS_KEY"] is None
+    assert env["AWS_ACCESS_KEY_ID"] is None
+    assert env["AWS_SECRET_ACCESS_KEY"] is None
     assert env["AWS_SESSION_TOKEN"] is None
     assert "by name" in proc.stdout
 
 
 @pytest.mark.parametrize(
-    "argv, flag",
+    ("argv", "flag"),
     [
         ([*COMMON, "--aws-access-key-id", "AKIA", "training", *TRAINING], "--aws-secret-access-key"),
         ([*COMMON, "training", *TRAINING[:-2]], "--model-artifact-s3"),
@@ -156,7 +157,8 @@ def test_bad_input_is_one_line_naming_the_flag(tmp_path, argv, flag):
     proc = gs(*argv, cwd=tmp_path)
     assert proc.returncode == 2
     assert flag in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -174,7 +176,8 @@ def test_run_starts_the_file_reports_the_failing_host_and_cleans_up(compose_tool
     image_args[image_args.index("--image") + 1] = probe_image
     proc = gs(*image_args, "training", *TRAINING, "--run", cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "exited with code 2" in proc.stderr and "host algo-" in proc.stderr
+    assert "exited with code 2" in proc.stderr
+    assert "host algo-" in proc.stderr
     assert "Tore down" in proc.stdout
     doc = load(tmp_path / "docker-compose-training-acm-2workers-node_classification.yaml")
     names = [s["container_name"] for s in doc["services"].values()]
@@ -216,10 +219,8 @@ def test_launch_script_spellings_are_aliases_of_the_generator_flags(tmp_path):
     proc = gs(*spelled, "training", *training, cwd=launch)
     assert proc.returncode == 0, proc.stderr
     [first], [second] = generator.iterdir(), launch.iterdir()
-    assert (
-        first.name == second.name
-        and load(first)["services"]["algo-1"]["command"] == load(second)["services"]["algo-1"]["command"]
-    )
+    assert first.name == second.name
+    assert load(first)["services"]["algo-1"]["command"] == load(second)["services"]["algo-1"]["command"]
 
 
 @pytest.mark.parametrize("action", ["partitioning", "training", "inference"])
@@ -239,4 +240,5 @@ def test_action_flags_are_the_step_specs_flags(action):
         for o in a.option_strings
     }
     [sub] = [a for a in build_parser()._actions if a.dest == "action"]
-    assert step_flags and step_flags <= options(sub.choices[action])
+    assert step_flags
+    assert step_flags <= options(sub.choices[action])

@@ -23,7 +23,8 @@ def test_credentials_are_forwarded_by_name(monkeypatch):
         assert value not in text
     env = yaml.safe_load(text)["services"]["algo-2"]["environment"]
     for name in CREDENTIAL_VARIABLES:
-        assert name in env and env[name] is None
+        assert name in env
+        assert env[name] is None
 
 
 def test_secrets_in_the_request_environment_are_forwarded_by_name():

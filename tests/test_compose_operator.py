@@ -31,7 +31,8 @@ def test_step_parameters_build_the_same_request_as_the_spec():
         **TRAIN, instance_type="local", instance_count=2, role="local", graphstorm_args=("--num-epochs", "2")
     ).build(job.job_name)
     assert job.request == direct.request
-    assert job.instance_count == 2 and job.is_local
+    assert job.instance_count == 2
+    assert job.is_local
     assert job.xcom_value() == {"job_name": job.job_name, "model_artifact_s3": "file:///tmp/gs/model/"}
 
 
@@ -39,7 +40,8 @@ def test_step_parameters_build_the_same_request_as_the_spec():
 def test_seed_action_names_are_accepted(step):
     op = LocalComposeOperator(task_id="t", step=step, instance_count=3, **TRAIN)
     job = op.build_job()
-    assert job.step == "train" and job.instance_count == 3
+    assert job.step == "train"
+    assert job.instance_count == 3
 
 
 def test_a_spec_runs_locally_whatever_its_instance_type():
@@ -55,7 +57,9 @@ def test_a_spec_runs_locally_whatever_its_instance_type():
         role="arn:aws:iam::123456789012:role/R",
     )
     job = LocalComposeOperator(task_id="t", spec=spec).build_job()
-    assert job.is_local and job.instance_count == 4 and job.step == "train"
+    assert job.is_local
+    assert job.instance_count == 4
+    assert job.step == "train"
 
 
 def test_step_parameters_are_templated_and_base_operator_arguments_are_kept():

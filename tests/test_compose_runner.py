@@ -17,7 +17,6 @@ import pytest
 from graphstorm_provider.execution.compose_runner import ComposeJobError, ComposeJobRunner
 from graphstorm_provider.jobs.request import JobRequest
 
-
 # Every host: record who it is, wait until it can resolve every host name (the SageMaker
 # cluster's DNS), then do what ACTION says. Outputs go to the bind-mounted file:// folder.
 HOST_SCRIPT = r"""
@@ -120,7 +119,9 @@ def test_two_hosts_run_with_the_sagemaker_contract(compose_tool, probe_image, tm
         record = json.loads((tmp_path / "out" / f"{host}.json").read_text())
         assert record["env"] == {"hosts": ["algo-1", "algo-2"], "current_host": host}
         assert (record["rank"], record["world"], record["master"]) == (str(rank), "2", "algo-1")
-        assert record["region"] == "us-east-1" and record["gpus"] == "0" and record["cwd"] == "/opt/ml/code"
+        assert record["region"] == "us-east-1"
+        assert record["gpus"] == "0"
+        assert record["cwd"] == "/opt/ml/code"
         assert set(record["addrs"]) == {"algo-1", "algo-2"}
         # The credential arrived by name, from the compose process's environment ...
         assert record["secret"] == "not-in-any-file-0123"
@@ -128,7 +129,8 @@ def test_two_hosts_run_with_the_sagemaker_contract(compose_tool, probe_image, tm
     for path in (tmp_path / "work").rglob("*"):
         if path.is_file():
             assert "not-in-any-file-0123" not in path.read_text()
-    assert "[algo-1] hello from algo-1" in lines and "[algo-2] hello from algo-2" in lines
+    assert "[algo-1] hello from algo-1" in lines
+    assert "[algo-2] hello from algo-2" in lines
     assert_clean(runner)
 
 
@@ -160,7 +162,8 @@ def test_killed_container_fails_the_job_with_the_host_named(compose_tool, probe_
         runner.run()
     ended = time.monotonic()
     killer.join()
-    assert failed.value.host == "algo-2" and failed.value.exit_code == 137
+    assert failed.value.host == "algo-2"
+    assert failed.value.exit_code == 137
     assert_clean(runner)
     print(f"kill-to-failure+teardown: {ended - killed_at[0]:.1f} s")
 
@@ -237,7 +240,8 @@ def test_a_live_run_with_the_same_name_is_left_alone(compose_tool, probe_image, 
     finally:
         first.stop()
         thread.join()
-    assert errors and "stopped" in str(errors[0])
+    assert errors
+    assert "stopped" in str(errors[0])
     assert_clean(first)
     assert first.network not in first.leftovers()
 
@@ -283,8 +287,11 @@ def test_a_sigkilled_owner_leaves_nothing_behind(compose_tool, probe_image, tmp_
         ).stdout.split()
         return [n for n in listed if n.startswith(name)]
 
-    assert ours("ps -a") and ours("network ls")  # the owner really left them behind
+    # the owner really left them behind
+    assert ours("ps -a")
+    assert ours("network ls")
     end = time.monotonic() + 120
     while (ours("ps -a") or ours("network ls")) and time.monotonic() < end:
         time.sleep(0.5)
-    assert ours("ps -a") == [] and ours("network ls") == []
+    assert ours("ps -a") == []
+    assert ours("network ls") == []

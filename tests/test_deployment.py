@@ -237,11 +237,13 @@ def test_local_dag_run_writes_outputs_and_xcoms(deployment, local_run):
     assert trained["model_artifact_s3"].startswith(prepared["run_prefix"])
     assert report["model"] == trained["model_artifact_s3"]
     assert report["predictions"] == inferred["output_prediction_s3"]
-    assert report["num_test"] > 0 and 0.0 <= report["test_accuracy"] <= 1.0
+    assert report["num_test"] > 0
+    assert 0.0 <= report["test_accuracy"] <= 1.0
     assert (prefix / "summary.json").is_file()
     for uri in (trained["model_artifact_s3"], inferred["output_prediction_s3"], inferred["output_emb_s3"]):
         path = Path(uri.removeprefix("file://"))
-        assert path.is_dir() and any(p.is_file() for p in path.rglob("*")), uri
+        assert path.is_dir(), uri
+        assert any(p.is_file() for p in path.rglob("*")), uri
 
 
 def test_local_tasks_log_no_aws_warning_and_graphstorm_output_is_leveled(deployment, local_run):
@@ -298,7 +300,8 @@ def test_task_instance_page_shows_the_task(deployment, local_run, browser):
     shot = ARTIFACTS / "task-instance-train.png"
     browser.save_screenshot(str(shot))
     print(f"task instance page: {shot}")
-    assert "train" in text and "Success" in text, text[:2000]
+    assert "train" in text, text[:2000]
+    assert "Success" in text, text[:2000]
 
 
 # ---- clearing only `train` in the finished local run ----------------------------------------------
@@ -324,7 +327,8 @@ def test_clearing_only_train_leaves_no_mismatched_outputs(deployment, local_run)
     prefix = _path(deployment.xcom(LOCAL_DAG, run_id, "prepare")["run_prefix"])
     model_files = _tree(_path(first_model))
     summary_text = (prefix / "summary.json").read_text()
-    assert model_files and report["model"] == first_model
+    assert model_files
+    assert report["model"] == first_model
 
     cleared = deployment.ok(
         "POST",
@@ -359,7 +363,8 @@ def test_clearing_only_train_leaves_no_mismatched_outputs(deployment, local_run)
 
     # The new attempt wrote a folder of its own; the first model is byte for byte what it was.
     second_model = deployment.xcom(LOCAL_DAG, run_id, "train")["model_artifact_s3"]
-    assert second_model != first_model and second_model.rstrip("/").endswith("/model/2"), second_model
+    assert second_model != first_model, second_model
+    assert second_model.rstrip("/").endswith("/model/2"), second_model
     assert _tree(_path(second_model)), f"{second_model} is empty"
     assert _tree(_path(first_model)) == model_files
     # Downstream did not re-run and still describes exactly what it used: the predictions were made
@@ -418,7 +423,9 @@ def test_sagemaker_dag_waits_deferred_holding_no_worker_slot_then_succeeds(deplo
             "SELECT ti.state, ti.trigger_id, t.triggerer_id FROM task_instance ti JOIN trigger t "
             f"ON t.id = ti.trigger_id WHERE ti.dag_id = '{SAGEMAKER_DAG}' AND ti.task_id = 'gconstruct'"
         )
-        assert ti_state == "deferred" and trigger_id and triggerer_id
+        assert ti_state == "deferred"
+        assert trigger_id
+        assert triggerer_id
         assert deployment.sql("SELECT count(*) FROM task_instance WHERE state = 'running'") == [["0"]]
         pool = deployment.ok("GET", "/api/v2/pools/default_pool")
         assert (pool["running_slots"], pool["deferred_slots"]) == (0, 1), pool
@@ -437,7 +444,8 @@ def test_sagemaker_dag_waits_deferred_holding_no_worker_slot_then_succeeds(deplo
     assert finished["state"] == "success", deployment.failure_summary(SAGEMAKER_DAG, run_id)
     # The wait happened in the triggerer: its lines are in the task's log.
     log = deployment.task_log(SAGEMAKER_DAG, run_id, "gconstruct")
-    assert "not done yet: InProgress" in log and "Trigger fired event" in log, log[-3000:]
+    assert "not done yet: InProgress" in log, log[-3000:]
+    assert "Trigger fired event" in log, log[-3000:]
     # Resumed from the trigger's event (its next_method ran), in its first try: not retried.
     assert deployment.sql(
         "SELECT task_id, try_number, state, coalesce(next_method, '') FROM task_instance "
@@ -484,8 +492,10 @@ def test_backfill_of_two_weeks_writes_two_date_prefixes_and_distinct_jobs(deploy
     for run, day in zip(runs, ("20260104", "20260111")):
         prefix = f"file://{base}/{day}"
         report = deployment.xcom(WEEKLY_DAG, run["dag_run_id"], "report")
-        assert report["run_prefix"] == prefix and report["model"].startswith(f"{prefix}/model/")
-        assert (base / day / "summary.json").is_file() and (base / "input" / day).is_dir()
+        assert report["run_prefix"] == prefix
+        assert report["model"].startswith(f"{prefix}/model/")
+        assert (base / day / "summary.json").is_file()
+        assert (base / "input" / day).is_dir()
         for task_id in ("gconstruct", "train", "infer"):
             name = deployment.xcom(WEEKLY_DAG, run["dag_run_id"], task_id)["job_name"]
             assert name.startswith(f"gs-weekly-{task_id}-{day}-"), name

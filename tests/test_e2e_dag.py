@@ -104,5 +104,6 @@ def test_evaluation_joins_on_raw_ids_and_counts_missing_as_wrong(tmp_path):
     assert result.test_accuracy == pytest.approx(half / len(test_ids))
     assert result.num_test_predicted == len(test_ids) - 1
     assert result.missing_predictions == [test_ids[-1]]
-    assert result.num_test_embedded == len(test_ids) and result.embedding_dim == 2
+    assert result.num_test_embedded == len(test_ids)
+    assert result.embedding_dim == 2
     assert result.chance == 0.25

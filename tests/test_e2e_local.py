@@ -57,7 +57,8 @@ def _check_manifests(summary: dict, s3_client=None) -> None:
         ("infer", summary["predictions"]),
     ):
         found[prefix] = m = manifest.read_manifest(prefix, s3_client)
-        assert m is not None and m.step == step, prefix
+        assert m is not None, prefix
+        assert m.step == step, prefix
         assert manifest.verify_complete(prefix, m, s3_client).complete, prefix
     assert [(i.parameter, i.sha256) for i in found[summary["model"]].inputs] == [
         ("--graph-data-s3", found[graph].sha256)

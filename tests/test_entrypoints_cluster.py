@@ -150,7 +150,8 @@ def test_two_hosts_meet_and_agree_on_one_layout(tmp_path, cluster_env):
     assert layout1["hosts"] == ["algo-1", "algo-2"]
     assert layout1["addresses"] == ["127.0.0.1", "127.0.0.1"]
     assert len(set(layout1["server_ports"])) == 2
-    assert "past-barrier" in out1 and "past-barrier" in out2
+    assert "past-barrier" in out1
+    assert "past-barrier" in out2
 
 
 def test_worker_that_never_arrives_fails_the_leader_naming_it(tmp_path, cluster_env):
@@ -197,7 +198,8 @@ def test_failing_worker_reports_its_error_to_the_leader(tmp_path, cluster_env):
     worker = _driver(tmp_path, cluster_env("algo-2", DRIVER_MODE="fail"))
     _, werr = worker.communicate(timeout=60)
     _, lerr = leader.communicate(timeout=60)
-    assert worker.returncode == 1 and "boom: GraphStorm exploded" in werr
+    assert worker.returncode == 1
+    assert "boom: GraphStorm exploded" in werr
     assert leader.returncode == 1
     assert "host algo-2: failed: boom: GraphStorm exploded" in lerr
 
@@ -218,6 +220,7 @@ def test_train_entry_point_with_a_missing_host_exits_nonzero_naming_it(tmp_path,
     env = cluster_env("algo-1", GSENTRY_RDZV_TIMEOUT=2)
     proc = subprocess.run(
         [*_train_entry_argv(tmp_path), "--log-level", "INFO", "--", "--num-epochs", "1"],
+        check=False,
         env=env,
         capture_output=True,
         text=True,

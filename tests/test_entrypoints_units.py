@@ -22,11 +22,11 @@ from gsentry.contract import read_container_env  # noqa: E402
 from gsentry.errors import GraphStormError, InputError  # noqa: E402
 from gsentry.graphdata import choose_part_config, download_graph, raw_mapping_target, wanted_for_host  # noqa: E402
 from gsentry.job import has_flag, set_flag  # noqa: E402
-from gsentry.launcher import (
+from gsentry.launcher import (  # noqa: E402
     HASH_SEED_ENV,
     build_host_plan,
     job_hash_seed,
-    remap_command,  # noqa: E402
+    remap_command,
     split_launch_args,
     task_script,
 )
@@ -52,7 +52,9 @@ def test_contract_reads_sm_training_env_and_channels(tmp_path):
     assert c.hosts == ("algo-1", "algo-2", "algo-10")
     assert (c.current_host, c.host_rank, c.num_hosts, c.is_leader) == ("algo-2", 1, 3, False)
     assert c.leader == "algo-1"
-    assert c.num_gpus == 2 and c.region == "eu-west-1" and c.job_name == "j1"
+    assert c.num_gpus == 2
+    assert c.region == "eu-west-1"
+    assert c.job_name == "j1"
     assert c.channels == {"train": Path("/data/train")}
     assert c.model_dir == tmp_path / "model"
     # SageMaker's SM_MODEL_DIR names a container path: under an emulated root it moves along.
@@ -71,7 +73,7 @@ def test_contract_falls_back_to_resourceconfig_then_one_host(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "raw, needle",
+    ("raw", "needle"),
     [
         ('{"hosts": [], "current_host": "algo-1"}', "hosts"),
         ('{"hosts": ["algo-1"], "current_host": "algo-3"}', "current_host"),
@@ -200,7 +202,8 @@ def test_host_plan_for_second_of_two_hosts_mirrors_graphstorm_submit_jobs():
         "--master_port=45000",
         *udf,
     ]
-    assert trainer.env["DGL_ROLE"] == "client" and trainer.env["DGL_DIST_MODE"] == "distributed"
+    assert trainer.env["DGL_ROLE"] == "client"
+    assert trainer.env["DGL_DIST_MODE"] == "distributed"
     assert trainer.env["DGL_CONF_PATH"] == "/w/graph/g.json"
 
 
@@ -339,7 +342,8 @@ def test_download_graph_file_uri_takes_this_hosts_part(tmp_path):
     graph = download_graph(Transfer(), f"file://{tmp_path / 'src'}", "g", 1, 2, tmp_path / "dst")
     got = sorted(p.relative_to(tmp_path / "dst").as_posix() for p in (tmp_path / "dst").rglob("*") if p.is_file())
     assert got == ["g.json", "node_mapping.pt", "part1/graph.dgl", "raw_id_mappings/paper/part-00000.parquet"]
-    assert graph.part_config == tmp_path / "dst" / "g.json" and graph.num_parts == 2
+    assert graph.part_config == tmp_path / "dst" / "g.json"
+    assert graph.num_parts == 2
 
 
 def test_download_graph_rejects_partition_count_mismatch_and_missing_config(tmp_path):
@@ -459,7 +463,8 @@ def test_wrapped_command_sees_its_own_empty_dev_shm(tmp_path):
         code = "import os; open('/dev/shm/inside', 'w').write('y'); print(sorted(os.listdir('/dev/shm')))"
         out = subprocess.run(wrapped_argv([sys.executable, "-c", code]), capture_output=True, text=True, check=True)
         assert out.stdout.strip() == "['inside']"
-        assert marker.exists() and not Path("/dev/shm/inside").exists()
+        assert marker.exists()
+        assert not Path("/dev/shm/inside").exists()
     finally:
         marker.unlink()
 
@@ -493,7 +498,8 @@ def test_sigterm_stops_the_running_child_and_its_whole_session(tmp_path):
             break
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 1 and "stopped by signal SIGTERM" in err
+    assert proc.returncode == 1
+    assert "stopped by signal SIGTERM" in err
     grandchild = int(pidfile.read_text())
     for _ in range(50):  # the kernel reaps it asynchronously
         try:
@@ -517,7 +523,7 @@ def _load_script(name: str):
 
 
 @pytest.mark.parametrize(
-    "extra, needle",
+    ("extra", "needle"),
     [
         ([], "--output-emb-s3 and/or --output-prediction-s3"),
         (

@@ -228,7 +228,8 @@ def test_training_job_gets_sagemaker_layout_env_channels_and_model_upload(entryp
     assert json.loads(env["SM_TRAINING_ENV"])["hosts"] == ["algo-1"]
     assert json.loads(env["SM_TRAINING_ENV"])["current_host"] == "algo-1"
     assert report["resourceconfig"]["hosts"] == ["algo-1"]
-    assert env["SM_CURRENT_HOST"] == "algo-1" and json.loads(env["SM_HOSTS"]) == ["algo-1"]
+    assert env["SM_CURRENT_HOST"] == "algo-1"
+    assert json.loads(env["SM_HOSTS"]) == ["algo-1"]
     assert env["SM_NUM_GPUS"] == "0"
     assert env["SM_MODEL_DIR"] == f"{opt_ml}/model"
     assert env["SM_CHANNEL_GRAPH"] == f"{opt_ml}/input/data/graph"
@@ -236,7 +237,8 @@ def test_training_job_gets_sagemaker_layout_env_channels_and_model_upload(entryp
     assert env["MASTER_ADDR"] == "127.0.0.1"
     assert env["TRAINING_JOB_NAME"] == "train-1"
     # Environment: the request's, the operator's, the endpoint; never Airflow's own settings.
-    assert env["GS_FROM_REQUEST"] == "yes" and env["GS_FROM_OPERATOR"] == "op"
+    assert env["GS_FROM_REQUEST"] == "yes"
+    assert env["GS_FROM_OPERATOR"] == "op"
     assert env["AWS_ENDPOINT_URL"] == aws_env.endpoint_url
     assert not [k for k in env if k.startswith("AIRFLOW")]
     # Channels staged like S3Prefix File mode: paths relative to the prefix, siblings excluded.
@@ -246,10 +248,12 @@ def test_training_job_gets_sagemaker_layout_env_channels_and_model_upload(entryp
     assert report["channel_text"]["train.yaml"] == "from file"
     assert "input/config/hyperparameters.json" in report["files"]
     # The entry point's output went to the task log; credentials never did.
-    assert "[algo-1] hello on stdout" in caplog.text and "[algo-1] hello on stderr" in caplog.text
+    assert "[algo-1] hello on stdout" in caplog.text
+    assert "[algo-1] hello on stderr" in caplog.text
     assert "testing" not in caplog.text.replace("gs-local", "")
     # A temporary work directory is removed after success.
-    assert result.work_dir is None and not Path(opt_ml).exists()
+    assert result.work_dir is None
+    assert not Path(opt_ml).exists()
 
 
 def test_processing_job_stages_inputs_into_cwd_and_uploads_outputs(entrypoints, aws_env, tmp_path):
@@ -288,8 +292,10 @@ def test_failure_reports_exit_code_failure_reason_and_stderr_tail_and_keeps_work
     err = info.value
     assert err.exit_code == 7
     assert err.failure_reason == "graph config is invalid"
-    assert err.stderr_tail[-1] == "stderr line 199" and "stderr line 0" not in err.stderr_tail
-    assert "exit code 7" in str(err) and str(run.work_dir) in str(err)
+    assert err.stderr_tail[-1] == "stderr line 199"
+    assert "stderr line 0" not in err.stderr_tail
+    assert "exit code 7" in str(err)
+    assert str(run.work_dir) in str(err)
     assert (run.work_dir / "opt" / "ml" / "output" / "failure").is_file()  # kept for debugging
     assert not (tmp_path / "models").exists()  # nothing uploaded after a failure
 
@@ -388,7 +394,7 @@ def test_container_paths_stay_inside_the_work_dir(tmp_path):
     opt_ml = OptMl(tmp_path / "opt" / "ml")
     assert opt_ml.local("/opt/ml/processing/input/raw", tmp_path) == tmp_path / "opt/ml/processing/input/raw"
     assert opt_ml.local("/data/in", tmp_path) == tmp_path / "container" / "data" / "in"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must be absolute and without '\.\.'"):
         opt_ml.local("/opt/ml/../../etc", tmp_path)
 
 
@@ -425,14 +431,15 @@ def test_stop_from_another_thread_ends_the_whole_tree(entrypoints):
         thread.join(60)
 
     assert live_processes_with(marker) == set()
-    assert len(errors) == 1 and isinstance(errors[0], LocalJobError)
+    assert len(errors) == 1
+    assert isinstance(errors[0], LocalJobError)
     assert "stopped" in str(errors[0])
 
 
 def _capture(fn, errors):
     try:
         fn()
-    except BaseException as exc:  # noqa: BLE001 - the test inspects it
+    except BaseException as exc:  # the test inspects it
         errors.append(exc)
 
 

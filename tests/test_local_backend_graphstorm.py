@@ -117,7 +117,7 @@ def test_stopping_real_training_mid_run_leaves_no_process(runtime_python, graph)
     def run():
         try:
             runner.run()
-        except BaseException as exc:  # noqa: BLE001 - inspected below
+        except BaseException as exc:  # inspected below
             errors.append(exc)
 
     thread = threading.Thread(target=run)
@@ -135,7 +135,9 @@ def test_stopping_real_training_mid_run_leaves_no_process(runtime_python, graph)
     assert proctree.with_marker(runner.marker) == set()
     assert live_processes_with(graph_name) == set()
     assert live_processes_with(str(runner.work_dir)) == set()
-    assert len(errors) == 1 and isinstance(errors[0], LocalJobError) and "stopped" in str(errors[0])
+    assert len(errors) == 1
+    assert isinstance(errors[0], LocalJobError)
+    assert "stopped" in str(errors[0])
 
 
 TRAIN_DAG = """

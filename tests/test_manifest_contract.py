@@ -86,7 +86,8 @@ def test_what_an_entry_point_writes_the_airflow_side_reads_and_verifies(aws_env,
     else:
         (tmp_path / "published" / "epoch-0" / "model.bin").unlink()
     result = contract.verify_complete(uri, s3_client=s3)
-    assert not result.complete and result.missing == ("epoch-0/model.bin",)
+    assert not result.complete
+    assert result.missing == ("epoch-0/model.bin",)
     assert result.reason() == f"{uri} is incomplete: epoch-0/model.bin is listed in its manifest but missing."
 
 
@@ -115,7 +116,8 @@ def test_check_sizes_is_pure():
         "s3://b/p/m",
     )
     result = contract.check_sizes(m, {"a": 1, "b": 3, "extra": 9}, "s3://b/p/")
-    assert result.wrong_size == {"b": (3, 2)} and not result.missing
+    assert result.wrong_size == {"b": (3, 2)}
+    assert not result.missing
     assert result.reason() == "s3://b/p/ is incomplete: b has 3 bytes, its manifest lists 2."
 
 
@@ -132,7 +134,8 @@ def test_local_upload_puts_the_manifest_after_every_other_file_and_drops_an_old_
     stager.upload_file = lambda path, uri: (order.append(uri), original(path, uri))
     assert stager.upload_dir(src, dest.as_uri()) == 3
     assert order[0] == f"delete {dest.as_uri()}/_manifest.json"
-    assert order[-1] == f"{dest.as_uri()}/_manifest.json" and len(order) == 4
+    assert order[-1] == f"{dest.as_uri()}/_manifest.json"
+    assert len(order) == 4
 
 
 def test_interrupted_local_upload_leaves_no_manifest(aws_env, tmp_path):
@@ -152,7 +155,8 @@ def test_interrupted_local_upload_leaves_no_manifest(aws_env, tmp_path):
         stager.upload_dir(src, f"s3://{BUCKET}/graph")
     s3 = aws_env.client("s3")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="graph/").get("Contents", [])]
-    assert len(keys) == 2 and "graph/_manifest.json" not in keys
+    assert len(keys) == 2
+    assert "graph/_manifest.json" not in keys
     assert contract.read_manifest(f"s3://{BUCKET}/graph/", s3) is None
 
 
@@ -193,7 +197,7 @@ def test_staging_decodes_file_uris_before_checking_them(tmp_path, encoded):
 
 # --- compose: no bind mount of / or a system folder ---------------------------------------------------
 @pytest.mark.parametrize(
-    "field, uri, param",
+    ("field", "uri", "param"),
     [
         ("graph", "file:///", "--graph-data-s3"),
         ("model", "file:///", "model_artifact_s3"),
@@ -210,7 +214,8 @@ def test_compose_refuses_to_mount_the_root_or_a_system_folder(field, uri, param)
     with pytest.raises(ComposeSpecError) as info:
         render_compose(job)
     message = str(info.value)
-    assert param in message and "\n" not in message
+    assert param in message
+    assert "\n" not in message
 
 
 def test_compose_refuses_a_root_mount_from_the_environment_too():

@@ -219,7 +219,8 @@ def test_a_job_without_metrics_still_succeeds_with_no_metrics_keys(aws_env, load
     dag_run = load_dag(ASSETS_DAG, "gs_assets").test()
     assert dag_run.state == "success", task_states(dag_run)
     train = xcoms(dag_run, "train")
-    assert "metrics" not in train and "learning_curve_s3" not in train
+    assert "metrics" not in train
+    assert "learning_curve_s3" not in train
     model_events = [e for e in asset_events() if e["run_id"] == dag_run.run_id and e["task_id"] == "train"]
     assert [e["extra"].get("metrics") for e in model_events] == [None]
 
@@ -243,7 +244,8 @@ def test_each_operator_declares_its_aliases_besides_the_dags_own_outlets(step, a
     assert alias_names(operator_class(task_id=step, **kwargs).outlets) == aliases
     mine = Asset("s3://elsewhere/report")
     outlets = operator_class(task_id=step, outlets=[mine], **kwargs).outlets
-    assert outlets[0] == mine and alias_names(outlets) == aliases
+    assert outlets[0] == mine
+    assert alias_names(outlets) == aliases
 
 
 def test_the_downstream_example_is_scheduled_on_the_model_alias(airflow_home):

@@ -157,7 +157,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case_id,step,changes,named", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("case_id", "step", "changes", "named"), CASES, ids=[c[0] for c in CASES])
 def test_hostile_value_fails_at_task_start(aws_env, tmp_path, monkeypatch, case_id, step, changes, named):
     from airflow.providers.common.compat.sdk import AirflowFailException
 
@@ -181,7 +181,8 @@ def test_hostile_value_fails_at_task_start(aws_env, tmp_path, monkeypatch, case_
         operator.execute(context={})
     message = str(error.value)
     assert named in message, message
-    assert len(message) <= MAX_MESSAGE and "\n" not in message.strip(), message
+    assert len(message) <= MAX_MESSAGE, message
+    assert "\n" not in message.strip(), message
     assert "Traceback" not in message
     assert started == []
     assert aws_env.received("SageMaker.CreateTrainingJob") == []
@@ -190,4 +191,5 @@ def test_hostile_value_fails_at_task_start(aws_env, tmp_path, monkeypatch, case_
 
 
 def test_the_table_has_at_least_forty_cases():
-    assert len(CASES) >= 40 and len({c[0] for c in CASES}) == len(CASES)
+    assert len(CASES) >= 40
+    assert len({c[0] for c in CASES}) == len(CASES)

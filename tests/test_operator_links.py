@@ -33,8 +33,10 @@ LINK_NAMES = {"SageMaker job", "SageMaker job logs"}
         (
             "processing",
             "us-gov-west-1",
-            "https://console.amazonaws-us-gov.com/sagemaker/home?region=us-gov-west-1#/processing-jobs/"
-            "gs-train-20260105-1",
+            (
+                "https://console.amazonaws-us-gov.com/sagemaker/home?region=us-gov-west-1#/processing-jobs/"
+                "gs-train-20260105-1"
+            ),
         ),
     ],
 )

@@ -58,6 +58,7 @@ def _fresh_venv(tmp_path: Path) -> Path:
             str(CONSTRAINTS),
             str(REPO),
         ],
+        check=False,
         capture_output=True,
         text=True,
         timeout=INSTALL_TIMEOUT_S,
@@ -82,6 +83,7 @@ def test_fresh_venv_from_package_and_constraints_parses_dags_and_runs_prepare(tm
     out = tmp_path / "out"
     proc = subprocess.run(
         [str(venv / "bin" / "python"), "-c", CHECK, str(REPO / "dags"), str(out)],
+        check=False,
         capture_output=True,
         text=True,
         env=env,

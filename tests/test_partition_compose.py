@@ -61,6 +61,7 @@ def _check(base: Path, out: Path) -> dict:
             "metadata.json",
             str(out / f"{GRAPH}.json"),
         ],
+        check=False,
         capture_output=True,
         text=True,
         timeout=600,

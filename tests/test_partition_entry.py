@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -118,6 +117,7 @@ def partition(work: Path, graph: Path, out: Path, num_parts: int, num_hosts: int
 def check(graph: Path, out: Path, metadata: str = "metadata.json") -> dict:
     proc = subprocess.run(
         [runtime_python(), str(TESTS / "partition_checks.py"), str(graph), metadata, str(out / f"{GRAPH_NAME}.json")],
+        check=False,
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -307,13 +307,15 @@ def test_a_host_killed_mid_build_fails_the_job_naming_it_and_writes_no_config(tm
     # "connection closed before the host finished" or "connection lost (... reset by peer)": the kernel's choice.
     assert err.strip().splitlines()[-1].startswith("ERROR: host algo-2: connection "), err[-2000:]
     assert not (out / f"{GRAPH_NAME}.json").exists()
-    assert not (out / "part2").exists() and not (out / "part3").exists()
+    assert not (out / "part2").exists()
+    assert not (out / "part3").exists()
 
 
 def test_flags_after_the_separator_are_refused(tmp_path, graph):
     argv = entry_argv(graph, tmp_path / "out", 2) + ["--num-trainers", "2"]
     proc = subprocess.run(
         argv,
+        check=False,
         capture_output=True,
         text=True,
         timeout=TIMEOUT,

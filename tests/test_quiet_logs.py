@@ -139,7 +139,8 @@ def test_local_job_logs_stderr_at_warning_and_leaves_nothing_in_tmpdir(
 
     with tarfile.open(tmp_path / "out" / "noisy" / "output" / "model.tar.gz") as tar:
         job_tmp = tar.extractfile("tmpdir.txt").read().decode()
-    assert Path(job_tmp).name == "tmp" and Path(job_tmp).parent.name.startswith("gs-local-noisy")
+    assert Path(job_tmp).name == "tmp"
+    assert Path(job_tmp).parent.name.startswith("gs-local-noisy")
     assert not Path(job_tmp).exists()
     assert sorted(p.name for p in scratch_tmpdir.iterdir()) == []
 

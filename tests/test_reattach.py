@@ -101,19 +101,23 @@ def test_task_job_names_are_stable_per_task_instance_and_valid():
     assert name == naming.task_job_name(
         "gs-train-acm", naming.TaskIdentity(*map(str, ("dag", "train")), identity.run_id, -1)
     )
-    assert name.startswith("gs-train-acm-") and len(name) == len("gs-train-acm-") + naming.HASH_CHARS
+    assert name.startswith("gs-train-acm-")
+    assert len(name) == len("gs-train-acm-") + naming.HASH_CHARS
     others = {
         naming.task_job_name("gs-train-acm", naming.TaskIdentity("dag", "train", identity.run_id, 0)),
         naming.task_job_name("gs-train-acm", naming.TaskIdentity("dag", "train", "scheduled__x", -1)),
         naming.task_job_name("gs-train-acm", naming.TaskIdentity("dag", "infer", identity.run_id, -1)),
         naming.task_job_name("gs-train-acm", naming.TaskIdentity("dag2", "train", identity.run_id, -1)),
     }
-    assert name not in others and len(others) == 4
+    assert name not in others
+    assert len(others) == 4
     long_name = naming.task_job_name("x_" * 100, identity)
     for candidate in (name, long_name, naming.attempt_name(long_name, 2), naming.attempt_name(long_name, 99)):
-        assert len(candidate) <= 63 and JOB_NAME_RE.match(candidate), candidate
+        assert len(candidate) <= 63, candidate
+        assert JOB_NAME_RE.match(candidate), candidate
     assert naming.attempt_name(long_name, 99).startswith(long_name)  # room was kept for the suffix
-    assert naming.attempt_name(name, 1) == name and naming.attempt_name(name, 3) == f"{name}-a3"
+    assert naming.attempt_name(name, 1) == name
+    assert naming.attempt_name(name, 3) == f"{name}-a3"
 
 
 # --------------------------------------------------------------------------- the backend's start
@@ -197,7 +201,8 @@ def test_the_trigger_stops_its_job_when_the_deferred_task_is_killed(aws_env, run
         runner = TriggerRunner()
         runner.triggers[1] = {"name": "deferred-job trigger", "events": 0}
         runner.triggers[1]["task"] = asyncio.create_task(runner.run_trigger(1, trigger))
-        while running_jobs_proxy.targets.count("SageMaker.DescribeTrainingJob") < 2:
+        # Polled: the count grows in the proxy's HTTP server thread, so there is no asyncio.Event to await.
+        while running_jobs_proxy.targets.count("SageMaker.DescribeTrainingJob") < 2:  # noqa: ASYNC110  see above
             await asyncio.sleep(0.1)
         runner.to_cancel.append(1)
         await runner.cancel_triggers()

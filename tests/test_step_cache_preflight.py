@@ -169,7 +169,8 @@ def test_local_infer_refuses_a_file_model_without_manifest_and_starts_no_process
             graph_name="acm",
             task_type="node_classification",
         ).execute(context={})
-    assert started == [] and not (tmp_path / "emb").exists()
+    assert started == []
+    assert not (tmp_path / "emb").exists()
 
 
 def test_skip_if_complete_second_run_is_a_cache_hit_and_a_changed_parameter_a_miss(aws_env, tmp_path, monkeypatch):
@@ -214,7 +215,8 @@ def test_skip_if_complete_second_run_is_a_cache_hit_and_a_changed_parameter_a_mi
             task_id="train", skip_if_complete=True, graphstorm_args=["--num-epochs", "3"], **train_kwargs(bucket)
         )
     ).execute(context={})
-    assert len(aws_env.received("SageMaker.CreateTrainingJob")) == 2 and third["job_name"] != first["job_name"]
+    assert len(aws_env.received("SageMaker.CreateTrainingJob")) == 2
+    assert third["job_name"] != first["job_name"]
     assert any("Step cache miss" in line and "different request" in line for line in lines), lines
 
     # An output whose manifest no longer matches its files is a miss too.
@@ -277,7 +279,9 @@ def test_a_real_local_gconstruct_run_again_is_a_cache_hit_with_no_process(tmp_pa
     )
     first = GConstructOperator(task_id="gconstruct", **kwargs).execute(context={})
     made = read_manifest(first["output_graph_s3"])
-    assert made is not None and made.job_name == first["job_name"] and len(made.request_digest or "") == 64
+    assert made is not None
+    assert made.job_name == first["job_name"]
+    assert len(made.request_digest or "") == 64
 
     started = []
     real_popen = subprocess.Popen
@@ -289,10 +293,12 @@ def test_a_real_local_gconstruct_run_again_is_a_cache_hit_with_no_process(tmp_pa
 
     monkeypatch.setattr(subprocess, "Popen", Counting)
     second = GConstructOperator(task_id="gconstruct", **kwargs).execute(context={})
-    assert second == first and started == []  # the producing job's name, nothing started
+    assert second == first  # the producing job's name
+    assert started == []  # nothing started
     changed = GConstructOperator(task_id="gconstruct", **{**kwargs, "graph_name": "acm_cache_test2"})
     third = changed.execute(context={})
-    assert started and third["job_name"] != first["job_name"]
+    assert started
+    assert third["job_name"] != first["job_name"]
     assert read_manifest(third["output_graph_s3"]).job_name == third["job_name"]
 
 
@@ -319,7 +325,8 @@ def test_an_unreachable_store_is_a_retryable_error_not_a_refusal(monkeypatch):
     )
     with pytest.raises(InputUnreadable, match=r"^graph_data_s3 s3://gs-x/g/: cannot read"):
         check_input("graph_data_s3", "s3://gs-x/g/", client)
-    assert not issubclass(InputUnreadable, ValueError) and issubclass(InputNotComplete, ValueError)
+    assert not issubclass(InputUnreadable, ValueError)
+    assert issubclass(InputNotComplete, ValueError)
 
 
 def test_local_compose_operator_checks_inputs_before_any_container(tmp_path, monkeypatch):

@@ -69,7 +69,8 @@ def test_the_collector_makes_one_record_per_epoch_and_rewrites_the_file(tmp_path
     collector.on_epoch_end(1, 1.25)
     collector.finish()  # an epoch without evaluation is still written
     doc = json.loads(path.read_text())
-    assert doc["seed"] == 5 and doc["format_version"] == 1
+    assert doc["seed"] == 5
+    assert doc["format_version"] == 1
     assert doc["epochs"] == [
         {
             "epoch": 0,

@@ -48,8 +48,7 @@ def test_file_paths_are_decoded_once_and_keep_question_marks():
 
 def test_every_airflow_side_parser_agrees():
     from graphstorm_provider.data import storage
-    from graphstorm_provider.execution.staging import StagingError
-    from graphstorm_provider.execution.staging import parse_uri as staging_parse
+    from graphstorm_provider.execution.staging import StagingError, parse_uri as staging_parse
     from graphstorm_provider.jobs import TrainSpec
     from graphstorm_provider.jobs.errors import JobSpecError
 
