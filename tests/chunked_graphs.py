@@ -31,7 +31,7 @@ def _numpy_chunks(root: Path, name: str, array: np.ndarray, rows: list[int]) -> 
     for i, n in enumerate(rows):
         rel = f"node_data/{name}-{i}.npy" if not name.startswith("e-") else f"edge_data/{name}-{i}.npy"
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        np.save(root / rel, array[start:start + n])
+        np.save(root / rel, array[start : start + n])
         files.append(rel)
         start += n
     return {"format": {"name": "numpy"}, "data": files}
@@ -43,7 +43,7 @@ def _parquet_chunks(root: Path, name: str, array: np.ndarray, rows: list[int], l
     for i, n in enumerate(rows):
         rel = f"parquet_data/{name}-{i}.parquet"
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        part = array[start:start + n]
+        part = array[start : start + n]
         if part.ndim == 1:
             table = pa.table({name: part})
         elif lists:
@@ -56,12 +56,13 @@ def _parquet_chunks(root: Path, name: str, array: np.ndarray, rows: list[int], l
     return {"format": {"name": "parquet"}, "data": files}
 
 
-def _edge_chunks(root: Path, etype: str, src: np.ndarray, dst: np.ndarray, rows: list[int], fmt: str,
-                 delimiter: str = " ") -> dict:
+def _edge_chunks(
+    root: Path, etype: str, src: np.ndarray, dst: np.ndarray, rows: list[int], fmt: str, delimiter: str = " "
+) -> dict:
     files, start = [], 0
     tag = etype.replace(":", "-")
     for i, n in enumerate(rows):
-        s, d = src[start:start + n], dst[start:start + n]
+        s, d = src[start : start + n], dst[start : start + n]
         if fmt == "csv":
             rel = f"edge_index/{tag}-{i}.csv"
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -92,10 +93,14 @@ def write_graph(root: Path, seed: int = 0, scale: int = 1, name: str = "chunky")
 
     ne = {"author:writes:paper": 150 * scale, "paper:cites:paper": 200 * scale, "paper:in:venue": n["paper"]}
     src_dst = {
-        "author:writes:paper": (rng.integers(0, n["author"], ne["author:writes:paper"]),
-                                rng.integers(0, n["paper"], ne["author:writes:paper"])),
-        "paper:cites:paper": (rng.integers(0, n["paper"], ne["paper:cites:paper"]),
-                              rng.integers(0, n["paper"], ne["paper:cites:paper"])),
+        "author:writes:paper": (
+            rng.integers(0, n["author"], ne["author:writes:paper"]),
+            rng.integers(0, n["paper"], ne["author:writes:paper"]),
+        ),
+        "paper:cites:paper": (
+            rng.integers(0, n["paper"], ne["paper:cites:paper"]),
+            rng.integers(0, n["paper"], ne["paper:cites:paper"]),
+        ),
         "paper:in:venue": (np.arange(n["paper"]), rng.integers(0, n["venue"], n["paper"])),
     }
     # Reverse edges so that every node type receives messages.
@@ -104,36 +109,60 @@ def write_graph(root: Path, seed: int = 0, scale: int = 1, name: str = "chunky")
         src_dst[rev] = (d.copy(), s.copy())
         ne[rev] = ne[fwd]
     edge_rows = {e: _split(c, 3 if e == "paper:cites:paper" else 2) for e, c in ne.items()}
-    formats = {"author:writes:paper": ("csv", ","), "paper:cites:paper": ("parquet", None),
-               "paper:in:venue": ("csv", " "), "paper:written_by:author": ("parquet", None),
-               "venue:has:paper": ("csv", "\t")}
+    formats = {
+        "author:writes:paper": ("csv", ","),
+        "paper:cites:paper": ("parquet", None),
+        "paper:in:venue": ("csv", " "),
+        "paper:written_by:author": ("parquet", None),
+        "venue:has:paper": ("csv", "\t"),
+    }
     edges = {}
     for etype, (fmt, delim) in formats.items():
         s, d = src_dst[etype]
         edges[etype] = _edge_chunks(root, etype, s, d, edge_rows[etype], fmt, delim or " ")
 
     node_data = {
-        "author": {"feat": _parquet_chunks(root, "author-feat", rng.standard_normal((n["author"], 4)).astype(np.float32),
-                                           node_rows["author"])},
-        "paper": {"feat": _numpy_chunks(root, "paper-feat", paper_feat, node_rows["paper"]),
-                  "label": _parquet_chunks(root, "paper-label", labels.astype(np.int64), node_rows["paper"]),
-                  **{m: _numpy_chunks(root, f"paper-{m}", v.astype(np.int8), node_rows["paper"])
-                     for m, v in masks.items()}},
-        "venue": {"feat": _numpy_chunks(root, "venue-feat", rng.standard_normal((n["venue"], 4)).astype(np.float32),
-                                        node_rows["venue"])},
+        "author": {
+            "feat": _parquet_chunks(
+                root, "author-feat", rng.standard_normal((n["author"], 4)).astype(np.float32), node_rows["author"]
+            )
+        },
+        "paper": {
+            "feat": _numpy_chunks(root, "paper-feat", paper_feat, node_rows["paper"]),
+            "label": _parquet_chunks(root, "paper-label", labels.astype(np.int64), node_rows["paper"]),
+            **{m: _numpy_chunks(root, f"paper-{m}", v.astype(np.int8), node_rows["paper"]) for m, v in masks.items()},
+        },
+        "venue": {
+            "feat": _numpy_chunks(
+                root, "venue-feat", rng.standard_normal((n["venue"], 4)).astype(np.float32), node_rows["venue"]
+            )
+        },
     }
     edge_data = {
-        "author:writes:paper": {"weight": _numpy_chunks(
-            root, "e-writes-weight", rng.random(ne["author:writes:paper"]).astype(np.float32),
-            edge_rows["author:writes:paper"])},
-        "paper:cites:paper": {"feat": _parquet_chunks(
-            root, "e-cites-feat", rng.standard_normal((ne["paper:cites:paper"], 2)).astype(np.float32),
-            edge_rows["paper:cites:paper"], lists=True)},
+        "author:writes:paper": {
+            "weight": _numpy_chunks(
+                root,
+                "e-writes-weight",
+                rng.random(ne["author:writes:paper"]).astype(np.float32),
+                edge_rows["author:writes:paper"],
+            )
+        },
+        "paper:cites:paper": {
+            "feat": _parquet_chunks(
+                root,
+                "e-cites-feat",
+                rng.standard_normal((ne["paper:cites:paper"], 2)).astype(np.float32),
+                edge_rows["paper:cites:paper"],
+                lists=True,
+            )
+        },
     }
     raw = root / "raw_id_mappings" / "paper" / "parquet"
     raw.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table({"orig": [f"p{i}" for i in range(n["paper"])], "new": np.arange(n["paper"])}),
-                   raw / "part-00000.parquet")
+    pq.write_table(
+        pa.table({"orig": [f"p{i}" for i in range(n["paper"])], "new": np.arange(n["paper"])}),
+        raw / "part-00000.parquet",
+    )
     ntypes = list(n)
     etypes = list(formats)
     metadata = {

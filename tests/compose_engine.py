@@ -32,7 +32,10 @@ def engine_unavailable_reason() -> str | None:
         return reason
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "setup_container_engine.sh"), "--check", "--quiet"],
-        capture_output=True, text=True, timeout=300,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if proc.returncode == 3:
         return proc.stdout.strip().splitlines()[-1]
@@ -65,7 +68,10 @@ def probe_image(compose_tool: ComposeTool, tmp_path_factory) -> str:
     )
     proc = subprocess.run(
         [compose_tool.engine, "build", "-q", "-t", PROBE_IMAGE, "-f", str(context / "Containerfile"), str(context)],
-        capture_output=True, text=True, timeout=600,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return PROBE_IMAGE
@@ -75,7 +81,12 @@ def probe_image(compose_tool: ComposeTool, tmp_path_factory) -> str:
 def job_image(compose_tool: ComposeTool) -> str:
     """Build the job image ``JOB_IMAGE`` once per session (idempotent: about a second when its inputs
     did not change)."""
-    proc = subprocess.run(["bash", str(ROOT / "docker" / "build_image.sh"), "--tag", JOB_IMAGE],
-                          capture_output=True, text=True, timeout=IMAGE_BUILD_TIMEOUT_S)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "docker" / "build_image.sh"), "--tag", JOB_IMAGE],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=IMAGE_BUILD_TIMEOUT_S,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return JOB_IMAGE

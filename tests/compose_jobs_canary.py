@@ -22,13 +22,17 @@ with open(f"{out}/{me}.done", "w") as f:
 def canary_compose_job(image: str, out: Path, name: str) -> JobRequest:
     request = {
         "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File",
-                                   "ContainerEntrypoint": ["python3", "-c", CANARY_HOST_SCRIPT],
-                                   "ContainerArguments": ["--out", f"file://{out}"]},
+        "AlgorithmSpecification": {
+            "TrainingImage": image,
+            "TrainingInputMode": "File",
+            "ContainerEntrypoint": ["python3", "-c", CANARY_HOST_SCRIPT],
+            "ContainerArguments": ["--out", f"file://{out}"],
+        },
         "RoleArn": "local",
         "ResourceConfig": {"InstanceType": "local", "InstanceCount": 2, "VolumeSizeInGB": 1},
         "StoppingCondition": {"MaxRuntimeInSeconds": 240},
         "Environment": {"AWS_REGION": "us-east-1"},
     }
-    return JobRequest(kind="training", step="train", request=request, outputs={"out": f"file://{out}"},
-                      region="us-east-1")
+    return JobRequest(
+        kind="training", step="train", request=request, outputs={"out": f"file://{out}"}, region="us-east-1"
+    )

@@ -63,8 +63,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -273,8 +273,7 @@ class RunningJobsProxy:
                     proxy._stopped(name)
                     return self.answer(200, b"{}")
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                request = urllib.request.Request(proxy.upstream + self.path, data=body, headers=headers,
-                                                 method="POST")
+                request = urllib.request.Request(proxy.upstream + self.path, data=body, headers=headers, method="POST")
                 try:
                     with urllib.request.urlopen(request, timeout=30) as answer:
                         status, payload = answer.status, answer.read()
@@ -291,8 +290,12 @@ class RunningJobsProxy:
                     return
                 if target.startswith("SageMaker.Stop") and status == 200:
                     proxy._stopped(name)
-                if target.startswith("SageMaker.Describe") and status == 200 and name in proxy.statuses \
-                        and proxy._rewrites(name):
+                if (
+                    target.startswith("SageMaker.Describe")
+                    and status == 200
+                    and name in proxy.statuses
+                    and proxy._rewrites(name)
+                ):
                     described = json.loads(payload)
                     key = next((k for k in described if k.endswith("JobStatus")), None)
                     if key:
@@ -378,9 +381,15 @@ def aws_environment(endpoint_url: str, sagemaker_endpoint_url: str | None = None
         "password": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         "extra": extra,
     }
-    return {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-            "AWS_ENDPOINT_URL": endpoint_url, "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection)}
+    return {
+        **FAKE_CREDENTIALS,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+    }
 
 
 @dataclass
@@ -394,9 +403,13 @@ class ProxiedAws:
     def client(self, service: str):
         import boto3
 
-        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint_url,
-                            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
 
     def received(self, target: str) -> list[dict]:
         return received_requests(self.endpoint_url, target)
@@ -407,8 +420,11 @@ def module_running_jobs_proxy(moto_server):
     """A :class:`ProxiedAws` shared by one module (moto reset at its start), e.g. by a deployment."""
     reset_moto(moto_server)
     with RunningJobsProxy(moto_server) as proxy:
-        yield ProxiedAws(proxy=proxy, endpoint_url=moto_server,
-                         environment=aws_environment(moto_server, sagemaker_endpoint_url=proxy.url))
+        yield ProxiedAws(
+            proxy=proxy,
+            endpoint_url=moto_server,
+            environment=aws_environment(moto_server, sagemaker_endpoint_url=proxy.url),
+        )
 
 
 _MIGRATED = False

@@ -27,6 +27,7 @@ Helpers for tests (add more here, not in test modules): ``api`` (one REST call),
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import pwd
@@ -80,8 +81,10 @@ def postgres_bindir() -> Path:
         pass
     if (PG_DEFAULT_BINDIR / "initdb").is_file():
         return PG_DEFAULT_BINDIR
-    raise DeploymentError("PostgreSQL 15 server binaries not found: `apt-get install -y postgresql-15` "
-                          "(scripts/setup_test_services.sh does it)")
+    raise DeploymentError(
+        "PostgreSQL 15 server binaries not found: `apt-get install -y postgresql-15` "
+        "(scripts/setup_test_services.sh does it)"
+    )
 
 
 def _as_pg_user(argv: list[str]) -> list[str]:
@@ -99,18 +102,12 @@ def _end_group(proc: subprocess.Popen, sig: int, grace: float) -> None:
         os.killpg(proc.pid, sig)
     except ProcessLookupError:
         return
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # also what a component left behind in its group
-    except ProcessLookupError:
-        pass
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 @dataclass
@@ -149,31 +146,33 @@ class Deployment:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_NOT_INHERITED_PREFIXES)}
-        env.update({
-            "PATH": os.pathsep.join([str(VENV_BIN), env.get("PATH", os.defpath)]),
-            "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",  # 2 cores shared: few worker processes
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.sql_alchemy_conn,
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(self.api_port),
-            "AIRFLOW__API__BASE_URL": self.api_url,
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__SECRET_KEY": self._secret("api-secret"),
-            "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt-secret"),
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs),
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "15",
-            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
-            "GRAPHSTORM_E2E_BASE_URI": f"file://{self.runs}",
-        })
+        env.update(
+            {
+                "PATH": os.pathsep.join([str(VENV_BIN), env.get("PATH", os.defpath)]),
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "4",  # 2 cores shared: few worker processes
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.sql_alchemy_conn,
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.api_port),
+                "AIRFLOW__API__BASE_URL": self.api_url,
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API__SECRET_KEY": self._secret("api-secret"),
+                "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt-secret"),
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs),
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "15",
+                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+                "GRAPHSTORM_E2E_BASE_URI": f"file://{self.runs}",
+            }
+        )
         runtime = os.environ.get("GRAPHSTORM_RUNTIME_PYTHON")
         if runtime:
             env["GRAPHSTORM_RUNTIME_PYTHON"] = runtime
@@ -188,7 +187,7 @@ class Deployment:
         return path.read_text()
 
     # ---- start / stop -------------------------------------------------------------------------
-    def start(self) -> "Deployment":
+    def start(self) -> Deployment:
         atexit.register(self.stop)
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
@@ -216,10 +215,17 @@ class Deployment:
             _end_group(self.procs["postgres"], signal.SIGINT, STOP_GRACE_S)  # SIGINT: fast shutdown
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
-        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+        log = open(self.root / f"{name}.log", "ab")  # handed to the child
         try:
-            proc = subprocess.Popen(argv, env=env, cwd=self.root, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=self.root,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         finally:
             log.close()
         self.procs[name] = proc
@@ -235,26 +241,67 @@ class Deployment:
         if os.geteuid() == 0:
             user = pwd.getpwnam(PG_USER)
             os.chown(pg_root, user.pw_uid, user.pw_gid)
-        initdb = _as_pg_user([str(bindir / "initdb"), "-D", str(data), "-U", PG_USER, "--auth=trust",
-                              "--encoding=UTF8", "--no-instructions"])
-        result = subprocess.run(initdb, capture_output=True, text=True)
+        initdb = _as_pg_user(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                PG_USER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-instructions",
+            ]
+        )
+        result = subprocess.run(initdb, check=False, capture_output=True, text=True)
         if result.returncode != 0:
             raise DeploymentError(f"initdb failed: {result.stderr.strip()[-2000:]}")
-        server = _as_pg_user([str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1",
-                              "-p", str(self.pg_port), "-k", str(pg_root), "-c", "fsync=off",
-                              "-c", "max_connections=200"])
+        server = _as_pg_user(
+            [
+                str(bindir / "postgres"),
+                "-D",
+                str(data),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.pg_port),
+                "-k",
+                str(pg_root),
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+            ]
+        )
         proc = self._spawn("postgres", server, {k: v for k, v in os.environ.items() if k in ("PATH", "LANG")})
         deadline = time.monotonic() + 60
         while True:
-            ready = subprocess.run([str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.pg_port)],
-                                   capture_output=True)
+            ready = subprocess.run(
+                [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.pg_port)],
+                check=False,
+                capture_output=True,
+            )
             if ready.returncode == 0:
                 break
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise DeploymentError(f"PostgreSQL did not start, see {self.root / 'postgres.log'}")
             time.sleep(0.3)
-        create = subprocess.run([str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", PG_USER,
-                                 "-c", "CREATE DATABASE airflow"], capture_output=True, text=True)
+        create = subprocess.run(
+            [
+                str(bindir / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.pg_port),
+                "-U",
+                PG_USER,
+                "-c",
+                "CREATE DATABASE airflow",
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
         if create.returncode != 0:
             raise DeploymentError(f"CREATE DATABASE failed: {create.stderr.strip()}")
 
@@ -289,8 +336,9 @@ class Deployment:
         """A URL that sets the browser's JWT cookie and then opens ``next_path``."""
         return f"{self.api_url}/auth/token/login?next={urllib.parse.quote(self.api_url + next_path, safe='')}"
 
-    def api(self, method: str, path: str, body: Any = None, *, auth: bool = True,
-            timeout: float = REST_TIMEOUT_S) -> tuple[int, Any]:
+    def api(
+        self, method: str, path: str, body: Any = None, *, auth: bool = True, timeout: float = REST_TIMEOUT_S
+    ) -> tuple[int, Any]:
         """One REST call; returns (HTTP status, decoded JSON or text). Never raises for 4xx/5xx.
 
         A GET that times out or loses its connection is tried again (``REST_GET_ATTEMPTS``): on two
@@ -333,18 +381,45 @@ class Deployment:
 
     def airflow(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
         """The ``airflow`` CLI against this deployment (its database and configuration)."""
-        result = subprocess.run([str(VENV_BIN / "airflow"), *args], env=self.env(), cwd=self.root,
-                                capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            [str(VENV_BIN / "airflow"), *args],
+            check=False,
+            env=self.env(),
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and result.returncode != 0:
-            raise DeploymentError(f"airflow {' '.join(args)} failed ({result.returncode}):\n"
-                                  f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+            raise DeploymentError(
+                f"airflow {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
         return result
 
     def sql(self, query: str) -> list[list[str]]:
         """Rows of a query on the metadata database (``psql``, tab-separated)."""
-        out = subprocess.run([str(postgres_bindir() / "psql"), "-h", "127.0.0.1", "-p", str(self.pg_port),
-                              "-U", PG_USER, "-d", "airflow", "-At", "-F", "\t", "-c", query],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [
+                str(postgres_bindir() / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.pg_port),
+                "-U",
+                PG_USER,
+                "-d",
+                "airflow",
+                "-At",
+                "-F",
+                "\t",
+                "-c",
+                query,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         return [line.split("\t") for line in out.splitlines() if line]
 
     # ---- DAGs, runs, tasks ----------------------------------------------------------------------
@@ -389,8 +464,9 @@ class Deployment:
         answer = self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances?limit=100")
         return {ti["task_id"]: ti for ti in answer["task_instances"]}
 
-    def wait_for_task_state(self, dag_id: str, run_id: str, task_id: str, states: set[str],
-                            timeout: float = 300) -> str | None:
+    def wait_for_task_state(
+        self, dag_id: str, run_id: str, task_id: str, states: set[str], timeout: float = 300
+    ) -> str | None:
         """Wait until the task is in one of ``states`` (e.g. ``{"deferred"}``); returns the state seen last."""
         deadline = time.monotonic() + timeout
         state = None
@@ -403,8 +479,9 @@ class Deployment:
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         quoted = urllib.parse.quote(run_id, safe="")
-        answer = self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}"
-                                f"/xcomEntries/{key}?deserialize=true")
+        answer = self.ok(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/xcomEntries/{key}?deserialize=true"
+        )
         value = answer["value"]
         if isinstance(value, str):
             try:

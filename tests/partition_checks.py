@@ -18,12 +18,12 @@ from pathlib import Path
 
 os.environ["DGL_DIST_DEBUG"] = "1"
 
-import dgl  # noqa: E402
-import numpy as np  # noqa: E402
-import pyarrow.csv as pa_csv  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-from dgl.data.utils import load_tensors  # noqa: E402
-from dgl.distributed import load_partition  # noqa: E402
+import dgl
+import numpy as np
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from dgl.data.utils import load_tensors
+from dgl.distributed import load_partition
 
 
 def read_feature(root: Path, spec: dict) -> np.ndarray:
@@ -42,8 +42,11 @@ def read_edges(root: Path, spec: dict) -> tuple[np.ndarray, np.ndarray]:
     src, dst = [], []
     for rel in spec["data"]:
         if spec["format"]["name"] == "csv":
-            table = pa_csv.read_csv(root / rel, read_options=pa_csv.ReadOptions(autogenerate_column_names=True),
-                                    parse_options=pa_csv.ParseOptions(delimiter=spec["format"].get("delimiter", " ")))
+            table = pa_csv.read_csv(
+                root / rel,
+                read_options=pa_csv.ReadOptions(autogenerate_column_names=True),
+                parse_options=pa_csv.ParseOptions(delimiter=spec["format"].get("delimiter", " ")),
+            )
         else:
             table = pq.read_table(root / rel)
         src.append(table.column(0).to_numpy())
@@ -114,8 +117,9 @@ def main(root: Path, metadata: str, part_config: Path) -> dict:
             s_local, d_local = src[mask][order], dst[mask][order]
             s_t, _, d_t = e.split(":")
             for local, t, col in ((s_local, s_t, 0), (d_local, d_t, 1)):
-                all_orig = np.concatenate([load_tensors(str(folder / f"part{p}" / "orig_nids.dgl"))[t].numpy()
-                                           for p in range(num_parts)])
+                all_orig = np.concatenate(
+                    [load_tensors(str(folder / f"part{p}" / "orig_nids.dgl"))[t].numpy() for p in range(num_parts)]
+                )
                 orig = all_orig[per_type[local]]
                 assert np.array_equal(orig, input_edges[e][col][orig_eids[e].numpy()]), f"{e} endpoints differ"
     for t, o in owner.items():
@@ -123,10 +127,17 @@ def main(root: Path, metadata: str, part_config: Path) -> dict:
     for e, o in edge_owner.items():
         assert np.all(o >= 0), f"{e} edges not owned by any partition"
     # The manifest names its job and the time it was written: the rest of the output is what must repeat.
-    digests = {str(p.relative_to(folder)): digest(p) for p in sorted(folder.rglob("*"))
-               if p.is_file() and p.name != "_manifest.json"}
-    return {"num_parts": num_parts, "nodes": {t: int(len(o)) for t, o in owner.items()},
-            "edges": {e: int(len(o)) for e, o in edge_owner.items()}, "digests": digests}
+    digests = {
+        str(p.relative_to(folder)): digest(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "_manifest.json"
+    }
+    return {
+        "num_parts": num_parts,
+        "nodes": {t: int(len(o)) for t, o in owner.items()},
+        "edges": {e: int(len(o)) for e, o in edge_owner.items()},
+        "digests": digests,
+    }
 
 
 if __name__ == "__main__":

@@ -50,7 +50,9 @@ TREE_ENTRY = textwrap.dedent("""
 # children inherit that: a child a test sends SIGINT to is started through this prefix, which sets
 # SIGINT back to its default disposition and execs the command (Python then installs its own
 # KeyboardInterrupt handler, as in a terminal).
-_DEFAULT_SIGINT = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+_DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 def with_default_sigint(argv: list[str]) -> list[str]:
@@ -86,15 +88,21 @@ class TaskProcess:
         return "".join(self.lines[-count:])
 
 
-def airflow_tasks_test(dag_id: str, task_id: str, *, watch_for: str, env: dict[str, str] | None = None,
-                       run_id: str | None = None) -> TaskProcess:
+def airflow_tasks_test(
+    dag_id: str, task_id: str, *, watch_for: str, env: dict[str, str] | None = None, run_id: str | None = None
+) -> TaskProcess:
     """Start this venv's ``airflow tasks test dag_id task_id [run_id]`` (the way a worker runs a
     task, so it can be sent SIGTERM like a stopped task); ``seen`` is set once a line holds
     ``watch_for``. With ``run_id`` (an existing DAG run) the task runs in that run, as a retry does."""
     venv_bin = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}
-    proc = subprocess.Popen([str(venv_bin / "airflow"), "tasks", "test", dag_id, task_id, *([run_id] if run_id else [])],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        [str(venv_bin / "airflow"), "tasks", "test", dag_id, task_id, *([run_id] if run_id else [])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     lines: list[str] = []
     seen = threading.Event()
 

@@ -19,12 +19,12 @@ ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 # One valid command line per step (GraphStorm's SageMaker launch scripts' flags).
 STEP_ARGV = {
     "gconstruct": "--input-graph-s3 s3://bkt/raw/ --output-graph-s3 s3://bkt/gc/ --graph-name acm "
-                  "--graph-config-file config.json",
+    "--graph-config-file config.json",
     "partition": "--graph-data-s3 s3://bkt/gc/ --num-parts 2 --output-data-s3 s3://bkt/2p/",
     "train": "--graph-data-s3 s3://bkt/2p/ --yaml-s3 s3://bkt/t.yaml --model-artifact-s3 s3://bkt/m/ --graph-name acm "
-             "--task-type node_classification",
+    "--task-type node_classification",
     "infer": "--graph-data-s3 s3://bkt/2p/ --yaml-s3 s3://bkt/t.yaml --model-artifact-s3 s3://bkt/m/ --graph-name acm "
-             "--task-type node_classification --output-emb-s3 s3://bkt/emb/",
+    "--task-type node_classification --output-emb-s3 s3://bkt/emb/",
 }
 
 
@@ -58,7 +58,8 @@ def test_the_entry_point_a_step_names_exists(step):
 def provider_modules() -> list[str]:
     package = ROOT / "graphstorm_provider"
     return sorted(
-        str(path.relative_to(ROOT)) for path in package.rglob("*.py")
+        str(path.relative_to(ROOT))
+        for path in package.rglob("*.py")
         if path.name != "__init__.py" and "__pycache__" not in path.parts
     )
 
@@ -77,7 +78,10 @@ def test_architecture_names_only_modules_that_exist():
     known = {str(p.relative_to(ROOT)) for p in ROOT.glob("graphstorm_provider/**/*.py")}
     known |= {str(p.relative_to(ROOT)) for p in ROOT.glob("entrypoints/**/*.py")}
     known |= {str(p.relative_to(ROOT)) for p in ROOT.glob("dags/*.py")}
-    absent = sorted(name for name in named
-                    if not (ROOT / name).is_file()  # a path from the checkout's root (tests/, bench/, dags/)
-                    and not any(path == name or path.endswith("/" + name) for path in known))
+    absent = sorted(
+        name
+        for name in named
+        if not (ROOT / name).is_file()  # a path from the checkout's root (tests/, bench/, dags/)
+        and not any(path == name or path.endswith("/" + name) for path in known)
+    )
     assert absent == []

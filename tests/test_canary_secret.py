@@ -30,22 +30,32 @@ CONF = {"num_papers": 600, "num_epochs": 1, "hidden_size": 16, "seed": 1, "graph
 
 def canaries() -> dict[str, str]:
     tag = uuid.uuid4().hex[:12].upper()
-    return {"AWS_ACCESS_KEY_ID": f"AKIACANARY{tag}", "AWS_SECRET_ACCESS_KEY": f"canary-secret-{tag.lower()}-x",
-            "AWS_SESSION_TOKEN": f"canary-token-{tag.lower()}-y"}
+    return {
+        "AWS_ACCESS_KEY_ID": f"AKIACANARY{tag}",
+        "AWS_SECRET_ACCESS_KEY": f"canary-secret-{tag.lower()}-x",
+        "AWS_SESSION_TOKEN": f"canary-token-{tag.lower()}-y",
+    }
 
 
 def connection(values: dict[str, str], endpoint: str | None, region: str) -> str:
     extra = {"region_name": region, "aws_session_token": values["AWS_SESSION_TOKEN"]}
     if endpoint:
         extra["endpoint_url"] = endpoint
-    return json.dumps({"conn_type": "aws", "login": values["AWS_ACCESS_KEY_ID"],
-                       "password": values["AWS_SECRET_ACCESS_KEY"], "extra": extra})
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": values["AWS_ACCESS_KEY_ID"],
+            "password": values["AWS_SECRET_ACCESS_KEY"],
+            "extra": extra,
+        }
+    )
 
 
 def hits(values: dict[str, str], blobs: dict[str, bytes]) -> list[str]:
     """``"<where>: <which canary>"`` for every blob that holds a canary value."""
-    return [f"{where}: {name}" for where, data in blobs.items() for name, value in values.items()
-            if value.encode() in data]
+    return [
+        f"{where}: {name}" for where, data in blobs.items() for name, value in values.items() if value.encode() in data
+    ]
 
 
 # Read in a child process: opening and closing the metadata database (or its -wal/-shm files)
@@ -62,8 +72,9 @@ json.dump({str(p): base64.b64encode(p.read_bytes()).decode() for p in root.rglob
 
 def files_under(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` (not following symlinks), read by a child process."""
-    out = subprocess.run([sys.executable, "-c", _READ_FILES, str(root)], check=True, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", _READ_FILES, str(root)], check=True, capture_output=True, text=True
+    ).stdout
     return {where: base64.b64decode(data) for where, data in json.loads(out).items()}
 
 
@@ -85,8 +96,9 @@ def test_reading_the_files_keeps_this_processes_sqlite_locks(tmp_path):
 
 
 @pytest.mark.e2e
-def test_canary_connection_secret_leaves_no_trace_in_the_local_pipeline(load_dag, airflow_home, aws_env,
-                                                                        monkeypatch, capfd):
+def test_canary_connection_secret_leaves_no_trace_in_the_local_pipeline(
+    load_dag, airflow_home, aws_env, monkeypatch, capfd
+):
     from airflow.utils.state import DagRunState
 
     values = canaries()
@@ -101,8 +113,11 @@ def test_canary_connection_secret_leaves_no_trace_in_the_local_pipeline(load_dag
     captured = capfd.readouterr()
     assert run.state == DagRunState.SUCCESS, captured.err[-3000:]
 
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            for o in page.get("Contents", [])]
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])
+    ]
     assert any(k.endswith("/model/1/_manifest.json") or "/model/" in k for k in keys), keys
     blobs = {f"s3://{bucket}/{k}": s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
     blobs.update(files_under(airflow_home))
@@ -118,8 +133,9 @@ def test_canary_connection_secret_leaves_no_trace_in_the_local_pipeline(load_dag
     assert all(len(m.get("request_digest") or "") == 64 for m in manifests), manifests
 
 
-def test_canary_connection_secret_leaves_no_trace_in_a_compose_run(compose_tool, probe_image, aws_env, tmp_path,
-                                                                   monkeypatch):
+def test_canary_connection_secret_leaves_no_trace_in_a_compose_run(
+    compose_tool, probe_image, aws_env, tmp_path, monkeypatch
+):
     from graphstorm_provider.execution.compose_runner import ComposeJobRunner
     from graphstorm_provider.operators.connection import connection_env
 

@@ -30,8 +30,16 @@ from graphstorm_provider.data.synthetic_acm import (
 )
 
 SMALL = SyntheticAcmSpec(num_papers=400, num_classes=4, feat_dim=16, seed=7)
-SPEC_KEYS = {"graph_name", "node_type", "num_nodes_per_chunk", "edge_type", "num_edges_per_chunk", "edges",
-             "node_data", "edge_data"}
+SPEC_KEYS = {
+    "graph_name",
+    "node_type",
+    "num_nodes_per_chunk",
+    "edge_type",
+    "num_edges_per_chunk",
+    "edges",
+    "node_data",
+    "edge_data",
+}
 ENTRYPOINTS = Path(__file__).resolve().parents[1] / "entrypoints"
 
 
@@ -66,16 +74,21 @@ def test_metadata_follows_dgls_specification(both):
     assert set(meta["edges"]) == set(meta["edge_type"])
     for etype, counts in zip(meta["edge_type"], meta["num_edges_per_chunk"]):
         src, rel, dst = etype.split(":")
-        assert src in ntypes and dst in ntypes and rel
+        assert src in ntypes
+        assert dst in ntypes
+        assert rel
         spec = meta["edges"][etype]
         assert spec["format"]["name"] in ("csv", "parquet")
         if spec["format"]["name"] == "csv":
             assert len(spec["format"]["delimiter"]) == 1
-        assert len(spec["data"]) == len(counts) > 1 and all(n > 0 for n in counts)
+        assert len(spec["data"]) == len(counts) > 1
+        assert all(n > 0 for n in counts)
     assert set(meta["node_data"]) <= set(ntypes)
     assert set(meta["node_data"]["paper"]) == {"feat", "label", "train_mask", "val_mask", "test_mask"}
-    assert {nt: set(f) for nt, f in meta["node_data"].items() if nt != "paper"} == {"author": {"feat"},
-                                                                                    "subject": {"feat"}}
+    assert {nt: set(f) for nt, f in meta["node_data"].items() if nt != "paper"} == {
+        "author": {"feat"},
+        "subject": {"feat"},
+    }
     assert meta["edge_data"] == {}
     for feats in meta["node_data"].values():
         for spec in feats.values():
@@ -98,7 +111,7 @@ def test_counts_match_the_rows_of_every_file(both):
             rows = _rows(root / rel, spec["format"])
             assert rows.shape == (count, 2), (rel, rows.shape, count)
     for ntype, counts in zip(meta["node_type"], meta["num_nodes_per_chunk"]):
-        for feat, spec in meta["node_data"].get(ntype, {}).items():
+        for spec in meta["node_data"].get(ntype, {}).values():
             assert len(spec["data"]) == len(counts)
             for rel, count in zip(spec["data"], counts):
                 assert _rows(root / rel, spec["format"]).shape[0] == count, rel
@@ -107,7 +120,9 @@ def test_counts_match_the_rows_of_every_file(both):
     for etype in meta["edge_type"]:
         src_t, _, dst_t = etype.split(":")
         pairs = chunked.read_chunks(str(root), meta["edges"][etype])
-        assert pairs.min() >= 0 and pairs[:, 0].max() < num_nodes[src_t] and pairs[:, 1].max() < num_nodes[dst_t]
+        assert pairs.min() >= 0
+        assert pairs[:, 0].max() < num_nodes[src_t]
+        assert pairs[:, 1].max() < num_nodes[dst_t]
 
 
 def test_both_formats_of_edges_and_node_data_are_written_as_dgl_reads_them(both):
@@ -115,14 +130,16 @@ def test_both_formats_of_edges_and_node_data_are_written_as_dgl_reads_them(both)
     meta = _meta(root)
     edge_formats = {spec["format"]["name"] for spec in meta["edges"].values()}
     feat_formats = {spec["format"]["name"] for feats in meta["node_data"].values() for spec in feats.values()}
-    assert edge_formats == {"csv", "parquet"} and feat_formats == {"numpy", "parquet"}
+    assert edge_formats == {"csv", "parquet"}
+    assert feat_formats == {"numpy", "parquet"}
     # csv: "src dst" lines, no header; parquet edges: two integer columns.
     csv_spec = meta["edges"]["paper:citing:paper"]
     first = (root / csv_spec["data"][0]).read_text().splitlines()[0]
     assert re.fullmatch(r"\d+ \d+", first), first
     parquet_spec = meta["edges"]["paper:is-about:subject"]
     table = pq.read_table(root / parquet_spec["data"][0])
-    assert table.num_columns == 2 and all(str(t).startswith("int") for t in table.schema.types)
+    assert table.num_columns == 2
+    assert all(str(t).startswith("int") for t in table.schema.types)
     # parquet features: one column per dimension, the shape in the schema metadata (DGL's writer).
     author = meta["node_data"]["author"]["feat"]
     assert author["format"] == {"name": "parquet"}
@@ -174,10 +191,12 @@ def test_raw_ids_round_trip_to_the_gconstruct_graph_of_the_same_spec(both):
         src_raw, dst_raw = chunked.read_raw_ids(str(root), rel[0]), chunked.read_raw_ids(str(root), rel[2])
         as_raw = set(zip(src_raw[pairs[:, 0]].tolist(), dst_raw[pairs[:, 1]].tolist()))
         table = pq.read_table(gdir / edge_file(rel)).to_pydict()
-        assert as_raw == set(zip(table["src_id"], table["dst_id"])) and len(as_raw) == pairs.shape[0], rel
+        assert as_raw == set(zip(table["src_id"], table["dst_id"])), rel
+        assert len(as_raw) == pairs.shape[0], rel
     # The labels and the test split, joined by raw ID, are those of the gconstruct split files.
     a, b = chunked_truth(str(root)), gconstruct_truth(str(gdir))
-    assert a.label_of == b.label_of and a.test_ids == b.test_ids
+    assert a.label_of == b.label_of
+    assert a.test_ids == b.test_ids
     for split, feature in chunked.MASK_FEATURES.items():
         mask = chunked.read_node_feature(str(root), meta, "paper", feature).astype(bool)
         split_file = {"train": "train", "valid": "val", "test": "test"}[split]
@@ -203,7 +222,8 @@ def test_raw_id_mappings_have_gsprocessings_layout(both):
             assert raw_mapping_target(rel) == f"{ntype}/{path.name}"
             schema = pq.read_schema(path)
             assert schema.names == ["orig", "new"]
-            assert str(schema.field("orig").type) == "string" and str(schema.field("new").type) == "int64"
+            assert str(schema.field("orig").type) == "string"
+            assert str(schema.field("new").type) == "int64"
 
 
 def test_graphstorms_id_reverse_map_reads_the_raw_id_mappings(both):
@@ -217,8 +237,13 @@ def test_graphstorms_id_reverse_map_reads_the_raw_id_mappings(both):
         "m = IdReverseMap(sys.argv[1])\n"
         "print(' '.join(m.map_id(np.arange(len(m))).tolist()))\n"
     )
-    proc = subprocess.run([runtime_python(), "-c", code, str(root / "raw_id_mappings" / "paper")],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [runtime_python(), "-c", code, str(root / "raw_id_mappings" / "paper")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == chunked.read_raw_ids(str(root), "paper").tolist()
 
@@ -226,28 +251,49 @@ def test_graphstorms_id_reverse_map_reads_the_raw_id_mappings(both):
 def test_chunked_graph_on_s3_reads_back(aws_env):
     prefix = aws_env.bucket("chunked") + "/acm/raw"
     summary = generate_synthetic_acm(prefix, SMALL, graph_format="chunked", num_chunks=2)
-    assert summary.graph_config_file == chunked.METADATA_FILE and summary.graph_format == "chunked"
+    assert summary.graph_config_file == chunked.METADATA_FILE
+    assert summary.graph_format == "chunked"
     assert f"{prefix}/{chunked.METADATA_FILE}" in summary.files
     meta = chunked.read_metadata(prefix)
     assert [len(c) for c in meta["num_nodes_per_chunk"]] == [2, 2, 2]
     truth = chunked_truth(prefix)
-    assert len(truth.label_of) == 400 and len(truth.test_ids) == 80
+    assert len(truth.label_of) == 400
+    assert len(truth.test_ids) == 80
 
 
 def test_cli_writes_the_chunked_format_and_rejects_bad_flags(tmp_path, capsys):
     from graphstorm_provider.cli.main import main
 
     out = tmp_path / "chunked"
-    assert main(["synthetic-acm", "--output-path", str(out), "--format", "chunked", "--graph-name", "acm_c",
-                 "--num-papers", "120", "--num-chunks", "4"]) == 0
+    assert (
+        main(
+            [
+                "synthetic-acm",
+                "--output-path",
+                str(out),
+                "--format",
+                "chunked",
+                "--graph-name",
+                "acm_c",
+                "--num-papers",
+                "120",
+                "--num-chunks",
+                "4",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
-    assert report["graph_format"] == "chunked" and report["graph_config_file"] == "metadata.json"
+    assert report["graph_format"] == "chunked"
+    assert report["graph_config_file"] == "metadata.json"
     meta = _meta(out)
-    assert meta["graph_name"] == "acm_c" and all(len(c) == 4 for c in meta["num_nodes_per_chunk"])
+    assert meta["graph_name"] == "acm_c"
+    assert all(len(c) == 4 for c in meta["num_nodes_per_chunk"])
     # The default is still the GConstruct input.
     assert main(["synthetic-acm", "--output-path", str(tmp_path / "g"), "--num-papers", "120"]) == 0
     capsys.readouterr()
-    assert (tmp_path / "g" / "config.json").is_file() and not (tmp_path / "g" / "metadata.json").exists()
+    assert (tmp_path / "g" / "config.json").is_file()
+    assert not (tmp_path / "g" / "metadata.json").exists()
 
     for flags, message in (
         (["--num-chunks", "21"], "--num-chunks (21) must not exceed the rows of the smallest type (subject: 20)"),
@@ -256,10 +302,14 @@ def test_cli_writes_the_chunked_format_and_rejects_bad_flags(tmp_path, capsys):
         (["--format", "dgl"], "argument --format: invalid choice: 'dgl'"),
     ):
         bad = tmp_path / "bad"
-        assert main(["synthetic-acm", "--output-path", str(bad), "--format", "chunked", "--num-papers", "120",
-                     *flags]) == 2
+        assert (
+            main(["synthetic-acm", "--output-path", str(bad), "--format", "chunked", "--num-papers", "120", *flags])
+            == 2
+        )
         err = capsys.readouterr().err.strip()
-        assert message in err and "\n" not in err and "Traceback" not in err, err
+        assert message in err, err
+        assert "\n" not in err, err
+        assert "Traceback" not in err, err
         assert not bad.exists()
 
 
@@ -268,7 +318,9 @@ def test_chunk_sizes_grow_and_never_leave_a_chunk_empty():
     for total in range(1, 40):
         for k in range(1, total + 1):
             sizes = chunked.chunk_sizes(total, k)
-            assert sum(sizes) == total and len(sizes) == k and min(sizes) >= 1
+            assert sum(sizes) == total
+            assert len(sizes) == k
+            assert min(sizes) >= 1
     with pytest.raises(chunked.ChunkedFormatError):
         chunked.chunk_sizes(2, 3)
 

@@ -82,8 +82,18 @@ SEED_INFER = f"""
         --batch-size 128 \\
         --node-feat-name node:feat
 """
-GSF_ARGS = ["--num-layers", "1", "--hidden-size", "128", "--backend", "gloo", "--batch-size", "128",
-            "--node-feat-name", "node:feat"]
+GSF_ARGS = [
+    "--num-layers",
+    "1",
+    "--hidden-size",
+    "128",
+    "--backend",
+    "gloo",
+    "--batch-size",
+    "128",
+    "--node-feat-name",
+    "node:feat",
+]
 
 
 def seed_argv(text: str) -> list[str]:
@@ -91,8 +101,14 @@ def seed_argv(text: str) -> list[str]:
 
 
 def gs_sagemaker(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([GS_SAGEMAKER, *argv], capture_output=True, text=True, timeout=300,
-                          env=env if env is not None else dict(os.environ))
+    return subprocess.run(
+        [GS_SAGEMAKER, *argv],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env if env is not None else dict(os.environ),
+    )
 
 
 def result_json(proc: subprocess.CompletedProcess) -> dict:
@@ -129,8 +145,15 @@ def test_seed_gconstruct_example_creates_the_processing_job(aws_env):
     assert job["AppSpecification"] == {
         "ImageUri": IMAGE,
         "ContainerEntrypoint": ["python3", "/opt/ml/code/gconstruct_entry.py"],
-        "ContainerArguments": ["--graph-name", "acm", "--graph-config-file", "acm_raw/config.json",
-                               "--log-level", "INFO", "--"],
+        "ContainerArguments": [
+            "--graph-name",
+            "acm",
+            "--graph-config-file",
+            "acm_raw/config.json",
+            "--log-level",
+            "INFO",
+            "--",
+        ],
     }
     [channel] = job["ProcessingInputs"]
     assert channel["S3Input"]["S3Uri"] == f"{PATH_TO}/acm/"
@@ -163,9 +186,18 @@ def test_seed_partition_example_creates_a_two_instance_training_job(aws_env):
     assert job["AlgorithmSpecification"]["ContainerEntrypoint"] == ["python3", "/opt/ml/code/partition_entry.py"]
     arguments = job["AlgorithmSpecification"]["ContainerArguments"]
     assert arguments[: arguments.index("--")] == [
-        "--graph-data-s3", f"{PATH_TO}/acm_chunked/", "--num-parts", "2",
-        "--output-data-s3", f"{PATH_TO}/acm_2p/", "--metadata-filename", "metadata.json",
-        "--partition-algorithm", "random", "--log-level", "INFO",
+        "--graph-data-s3",
+        f"{PATH_TO}/acm_chunked/",
+        "--num-parts",
+        "2",
+        "--output-data-s3",
+        f"{PATH_TO}/acm_2p/",
+        "--metadata-filename",
+        "metadata.json",
+        "--partition-algorithm",
+        "random",
+        "--log-level",
+        "INFO",
     ]
     assert job["ResourceConfig"]["InstanceType"] == "ml.m5.4xlarge"
     assert job["ResourceConfig"]["InstanceCount"] == 2
@@ -188,11 +220,20 @@ def test_seed_train_example_forwards_graphstorm_flags_verbatim(aws_env):
     assert algorithm["TrainingImage"] == IMAGE
     assert algorithm["ContainerEntrypoint"] == ["python3", "/opt/ml/code/train_entry.py"]
     assert algorithm["ContainerArguments"] == [
-        "--graph-data-s3", f"{PATH_TO}/ogbn_arxiv_nc_2p/",
-        "--train-yaml-s3", f"{PATH_TO}/training_config/arxiv_nc.yaml",
-        "--model-artifact-s3", f"{PATH_TO}/trained_model/",
-        "--graph-name", "ogbn-arxiv", "--task-type", "node_classification", "--log-level", "INFO",
-        "--", *GSF_ARGS,
+        "--graph-data-s3",
+        f"{PATH_TO}/ogbn_arxiv_nc_2p/",
+        "--train-yaml-s3",
+        f"{PATH_TO}/training_config/arxiv_nc.yaml",
+        "--model-artifact-s3",
+        f"{PATH_TO}/trained_model/",
+        "--graph-name",
+        "ogbn-arxiv",
+        "--task-type",
+        "node_classification",
+        "--log-level",
+        "INFO",
+        "--",
+        *GSF_ARGS,
     ]
     assert job["RoleArn"] == ROLE
     assert job["ResourceConfig"] == {"InstanceType": "ml.g4dn.12xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30}
@@ -219,7 +260,7 @@ def test_seed_infer_example_names_both_outputs(aws_env):
     job = aws_env.client("sagemaker").describe_training_job(TrainingJobName=out["job_name"])
     arguments = job["AlgorithmSpecification"]["ContainerArguments"]
     assert job["AlgorithmSpecification"]["ContainerEntrypoint"] == ["python3", "/opt/ml/code/infer_entry.py"]
-    assert arguments[arguments.index("--") + 1:] == GSF_ARGS
+    assert arguments[arguments.index("--") + 1 :] == GSF_ARGS
     assert arguments[arguments.index("--infer-yaml-s3") + 1] == f"{PATH_TO}/training_config/arxiv_nc.yaml"
     assert arguments[arguments.index("--output-emb-s3") + 1] == f"{PATH_TO}/embeddings/"
     assert arguments[arguments.index("--output-prediction-s3") + 1] == f"{PATH_TO}/predictions/"
@@ -229,8 +270,10 @@ def test_seed_infer_example_names_both_outputs(aws_env):
 
 def test_seed_estimator_parameters_reach_the_request(aws_env):
     """The seed's --sm-estimator-parameters example (plus the security group a VPC needs)."""
-    params = ("max_run=3600 volume_size=100 encrypt_inter_container_traffic=True "
-              "subnets=['subnet-1234','subnet-4567'] security_group_ids=['sg-0123']")
+    params = (
+        "max_run=3600 volume_size=100 encrypt_inter_container_traffic=True "
+        "subnets=['subnet-1234','subnet-4567'] security_group_ids=['sg-0123']"
+    )
     proc = gs_sagemaker("train", *seed_argv(SEED_TRAIN), "--sm-estimator-parameters", params)
     assert proc.returncode == 0, proc.stderr
     job = aws_env.client("sagemaker").describe_training_job(TrainingJobName=result_json(proc)["job_name"])
@@ -256,7 +299,7 @@ def test_graphstorm_flags_after_double_dash_are_forwarded_too(aws_env):
     assert proc.returncode == 0, proc.stderr
     [sent] = aws_env.received("SageMaker.CreateTrainingJob")
     arguments = sent["AlgorithmSpecification"]["ContainerArguments"]
-    assert arguments[arguments.index("--") + 1:] == [*GSF_ARGS, "--fanout", "10,10", "--save-model-frequency", "5"]
+    assert arguments[arguments.index("--") + 1 :] == [*GSF_ARGS, "--fanout", "10,10", "--save-model-frequency", "5"]
 
 
 # --------------------------------------------------------------------------- modes
@@ -268,8 +311,9 @@ def test_async_execution_returns_once_the_job_is_created(aws_env):
     assert "Completed" not in proc.stdout  # it did not wait
     # One describe only: the name check before the create (no job of that name yet), no polling.
     assert aws_env.received("SageMaker.DescribeTrainingJob") == [{"TrainingJobName": name}]
-    assert [j["TrainingJobName"] for j in aws_env.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]] \
-        == [name]
+    assert [j["TrainingJobName"] for j in aws_env.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]] == [
+        name
+    ]
 
 
 def test_dry_run_prints_the_request_and_sends_nothing(aws_env):
@@ -290,7 +334,7 @@ def test_dry_run_does_not_import_boto3(aws_env):
         "print('LOADED', loaded, rc, file=sys.stderr)\n"
         "sys.exit(1 if loaded or rc else 0)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "LOADED [] 0" in proc.stderr
 
@@ -298,17 +342,52 @@ def test_dry_run_does_not_import_boto3(aws_env):
 def test_help_lists_the_seed_flags_and_dry_run():
     proc = gs_sagemaker("train", "--help")
     assert proc.returncode == 0
-    for flag in ("--image-url", "--role", "--graph-data-s3", "--yaml-s3", "--model-artifact-s3",
-                 "--sm-estimator-parameters", "--async-execution", "--dry-run"):
+    for flag in (
+        "--image-url",
+        "--role",
+        "--graph-data-s3",
+        "--yaml-s3",
+        "--model-artifact-s3",
+        "--sm-estimator-parameters",
+        "--async-execution",
+        "--dry-run",
+    ):
         assert flag in proc.stdout
 
 
 # --------------------------------------------------------------------------- bad input
-BASE_TRAIN = ["--image-url", IMAGE, "--role", ROLE, "--region", REGION, "--graph-data-s3", f"{PATH_TO}/g/",
-              "--yaml-s3", f"{PATH_TO}/train.yaml", "--model-artifact-s3", f"{PATH_TO}/model/",
-              "--graph-name", "acm", "--task-type", "node_classification"]
-BASE_PARTITION = ["--image-url", IMAGE, "--role", ROLE, "--region", REGION, "--graph-data-s3", f"{PATH_TO}/c/",
-                  "--num-parts", "2", "--output-data-s3", f"{PATH_TO}/p/"]
+BASE_TRAIN = [
+    "--image-url",
+    IMAGE,
+    "--role",
+    ROLE,
+    "--region",
+    REGION,
+    "--graph-data-s3",
+    f"{PATH_TO}/g/",
+    "--yaml-s3",
+    f"{PATH_TO}/train.yaml",
+    "--model-artifact-s3",
+    f"{PATH_TO}/model/",
+    "--graph-name",
+    "acm",
+    "--task-type",
+    "node_classification",
+]
+BASE_PARTITION = [
+    "--image-url",
+    IMAGE,
+    "--role",
+    ROLE,
+    "--region",
+    REGION,
+    "--graph-data-s3",
+    f"{PATH_TO}/c/",
+    "--num-parts",
+    "2",
+    "--output-data-s3",
+    f"{PATH_TO}/p/",
+]
 BASE_GCONSTRUCT = seed_argv(SEED_GCONSTRUCT.replace("--entry-point run/gconstruct_entry.py", ""))
 
 
@@ -321,7 +400,7 @@ def replace(argv: list[str], flag: str, value: str) -> list[str]:
 def drop(argv: list[str], flag: str) -> list[str]:
     argv = list(argv)
     index = argv.index(flag)
-    del argv[index:index + 2]
+    del argv[index : index + 2]
     return argv
 
 
@@ -330,21 +409,27 @@ BAD_INPUTS = {
     "bad role": (["train", *replace(BASE_TRAIN, "--role", "SageMakerRole")], "--role"),
     "bad task type": (["train", *replace(BASE_TRAIN, "--task-type", "node_clasification")], "--task-type"),
     "not a uri": (["train", *replace(BASE_TRAIN, "--graph-data-s3", "/data/graph")], "--graph-data-s3"),
-    "file uri on sagemaker": (["train", *replace(BASE_TRAIN, "--model-artifact-s3", "file:///tmp/model")],
-                              "--model-artifact-s3"),
+    "file uri on sagemaker": (
+        ["train", *replace(BASE_TRAIN, "--model-artifact-s3", "file:///tmp/model")],
+        "--model-artifact-s3",
+    ),
     "bad region": (["train", *replace(BASE_TRAIN, "--region", "Mars")], "--region"),
     "reserved graphstorm flag": (["train", *BASE_TRAIN, "--part-config", "x.json"], "--part-config"),
     "zero parts": (["partition", *replace(BASE_PARTITION, "--num-parts", "0")], "--num-parts"),
     "parts not a multiple of count": (["partition", *BASE_PARTITION, "--instance-count", "3"], "--instance-count"),
-    "estimator name on a processor": (["gconstruct", *replace(BASE_GCONSTRUCT, "--sm-estimator-parameters",
-                                                              "volume_size=10")], "--sm-estimator-parameters"),
-    "malformed parameters": (["train", *BASE_TRAIN, "--sm-estimator-parameters", "max_run 3600"],
-                             "--sm-estimator-parameters"),
+    "estimator name on a processor": (
+        ["gconstruct", *replace(BASE_GCONSTRUCT, "--sm-estimator-parameters", "volume_size=10")],
+        "--sm-estimator-parameters",
+    ),
+    "malformed parameters": (
+        ["train", *BASE_TRAIN, "--sm-estimator-parameters", "max_run 3600"],
+        "--sm-estimator-parameters",
+    ),
     "unknown command": (["training", *BASE_TRAIN], "training"),
 }
 
 
-@pytest.mark.parametrize("argv, parameter", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+@pytest.mark.parametrize(("argv", "parameter"), BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
 def test_bad_input_is_one_line_exit_2_and_nothing_reaches_the_server(aws_env, argv, parameter):
     proc = gs_sagemaker(*argv)
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -359,8 +444,11 @@ def test_bad_input_is_one_line_exit_2_and_nothing_reaches_the_server(aws_env, ar
 
 
 def test_missing_credentials_is_one_line_exit_1(aws_env):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ACCESS") and not k.startswith("AWS_SECRET")
-           and k != "AWS_SESSION_TOKEN"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AWS_ACCESS") and not k.startswith("AWS_SECRET") and k != "AWS_SESSION_TOKEN"
+    }
     env["AWS_EC2_METADATA_DISABLED"] = "true"  # do not wait for an instance role that is not there
     proc = gs_sagemaker("train", *BASE_TRAIN, env=env)
     assert proc.returncode == 1
@@ -373,9 +461,10 @@ def test_missing_credentials_is_one_line_exit_1(aws_env):
 # --------------------------------------------------------------------------- helpers, for real
 def _processing_job(aws_env, name: str) -> None:
     aws_env.client("sagemaker").create_processing_job(
-        ProcessingJobName=name, RoleArn=ROLE, AppSpecification={"ImageUri": IMAGE},
-        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
-                                               "VolumeSizeInGB": 5}},
+        ProcessingJobName=name,
+        RoleArn=ROLE,
+        AppSpecification={"ImageUri": IMAGE},
+        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 5}},
     )
 
 
@@ -409,23 +498,41 @@ def test_cloudwatch_tail_prints_each_line_once(aws_env):
     group, stream = "/aws/sagemaker/TrainingJobs", "tail-job/algo-1-1"
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName=stream)
-    logs.put_log_events(logGroupName=group, logStreamName=stream,
-                        logEvents=[{"timestamp": now_ms + i, "message": f"epoch {i}"} for i in range(3)])
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": now_ms + i, "message": f"epoch {i}"} for i in range(3)],
+    )
     tail = CloudWatchTail(logs, "training", "tail-job")
     printed: list[str] = []
     assert tail.poll(printed.append) == 3
     assert tail.poll(printed.append) == 0
-    logs.put_log_events(logGroupName=group, logStreamName=stream,
-                        logEvents=[{"timestamp": now_ms + 10, "message": "done"}])
+    logs.put_log_events(
+        logGroupName=group, logStreamName=stream, logEvents=[{"timestamp": now_ms + 10, "message": "done"}]
+    )
     assert tail.poll(printed.append) == 1
     assert printed == ["[algo-1-1] epoch 0", "[algo-1-1] epoch 1", "[algo-1-1] epoch 2", "[algo-1-1] done"]
 
 
 def test_local_instance_type_runs_here_and_reports_failure_in_words(aws_env, tmp_path):
-    argv = ["--instance-type", "local", "--image-url", "graphstorm:sm", "--role", ROLE,
-            "--graph-data-s3", f"file://{tmp_path}/no-graph/", "--yaml-s3", f"file://{tmp_path}/train.yaml",
-            "--model-artifact-s3", f"file://{tmp_path}/model/", "--graph-name", "acm",
-            "--task-type", "node_classification"]
+    argv = [
+        "--instance-type",
+        "local",
+        "--image-url",
+        "graphstorm:sm",
+        "--role",
+        ROLE,
+        "--graph-data-s3",
+        f"file://{tmp_path}/no-graph/",
+        "--yaml-s3",
+        f"file://{tmp_path}/train.yaml",
+        "--model-artifact-s3",
+        f"file://{tmp_path}/model/",
+        "--graph-name",
+        "acm",
+        "--task-type",
+        "node_classification",
+    ]
     proc = gs_sagemaker("train", *argv)
     assert proc.returncode == 1
     assert proc.stderr.startswith("gs-sagemaker train: error: ")
@@ -446,8 +553,9 @@ def _wait_for(condition, timeout: float = 120) -> None:
 
 def _launch_through(proxy, *argv: str) -> subprocess.Popen:
     env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url, "GS_SAGEMAKER_POLL_SECONDS": "0.2"}
-    return subprocess.Popen(with_default_sigint([GS_SAGEMAKER, *argv]), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        with_default_sigint([GS_SAGEMAKER, *argv]), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 def test_waiting_prints_status_changes_and_a_stopped_job_exits_1(aws_env, running_jobs_proxy):
@@ -459,13 +567,15 @@ def test_waiting_prints_status_changes_and_a_stopped_job_exits_1(aws_env, runnin
     [created] = aws_env.received("SageMaker.CreateProcessingJob")
     # Someone stops the job in the console.
     boto3.client("sagemaker", region_name=REGION, endpoint_url=running_jobs_proxy.url).stop_processing_job(
-        ProcessingJobName=created["ProcessingJobName"])
+        ProcessingJobName=created["ProcessingJobName"]
+    )
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 1
     statuses = [line.split(": ", 1)[1] for line in stdout.splitlines() if created["ProcessingJobName"] + ":" in line]
     assert statuses == ["InProgress", "Stopped"]  # each change once, not every poll
-    assert stderr.strip() == (f"gs-sagemaker gconstruct: error: SageMaker job {created['ProcessingJobName']} "
-                              "ended Stopped: (no reason given)")
+    assert stderr.strip() == (
+        f"gs-sagemaker gconstruct: error: SageMaker job {created['ProcessingJobName']} ended Stopped: (no reason given)"
+    )
 
 
 def test_interrupt_while_waiting_leaves_the_job_running_and_says_how_to_stop_it(aws_env, running_jobs_proxy):
@@ -478,6 +588,8 @@ def test_interrupt_while_waiting_leaves_the_job_running_and_says_how_to_stop_it(
     assert proc.returncode == 130
     [created] = aws_env.received("SageMaker.CreateTrainingJob")
     name = created["TrainingJobName"]
-    assert stderr.strip() == (f"gs-sagemaker train: interrupted; SageMaker job {name} keeps running. Stop it with: "
-                              f"aws sagemaker stop-training-job --training-job-name {name} --region {REGION}")
+    assert stderr.strip() == (
+        f"gs-sagemaker train: interrupted; SageMaker job {name} keeps running. Stop it with: "
+        f"aws sagemaker stop-training-job --training-job-name {name} --region {REGION}"
+    )
     assert aws_env.received("SageMaker.StopTrainingJob") == []

@@ -15,26 +15,63 @@ import jsonschema
 import pytest
 import yaml
 
-
-
 GS = str(Path(sys.executable).parent / "gs-sagemaker")
 SCHEMA = json.loads((Path(__file__).parent / "data" / "compose-spec.json").read_text())
-COMMON = ["--image", "graphstorm:sm", "--graph-name", "acm", "--num-instances", "2",
-          "--graph-data-s3", "s3://gs-bucket/acm_2p/", "--region", "us-east-1"]
-TRAINING = ["--task-type", "node_classification", "--train-yaml-s3", "s3://gs-bucket/conf/train.yaml",
-            "--model-artifact-s3", "s3://gs-bucket/model/"]
-INFERENCE = ["--task-type", "node_classification", "--infer-yaml-s3", "s3://gs-bucket/conf/infer.yaml",
-             "--model-artifact-s3", "s3://gs-bucket/model/", "--output-emb-s3", "s3://gs-bucket/out/embeddings/",
-             "--output-prediction-s3", "s3://gs-bucket/out/predictions/"]
-PARTITIONING = ["--num-parts", "2", "--output-data-s3", "s3://gs-bucket/acm_parts/",
-                "--metadata-filename", "metadata.json", "--partition-algorithm", "random"]
+COMMON = [
+    "--image",
+    "graphstorm:sm",
+    "--graph-name",
+    "acm",
+    "--num-instances",
+    "2",
+    "--graph-data-s3",
+    "s3://gs-bucket/acm_2p/",
+    "--region",
+    "us-east-1",
+]
+TRAINING = [
+    "--task-type",
+    "node_classification",
+    "--train-yaml-s3",
+    "s3://gs-bucket/conf/train.yaml",
+    "--model-artifact-s3",
+    "s3://gs-bucket/model/",
+]
+INFERENCE = [
+    "--task-type",
+    "node_classification",
+    "--infer-yaml-s3",
+    "s3://gs-bucket/conf/infer.yaml",
+    "--model-artifact-s3",
+    "s3://gs-bucket/model/",
+    "--output-emb-s3",
+    "s3://gs-bucket/out/embeddings/",
+    "--output-prediction-s3",
+    "s3://gs-bucket/out/predictions/",
+]
+PARTITIONING = [
+    "--num-parts",
+    "2",
+    "--output-data-s3",
+    "s3://gs-bucket/acm_parts/",
+    "--metadata-filename",
+    "metadata.json",
+    "--partition-algorithm",
+    "random",
+]
 GSF_ARGS = ["--num-layers", "1", "--hidden-size", "128", "--backend", "gloo", "--batch-size", "128"]
-SECRETS = ["--aws-access-key-id", "AKIAIOSFODNN7SECRETID", "--aws-secret-access-key",
-           "wJalrXUtnFEMIK7MDENGbPxRfiCYSECRETKEY", "--aws-session-token", "IQoJb3JpZ2luX2VjSECRETTOKEN"]
+SECRETS = [
+    "--aws-access-key-id",
+    "AKIAIOSFODNN7SECRETID",
+    "--aws-secret-access-key",
+    "wJalrXUtnFEMIK7MDENGbPxRfiCYSECRETKEY",
+    "--aws-session-token",
+    "IQoJb3JpZ2luX2VjSECRETTOKEN",
+]
 
 
 def gs(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([GS, "compose", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run([GS, "compose", *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def load(path: Path) -> dict:
@@ -44,7 +81,7 @@ def load(path: Path) -> dict:
 
 
 @pytest.mark.parametrize(
-    "argv, name",
+    ("argv", "name"),
     [
         (["training", *TRAINING], "docker-compose-training-acm-2workers-node_classification.yaml"),
         (["inference", *INFERENCE], "docker-compose-inference-acm-2workers-node_classification.yaml"),
@@ -58,7 +95,8 @@ def test_each_action_writes_the_seed_named_file(tmp_path, argv, name):
     doc = load(tmp_path / name)
     assert list(doc["services"]) == ["algo-1", "algo-2"]
     service = doc["services"]["algo-2"]
-    assert service["image"] == "graphstorm:sm" and service["hostname"] == "algo-2"
+    assert service["image"] == "graphstorm:sm"
+    assert service["hostname"] == "algo-2"
     assert service["environment"]["MASTER_ADDR"] == "algo-1"
     assert service["environment"]["AWS_REGION"] == "us-east-1"
     step = {"training": "train", "inference": "infer", "partitioning": "partition"}[argv[0]]
@@ -77,7 +115,7 @@ def test_common_flags_after_the_action_and_gsf_flags_forwarded(tmp_path):
     second = load(next(after.iterdir()))["services"]["algo-1"]["command"]
     assert first == second
     # Our flags, then --, then the GraphStorm flags exactly as given.
-    assert second[second.index("--") + 1:] == GSF_ARGS
+    assert second[second.index("--") + 1 :] == GSF_ARGS
     assert second[second.index("--train-yaml-s3") + 1] == "s3://gs-bucket/conf/train.yaml"
 
 
@@ -90,22 +128,27 @@ def test_credentials_are_never_written(tmp_path):
         assert secret not in text
         assert secret not in proc.stdout + proc.stderr
     env = load(path)["services"]["algo-1"]["environment"]
-    assert env["AWS_ACCESS_KEY_ID"] is None and env["AWS_SECRET_ACCESS_KEY"] is None
+    assert env["AWS_ACCESS_KEY_ID"] is None
+    assert env["AWS_SECRET_ACCESS_KEY"] is None
     assert env["AWS_SESSION_TOKEN"] is None
     assert "by name" in proc.stdout
 
 
 @pytest.mark.parametrize(
-    "argv, flag",
+    ("argv", "flag"),
     [
         ([*COMMON, "--aws-access-key-id", "AKIA", "training", *TRAINING], "--aws-secret-access-key"),
         ([*COMMON, "training", *TRAINING[:-2]], "--model-artifact-s3"),
         ([*COMMON[:-2], "training", *TRAINING], "--region"),
-        ([*COMMON, "partitioning", *PARTITIONING[:2], "--output-data-s3", "s3://gs-bucket/o/", "--num-parts", "3"],
-         "--num-instances"),
+        (
+            [*COMMON, "partitioning", *PARTITIONING[:2], "--output-data-s3", "s3://gs-bucket/o/", "--num-parts", "3"],
+            "--num-instances",
+        ),
         ([*COMMON, "partitioning", *PARTITIONING[:-1], "metis"], "--partition-algorithm"),
-        ([*COMMON, "training", *TRAINING[:2], "--train-yaml-s3", "s3://gs-bucket/conf/", *TRAINING[4:]],
-         "--train-yaml-s3"),
+        (
+            [*COMMON, "training", *TRAINING[:2], "--train-yaml-s3", "s3://gs-bucket/conf/", *TRAINING[4:]],
+            "--train-yaml-s3",
+        ),
         ([*COMMON, "inference", *INFERENCE[:6]], "--output-emb-s3"),
         (COMMON, "action"),
     ],
@@ -114,7 +157,8 @@ def test_bad_input_is_one_line_naming_the_flag(tmp_path, argv, flag):
     proc = gs(*argv, cwd=tmp_path)
     assert proc.returncode == 2
     assert flag in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -132,12 +176,14 @@ def test_run_starts_the_file_reports_the_failing_host_and_cleans_up(compose_tool
     image_args[image_args.index("--image") + 1] = probe_image
     proc = gs(*image_args, "training", *TRAINING, "--run", cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "exited with code 2" in proc.stderr and "host algo-" in proc.stderr
+    assert "exited with code 2" in proc.stderr
+    assert "host algo-" in proc.stderr
     assert "Tore down" in proc.stdout
     doc = load(tmp_path / "docker-compose-training-acm-2workers-node_classification.yaml")
     names = [s["container_name"] for s in doc["services"].values()]
-    listed = subprocess.run([compose_tool.engine, "ps", "-a", "--format", "{{.Names}}"], capture_output=True,
-                            text=True, check=True).stdout.split()
+    listed = subprocess.run(
+        [compose_tool.engine, "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert not set(names) & set(listed)
 
 
@@ -157,7 +203,7 @@ def test_partitioning_metadata_filename_defaults_to_the_partition_spec(tmp_path)
     from graphstorm_provider.jobs.partition import DEFAULT_METADATA_FILENAME
 
     cut = PARTITIONING.index("--metadata-filename")
-    proc = gs(*COMMON, "partitioning", *PARTITIONING[:cut], *PARTITIONING[cut + 2:], cwd=tmp_path)
+    proc = gs(*COMMON, "partitioning", *PARTITIONING[:cut], *PARTITIONING[cut + 2 :], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     (path,) = tmp_path.iterdir()
     command = load(path)["services"]["algo-1"]["command"]
@@ -173,8 +219,8 @@ def test_launch_script_spellings_are_aliases_of_the_generator_flags(tmp_path):
     proc = gs(*spelled, "training", *training, cwd=launch)
     assert proc.returncode == 0, proc.stderr
     [first], [second] = generator.iterdir(), launch.iterdir()
-    assert first.name == second.name and load(first)["services"]["algo-1"]["command"] == \
-        load(second)["services"]["algo-1"]["command"]
+    assert first.name == second.name
+    assert load(first)["services"]["algo-1"]["command"] == load(second)["services"]["algo-1"]["command"]
 
 
 @pytest.mark.parametrize("action", ["partitioning", "training", "inference"])
@@ -187,7 +233,12 @@ def test_action_flags_are_the_step_specs_flags(action):
         return {o for a in parser._actions for o in a.option_strings}
 
     step_parser = STEP_SPECS[COMPOSE_ACTIONS[action]].argument_parser()
-    step_flags = {o for a in step_parser._action_groups[-1]._group_actions if a.dest not in COMMON_SPEC_FIELDS
-                  for o in a.option_strings}
+    step_flags = {
+        o
+        for a in step_parser._action_groups[-1]._group_actions
+        if a.dest not in COMMON_SPEC_FIELDS
+        for o in a.option_strings
+    }
     [sub] = [a for a in build_parser()._actions if a.dest == "action"]
-    assert step_flags and step_flags <= options(sub.choices[action])
+    assert step_flags
+    assert step_flags <= options(sub.choices[action])

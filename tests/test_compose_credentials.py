@@ -23,7 +23,8 @@ def test_credentials_are_forwarded_by_name(monkeypatch):
         assert value not in text
     env = yaml.safe_load(text)["services"]["algo-2"]["environment"]
     for name in CREDENTIAL_VARIABLES:
-        assert name in env and env[name] is None
+        assert name in env
+        assert env[name] is None
 
 
 def test_secrets_in_the_request_environment_are_forwarded_by_name():
@@ -48,9 +49,15 @@ CONNECTION_SECRETS = {
     "AWS_SESSION_TOKEN": "connectionSESSIONtokenVALUE123",
 }
 IMAGE = "graphstorm:sm"
-TRAIN = dict(image_url=IMAGE, graph_data_s3="s3://bucket-a/g/", yaml_s3="s3://bucket-a/t.yaml",
-             model_artifact_s3="s3://bucket-a/m/", graph_name="acm", task_type="node_classification",
-             require_input_manifests=False)  # a stand-in compose tool: no job runs, no manifest exists
+TRAIN = dict(
+    image_url=IMAGE,
+    graph_data_s3="s3://bucket-a/g/",
+    yaml_s3="s3://bucket-a/t.yaml",
+    model_artifact_s3="s3://bucket-a/m/",
+    graph_name="acm",
+    task_type="node_classification",
+    require_input_manifests=False,
+)  # a stand-in compose tool: no job runs, no manifest exists
 
 
 def _stand_in_compose(tmp_path):
@@ -73,9 +80,12 @@ def secret_connection(monkeypatch, tmp_path):
 
     if shutil.which("podman") is None:
         pytest.skip("the stand-in compose tool's engine, podman, is not installed")
-    connection = {"conn_type": "aws", "login": CONNECTION_SECRETS["AWS_ACCESS_KEY_ID"],
-                  "password": CONNECTION_SECRETS["AWS_SECRET_ACCESS_KEY"],
-                  "extra": {"aws_session_token": CONNECTION_SECRETS["AWS_SESSION_TOKEN"], "region_name": "us-east-1"}}
+    connection = {
+        "conn_type": "aws",
+        "login": CONNECTION_SECRETS["AWS_ACCESS_KEY_ID"],
+        "password": CONNECTION_SECRETS["AWS_SECRET_ACCESS_KEY"],
+        "extra": {"aws_session_token": CONNECTION_SECRETS["AWS_SESSION_TOKEN"], "region_name": "us-east-1"},
+    }
     monkeypatch.setenv("AIRFLOW_CONN_AWS_SECRETS", json.dumps(connection))
     for name in CONNECTION_SECRETS:
         monkeypatch.delenv(name, raising=False)
@@ -100,8 +110,15 @@ def test_step_operator_on_two_local_hosts_writes_no_connection_secret(secret_con
     from graphstorm_provider.operators import GSTrainOperator
 
     tool, record, work = secret_connection
-    operator = GSTrainOperator(task_id="train", role="local", instance_type="local", instance_count=2,
-                               aws_conn_id="aws_secrets", compose_command=str(tool), **TRAIN)
+    operator = GSTrainOperator(
+        task_id="train",
+        role="local",
+        instance_type="local",
+        instance_count=2,
+        aws_conn_id="aws_secrets",
+        compose_command=str(tool),
+        **TRAIN,
+    )
     with pytest.raises(Exception):  # noqa: B017, PT011 - the stand-in tool fails `up`
         operator.execute(context={})
     _written_file_has_no_secret(work, record)
@@ -111,8 +128,14 @@ def test_local_compose_operator_writes_no_connection_secret(secret_connection):
     from graphstorm_provider.operators import LocalComposeOperator
 
     tool, record, work = secret_connection
-    operator = LocalComposeOperator(task_id="train", step="training", instance_count=2, aws_conn_id="aws_secrets",
-                                    compose_command=str(tool), **TRAIN)
+    operator = LocalComposeOperator(
+        task_id="train",
+        step="training",
+        instance_count=2,
+        aws_conn_id="aws_secrets",
+        compose_command=str(tool),
+        **TRAIN,
+    )
     with pytest.raises(Exception):  # noqa: B017, PT011 - the stand-in tool fails `up`
         operator.execute(context={})
     _written_file_has_no_secret(work, record)

@@ -21,7 +21,6 @@ engine: skipped, with the reason, only where no engine can run.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -42,11 +41,13 @@ def test_two_host_inference_keys_every_test_edge_and_node_by_raw_id(compose_tool
     for attempt in (1, 2):  # the race struck about one run in two: two runs catch it 3 times in 4
         lines: list[str] = []
         out = tmp_path / f"out{attempt}"
-        runners.append(stress.infer(prepared, job_image, model, out, tmp_path / f"infer-work{attempt}",
-                                    log=lines.append))
+        runners.append(
+            stress.infer(prepared, job_image, model, out, tmp_path / f"infer-work{attempt}", log=lines.append)
+        )
         assert stress.check_outputs(prepared, out) == []
         seeds = dict(m.groups() for m in map(HASH_SEED_LINE.match, lines) if m)
-        assert sorted(seeds) == ["algo-1", "algo-2"] and len(set(seeds.values())) == 1, seeds
+        assert sorted(seeds) == ["algo-1", "algo-2"], seeds
+        assert len(set(seeds.values())) == 1, seeds
         # Both hosts wrote their share of the predictions.
         files = sorted(p.name for p in (out / "predictions" / "user_rates_movie").glob("*.parquet"))
         assert len(files) >= 2, files

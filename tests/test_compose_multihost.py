@@ -26,8 +26,9 @@ IMAGE = JOB_IMAGE
 GRAPH = "acm"
 NUM_CLASSES = 5
 HIDDEN = 16
-HYPERPARAMETERS = hyperparameter_args(num_epochs=2, hidden_size=HIDDEN, num_layers=2, fanout=10, batch_size=128, lr=0.01)
-
+HYPERPARAMETERS = hyperparameter_args(
+    num_epochs=2, hidden_size=HIDDEN, num_layers=2, fanout=10, batch_size=128, lr=0.01
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,13 @@ def partitioned_graph(tmp_path_factory) -> Path:
     summary = generate_synthetic_acm(f"file://{base}/raw", spec)
     storage.write_bytes(f"file://{base}/config/acm_nc.yaml", node_classification_yaml(NUM_CLASSES).encode())
     job = GConstructSpec(
-        image_url=IMAGE, role="local", instance_type="local", input_graph_s3=f"file://{base}/raw",
-        output_graph_s3=f"file://{base}/graph", graph_name=GRAPH, graph_config_file=summary.graph_config_file,
+        image_url=IMAGE,
+        role="local",
+        instance_type="local",
+        input_graph_s3=f"file://{base}/raw",
+        output_graph_s3=f"file://{base}/graph",
+        graph_name=GRAPH,
+        graph_config_file=summary.graph_config_file,
         graphstorm_args=("--num-parts", "2"),
     ).build()
     LocalJobRunner(job, log=lambda line: None).run()
@@ -52,7 +58,7 @@ def partitioned_graph(tmp_path_factory) -> Path:
     return base
 
 
-DAG_TEMPLATE = '''
+DAG_TEMPLATE = """
 from datetime import datetime
 from airflow.sdk import DAG
 from graphstorm_provider.operators.local_compose import LocalComposeOperator
@@ -71,11 +77,12 @@ with DAG(dag_id="{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catc
                                  output_emb_s3=BASE + "/out/embeddings", output_prediction_s3=BASE + "/out/predictions",
                                  **COMMON)
     train >> infer
-'''
+"""
 
 
-def test_two_host_training_and_inference_through_the_operator(compose_tool, job_image, partitioned_graph, load_dag,
-                                                             monkeypatch):
+def test_two_host_training_and_inference_through_the_operator(
+    compose_tool, job_image, partitioned_graph, load_dag, monkeypatch
+):
     from airflow.utils.state import DagRunState
 
     from graphstorm_provider.data.evaluate import evaluate_node_classification
@@ -83,8 +90,12 @@ def test_two_host_training_and_inference_through_the_operator(compose_tool, job_
     for name in ("AWS_ENDPOINT_URL", "AIRFLOW_CONN_AWS_DEFAULT"):
         monkeypatch.delenv(name, raising=False)
     base = partitioned_graph
-    dag = load_dag(DAG_TEMPLATE.format(base=base, image=job_image, graph=GRAPH, dag_id="gs_compose_multihost",
-                                       hyperparameters=HYPERPARAMETERS), "gs_compose_multihost")
+    dag = load_dag(
+        DAG_TEMPLATE.format(
+            base=base, image=job_image, graph=GRAPH, dag_id="gs_compose_multihost", hyperparameters=HYPERPARAMETERS
+        ),
+        "gs_compose_multihost",
+    )
     started = time.monotonic()
     run = dag.test()
     print(f"2-host train + infer DAG run: {time.monotonic() - started:.0f} s")
@@ -99,15 +110,17 @@ def test_two_host_training_and_inference_through_the_operator(compose_tool, job_
     embeddings = sorted(p.name for p in (base / "out" / "embeddings" / "paper").glob("*.parquet"))
     assert [name.split("-")[1][:5] for name in predictions] == ["00000", "00001"], predictions
     assert [name.split("-")[1][:5] for name in embeddings] == ["00000", "00001"], embeddings
-    evaluation = evaluate_node_classification(f"file://{base}/raw", f"file://{base}/out/predictions",
-                                              f"file://{base}/out/embeddings")
+    evaluation = evaluate_node_classification(
+        f"file://{base}/raw", f"file://{base}/out/predictions", f"file://{base}/out/embeddings"
+    )
     assert evaluation.num_test_predicted == evaluation.num_test_embedded == evaluation.num_test > 0
     assert evaluation.embedding_dim == HIDDEN
     assert evaluation.test_accuracy > 2 * evaluation.chance, evaluation.to_dict()
 
     # Nothing is left running or defined.
-    leftovers = subprocess.run([compose_tool.engine, "ps", "-a", "--format", "{{.Names}}"], capture_output=True,
-                               text=True, check=True)
+    leftovers = subprocess.run(
+        [compose_tool.engine, "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, check=True
+    )
     assert not [n for n in leftovers.stdout.split() if n.startswith("gs-train-acm") or n.startswith("gs-infer-acm")]
 
 
@@ -130,18 +143,27 @@ KILL_TRAINER = (
 
 
 @pytest.mark.parametrize("target", ["host container", "trainer process"])
-def test_host_killed_mid_training_fails_the_job_and_tears_down(compose_tool, job_image, partitioned_graph, tmp_path,
-                                                              target):
+def test_host_killed_mid_training_fails_the_job_and_tears_down(
+    compose_tool, job_image, partitioned_graph, tmp_path, target
+):
     from graphstorm_provider.execution.compose_runner import ComposeJobError, ComposeJobRunner
     from graphstorm_provider.jobs.train import TrainSpec
 
     base = partitioned_graph
     long_run = hyperparameter_args(num_epochs=200, hidden_size=HIDDEN, num_layers=2, fanout=10, batch_size=32, lr=0.01)
     job = TrainSpec(
-        image_url=job_image, role="local", instance_type="local", instance_count=2, region="us-east-1",
-        graph_data_s3=f"file://{base}/graph", yaml_s3=f"file://{base}/config/acm_nc.yaml",
-        model_artifact_s3=f"file://{tmp_path}/model", graph_name=GRAPH, task_type="node_classification",
-        graphstorm_args=tuple(long_run), task_name="gs-kill-test",
+        image_url=job_image,
+        role="local",
+        instance_type="local",
+        instance_count=2,
+        region="us-east-1",
+        graph_data_s3=f"file://{base}/graph",
+        yaml_s3=f"file://{base}/config/acm_nc.yaml",
+        model_artifact_s3=f"file://{tmp_path}/model",
+        graph_name=GRAPH,
+        task_type="node_classification",
+        graphstorm_args=tuple(long_run),
+        task_name="gs-kill-test",
     ).build()
     training = threading.Event()
     lines: list[str] = []

@@ -27,10 +27,12 @@ TRAIN = dict(
 def test_step_parameters_build_the_same_request_as_the_spec():
     op = LocalComposeOperator(task_id="t", step="train", graphstorm_args="--num-epochs 2", **TRAIN)
     job = op.build_job()
-    direct = TrainSpec(**TRAIN, instance_type="local", instance_count=2, role="local",
-                       graphstorm_args=("--num-epochs", "2")).build(job.job_name)
+    direct = TrainSpec(
+        **TRAIN, instance_type="local", instance_count=2, role="local", graphstorm_args=("--num-epochs", "2")
+    ).build(job.job_name)
     assert job.request == direct.request
-    assert job.instance_count == 2 and job.is_local
+    assert job.instance_count == 2
+    assert job.is_local
     assert job.xcom_value() == {"job_name": job.job_name, "model_artifact_s3": "file:///tmp/gs/model/"}
 
 
@@ -38,23 +40,38 @@ def test_step_parameters_build_the_same_request_as_the_spec():
 def test_seed_action_names_are_accepted(step):
     op = LocalComposeOperator(task_id="t", step=step, instance_count=3, **TRAIN)
     job = op.build_job()
-    assert job.step == "train" and job.instance_count == 3
+    assert job.step == "train"
+    assert job.instance_count == 3
 
 
 def test_a_spec_runs_locally_whatever_its_instance_type():
-    spec = TrainSpec(**{**TRAIN, "graph_data_s3": "s3://bucket-a/g/", "yaml_s3": "s3://bucket-a/t.yaml",
-                        "model_artifact_s3": "s3://bucket-a/m/"},
-                     instance_type="ml.m5.xlarge", instance_count=4, role="arn:aws:iam::123456789012:role/R")
+    spec = TrainSpec(
+        **{
+            **TRAIN,
+            "graph_data_s3": "s3://bucket-a/g/",
+            "yaml_s3": "s3://bucket-a/t.yaml",
+            "model_artifact_s3": "s3://bucket-a/m/",
+        },
+        instance_type="ml.m5.xlarge",
+        instance_count=4,
+        role="arn:aws:iam::123456789012:role/R",
+    )
     job = LocalComposeOperator(task_id="t", spec=spec).build_job()
-    assert job.is_local and job.instance_count == 4 and job.step == "train"
+    assert job.is_local
+    assert job.instance_count == 4
+    assert job.step == "train"
 
 
 def test_step_parameters_are_templated_and_base_operator_arguments_are_kept():
     from airflow.sdk import DAG
 
     with DAG("gs_compose_templating", schedule=None, start_date=datetime(2024, 1, 1)):
-        op = LocalComposeOperator(task_id="t", step="train", retries=2,
-                                  **{**TRAIN, "model_artifact_s3": "file:///tmp/gs/{{ ds_nodash }}/model"})
+        op = LocalComposeOperator(
+            task_id="t",
+            step="train",
+            retries=2,
+            **{**TRAIN, "model_artifact_s3": "file:///tmp/gs/{{ ds_nodash }}/model"},
+        )
     assert op.retries == 2
     assert "job_params" in op.template_fields
     op.render_template_fields({"ds_nodash": "20240101"})
@@ -85,8 +102,15 @@ def test_step_operators_send_multi_host_local_jobs_to_the_compose_backend(monkey
     from graphstorm_provider.operators.train import GSTrainOperator
 
     monkeypatch.setenv("GRAPHSTORM_COMPOSE_COMMAND", str(tmp_path / "no-such-compose"))
-    op = GSTrainOperator(task_id="t", instance_type="local", instance_count=2, role="local", aws_conn_id=None,
-                         require_input_manifests=False, **TRAIN)
+    op = GSTrainOperator(
+        task_id="t",
+        instance_type="local",
+        instance_count=2,
+        role="local",
+        aws_conn_id=None,
+        require_input_manifests=False,
+        **TRAIN,
+    )
     with pytest.raises(ComposeToolError, match="compose_command .*no-such-compose.* is not installed"):
         op.execute({})
 
@@ -96,9 +120,17 @@ def test_connection_credentials_go_to_the_compose_environment_only(monkeypatch):
 
     from graphstorm_provider.operators.connection import connection_env
 
-    monkeypatch.setenv("AIRFLOW_CONN_GS_COMPOSE_TEST", json.dumps(
-        {"conn_type": "aws", "login": "AKIACONNECTIONKEY", "password": "connection-secret",
-         "extra": {"endpoint_url": "http://127.0.0.1:5999"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GS_COMPOSE_TEST",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "AKIACONNECTIONKEY",
+                "password": "connection-secret",
+                "extra": {"endpoint_url": "http://127.0.0.1:5999"},
+            }
+        ),
+    )
     env = connection_env("gs_compose_test", "us-east-1")
     assert env["AWS_ACCESS_KEY_ID"] == "AKIACONNECTIONKEY"
     assert env["AWS_SECRET_ACCESS_KEY"] == "connection-secret"

@@ -62,7 +62,7 @@ def test_gpu_reservation_only_when_asked():
 def test_back_to_back_runs_do_not_share_names_but_keep_host_names():
     first = render_compose(training_request(job_name="gs-train-1"))
     second = render_compose(training_request(job_name="gs-train-2"))
-    names = lambda doc: {s["container_name"] for s in doc["services"].values()}  # noqa: E731
+    names = lambda doc: {s["container_name"] for s in doc["services"].values()}
     assert names(first).isdisjoint(names(second))
     assert first["networks"]["gsf"]["name"] != second["networks"]["gsf"]["name"]
     assert [s["hostname"] for s in second["services"].values()] == ["algo-1", "algo-2"]
@@ -140,5 +140,6 @@ def test_bad_options_name_the_parameter(bad):
 
 def test_yaml_round_trips_and_has_no_anchors():
     text = dump_compose(render_compose(training_request(instance_count=3)))
-    assert "&id" not in text and "*id" not in text
+    assert "&id" not in text
+    assert "*id" not in text
     assert yaml.safe_load(text) == render_compose(training_request(instance_count=3))

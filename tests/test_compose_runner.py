@@ -17,7 +17,6 @@ import pytest
 from graphstorm_provider.execution.compose_runner import ComposeJobError, ComposeJobRunner
 from graphstorm_provider.jobs.request import JobRequest
 
-
 # Every host: record who it is, wait until it can resolve every host name (the SageMaker
 # cluster's DNS), then do what ACTION says. Outputs go to the bind-mounted file:// folder.
 HOST_SCRIPT = r"""
@@ -56,8 +55,15 @@ time.sleep(600)  # "sleep": stay up until killed, stopped or timed out
 """
 
 
-def probe_job(image: str, out: Path, name: str, *, count: int = 2, actions: dict[str, str] | None = None,
-              environment: dict[str, str] | None = None) -> JobRequest:
+def probe_job(
+    image: str,
+    out: Path,
+    name: str,
+    *,
+    count: int = 2,
+    actions: dict[str, str] | None = None,
+    environment: dict[str, str] | None = None,
+) -> JobRequest:
     env = {f"ACTION_{host.replace('-', '_')}": action for host, action in (actions or {}).items()}
     env.update(environment or {})
     request = {
@@ -73,8 +79,9 @@ def probe_job(image: str, out: Path, name: str, *, count: int = 2, actions: dict
         "StoppingCondition": {"MaxRuntimeInSeconds": 300},
         "Environment": env,
     }
-    return JobRequest(kind="training", step="train", request=request, outputs={"out": f"file://{out}"},
-                      region="us-east-1")
+    return JobRequest(
+        kind="training", step="train", request=request, outputs={"out": f"file://{out}"}, region="us-east-1"
+    )
 
 
 class Lines(list):
@@ -100,8 +107,9 @@ def wait_for(path: Path, limit_s: float = 120) -> None:
 def test_two_hosts_run_with_the_sagemaker_contract(compose_tool, probe_image, tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-in-any-file-0123")
     lines = Lines()
-    runner = ComposeJobRunner(probe_job(probe_image, tmp_path / "out", unique("gs-probe-ok")), log=lines,
-                              work_dir=tmp_path / "work")
+    runner = ComposeJobRunner(
+        probe_job(probe_image, tmp_path / "out", unique("gs-probe-ok")), log=lines, work_dir=tmp_path / "work"
+    )
     result = runner.run()
     assert result.exit_codes == {"algo-1": 0, "algo-2": 0}
     assert result.exit_code == 0
@@ -111,7 +119,9 @@ def test_two_hosts_run_with_the_sagemaker_contract(compose_tool, probe_image, tm
         record = json.loads((tmp_path / "out" / f"{host}.json").read_text())
         assert record["env"] == {"hosts": ["algo-1", "algo-2"], "current_host": host}
         assert (record["rank"], record["world"], record["master"]) == (str(rank), "2", "algo-1")
-        assert record["region"] == "us-east-1" and record["gpus"] == "0" and record["cwd"] == "/opt/ml/code"
+        assert record["region"] == "us-east-1"
+        assert record["gpus"] == "0"
+        assert record["cwd"] == "/opt/ml/code"
         assert set(record["addrs"]) == {"algo-1", "algo-2"}
         # The credential arrived by name, from the compose process's environment ...
         assert record["secret"] == "not-in-any-file-0123"
@@ -119,12 +129,15 @@ def test_two_hosts_run_with_the_sagemaker_contract(compose_tool, probe_image, tm
     for path in (tmp_path / "work").rglob("*"):
         if path.is_file():
             assert "not-in-any-file-0123" not in path.read_text()
-    assert "[algo-1] hello from algo-1" in lines and "[algo-2] hello from algo-2" in lines
+    assert "[algo-1] hello from algo-1" in lines
+    assert "[algo-2] hello from algo-2" in lines
     assert_clean(runner)
 
 
 def test_first_failing_host_fails_the_job_and_the_rest_are_stopped(compose_tool, probe_image, tmp_path):
-    job = probe_job(probe_image, tmp_path / "out", unique("gs-probe-fail"), actions={"algo-1": "sleep", "algo-2": "exit3"})
+    job = probe_job(
+        probe_image, tmp_path / "out", unique("gs-probe-fail"), actions={"algo-1": "sleep", "algo-2": "exit3"}
+    )
     runner = ComposeJobRunner(job, log=Lines(), work_dir=tmp_path / "work")
     with pytest.raises(ComposeJobError, match="host algo-2 .* exited with code 3") as failed:
         runner.run()
@@ -149,7 +162,8 @@ def test_killed_container_fails_the_job_with_the_host_named(compose_tool, probe_
         runner.run()
     ended = time.monotonic()
     killer.join()
-    assert failed.value.host == "algo-2" and failed.value.exit_code == 137
+    assert failed.value.host == "algo-2"
+    assert failed.value.exit_code == 137
     assert_clean(runner)
     print(f"kill-to-failure+teardown: {ended - killed_at[0]:.1f} s")
 
@@ -174,7 +188,9 @@ def test_stop_tears_everything_down(compose_tool, probe_image, tmp_path):
 
 
 def test_timeout_fails_and_tears_down(compose_tool, probe_image, tmp_path):
-    job = probe_job(probe_image, tmp_path / "out", unique("gs-probe-timeout"), actions={"algo-1": "sleep", "algo-2": "exit0"})
+    job = probe_job(
+        probe_image, tmp_path / "out", unique("gs-probe-timeout"), actions={"algo-1": "sleep", "algo-2": "exit0"}
+    )
     runner = ComposeJobRunner(job, log=Lines(), work_dir=tmp_path / "work", timeout_s=15)
     with pytest.raises(ComposeJobError, match="timed out .* still running: algo-1") as failed:
         runner.run()
@@ -185,8 +201,9 @@ def test_timeout_fails_and_tears_down(compose_tool, probe_image, tmp_path):
 def test_back_to_back_runs_with_the_same_name_do_not_clash(compose_tool, probe_image, tmp_path):
     name = unique("gs-probe-again")
     for attempt in range(2):
-        runner = ComposeJobRunner(probe_job(probe_image, tmp_path / f"out{attempt}", name), log=Lines(),
-                                  work_dir=tmp_path / f"work{attempt}")
+        runner = ComposeJobRunner(
+            probe_job(probe_image, tmp_path / f"out{attempt}", name), log=Lines(), work_dir=tmp_path / f"work{attempt}"
+        )
         runner.run()
         assert_clean(runner)
 
@@ -194,8 +211,12 @@ def test_back_to_back_runs_with_the_same_name_do_not_clash(compose_tool, probe_i
 def test_a_live_run_with_the_same_name_is_left_alone(compose_tool, probe_image, tmp_path):
     name = unique("gs-probe-live")
     first_out = tmp_path / "first"
-    first = ComposeJobRunner(probe_job(probe_image, first_out, name, actions={"algo-1": "sleep", "algo-2": "sleep"}),
-                             log=Lines(), work_dir=tmp_path / "w1", timeout_s=120)
+    first = ComposeJobRunner(
+        probe_job(probe_image, first_out, name, actions={"algo-1": "sleep", "algo-2": "sleep"}),
+        log=Lines(),
+        work_dir=tmp_path / "w1",
+        timeout_s=120,
+    )
     errors: list[BaseException] = []
 
     def run_first() -> None:
@@ -208,8 +229,9 @@ def test_a_live_run_with_the_same_name_is_left_alone(compose_tool, probe_image, 
     thread.start()
     try:
         wait_for(first_out / "algo-1.json")
-        second = ComposeJobRunner(probe_job(probe_image, tmp_path / "second", name), log=Lines(),
-                                  work_dir=tmp_path / "w2")
+        second = ComposeJobRunner(
+            probe_job(probe_image, tmp_path / "second", name), log=Lines(), work_dir=tmp_path / "w2"
+        )
         with pytest.raises(ComposeJobError, match="already running"):
             second.run()
         # The first run's containers were not touched by the refused second run.
@@ -218,7 +240,8 @@ def test_a_live_run_with_the_same_name_is_left_alone(compose_tool, probe_image, 
     finally:
         first.stop()
         thread.join()
-    assert errors and "stopped" in str(errors[0])
+    assert errors
+    assert "stopped" in str(errors[0])
     assert_clean(first)
     assert first.network not in first.leftovers()
 
@@ -245,19 +268,30 @@ def test_a_sigkilled_owner_leaves_nothing_behind(compose_tool, probe_image, tmp_
 
     name = unique("gs-probe-orphan")
     out = tmp_path / "out"
-    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(ROOT), probe_image, str(out), name],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(ROOT), probe_image, str(out), name],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for(out / "algo-1.json")
     wait_for(out / "algo-2.json")
     os.kill(owner.pid, signal.SIGKILL)
     owner.wait()
+
     def ours(kind: str) -> list[str]:
-        listed = subprocess.run([compose_tool.engine, *kind.split(), "--format", "{{.Names}}" if kind != "network ls"
-                                 else "{{.Name}}"], capture_output=True, text=True, check=True).stdout.split()
+        listed = subprocess.run(
+            [compose_tool.engine, *kind.split(), "--format", "{{.Names}}" if kind != "network ls" else "{{.Name}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
         return [n for n in listed if n.startswith(name)]
 
-    assert ours("ps -a") and ours("network ls")  # the owner really left them behind
+    # the owner really left them behind
+    assert ours("ps -a")
+    assert ours("network ls")
     end = time.monotonic() + 120
     while (ours("ps -a") or ours("network ls")) and time.monotonic() < end:
         time.sleep(0.5)
-    assert ours("ps -a") == [] and ours("network ls") == []
+    assert ours("ps -a") == []
+    assert ours("network ls") == []

@@ -12,8 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from graphstorm_provider.execution.compose import ComposeOptions, dump_compose, render_compose
 from tests.compose_jobs import training_request

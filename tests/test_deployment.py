@@ -38,18 +38,27 @@ from tests.deployment import REPO, Deployment, DeploymentError, postgres_bindir,
 LOCAL_DAG = "graphstorm_local_e2e"
 # Small enough for ~2 minutes on two shared cores; every other param keeps its default.
 # Its own graph name: DistDGL names /dev/shm segments after the graph, and other runs may share the host.
-SMALL_CONF = {"num_papers": 300, "num_epochs": 1, "hidden_size": 16, "fanout": 5,
-              "graph_name": f"acm_deploy_{os.getpid()}"}
+SMALL_CONF = {
+    "num_papers": 300,
+    "num_epochs": 1,
+    "hidden_size": 16,
+    "fanout": 5,
+    "graph_name": f"acm_deploy_{os.getpid()}",
+}
 RUN_TIMEOUT_S = 900
 SHORT_RUN_TIMEOUT_S = 240  # a run that starts no GraphStorm process
 SAGEMAKER_RUN_TIMEOUT_S = 420  # three jobs, each ~one 30 s trigger check once let complete
 SAGEMAKER_DAG = "graphstorm_sagemaker_e2e"
 WEEKLY_DAG = "graphstorm_weekly_retrain"
 SAGEMAKER_BUCKET = "gs-deployment-sagemaker"
-SAGEMAKER_CONF = {"num_papers": 200, "num_epochs": 1, "region": "us-east-1",
-                  "base_uri": f"s3://{SAGEMAKER_BUCKET}/runs",
-                  "image_url": "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker-cpu",
-                  "role": "arn:aws:iam::123456789012:role/SageMakerExecutionRole"}
+SAGEMAKER_CONF = {
+    "num_papers": 200,
+    "num_epochs": 1,
+    "region": "us-east-1",
+    "base_uri": f"s3://{SAGEMAKER_BUCKET}/runs",
+    "image_url": "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker-cpu",
+    "role": "arn:aws:iam::123456789012:role/SageMakerExecutionRole",
+}
 CHECK_INTERVAL_S = 30  # the SageMaker DAG's check_interval: how often the triggerer describes a job
 DESCRIBES_PER_JOB = 3  # once the SageMaker test lets jobs complete: at which describe each does
 BACKFILL_MAX_ACTIVE_RUNS = "1"  # both weeks use one graph name: DistDGL's /dev/shm names collide
@@ -103,8 +112,12 @@ def deployment(tmp_path_factory, aws):
     # The SageMaker DAG runs on moto, whose jobs write nothing: its train and infer steps would refuse
     # their (manifest-less) inputs before launching, so the components take inputs without manifests
     # (the manifest checks themselves: tests/test_step_cache_preflight.py, test_manifest_contract.py).
-    env = {"TMPDIR": str(tmp), "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-           "AIRFLOW__GRAPHSTORM__REQUIRE_INPUT_MANIFESTS": "False", **aws.environment}
+    env = {
+        "TMPDIR": str(tmp),
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__GRAPHSTORM__REQUIRE_INPUT_MANIFESTS": "False",
+        **aws.environment,
+    }
     dep = start_deployment(extra_env=env, root=root)
     try:
         print(f"\nAirflow deployment at {dep.api_url}, files in {dep.root}")
@@ -133,8 +146,13 @@ def browser():
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,2200"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,2200",
+    ):
         options.add_argument(arg)
     options.binary_location = CHROMIUM
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -168,7 +186,11 @@ def _wait_for_text(driver, needles: list[str], timeout: float = UI_WAIT_S) -> st
 def test_components_are_healthy_and_bound_to_loopback(deployment):
     health = deployment.wait_healthy(timeout=30)
     assert {c: health[c]["status"] for c in ("metadatabase", "scheduler", "triggerer", "dag_processor")} == {
-        "metadatabase": "healthy", "scheduler": "healthy", "triggerer": "healthy", "dag_processor": "healthy"}
+        "metadatabase": "healthy",
+        "scheduler": "healthy",
+        "triggerer": "healthy",
+        "dag_processor": "healthy",
+    }
     # No log server (Airflow's binds every interface): scheduler and triggerer run --skip-serve-logs.
     for name in ("scheduler", "triggerer"):
         assert "--skip-serve-logs" in deployment.procs[name].args
@@ -204,7 +226,8 @@ def test_local_dag_run_writes_outputs_and_xcoms(deployment, local_run):
     assert local_run["conf"] == SMALL_CONF
     tis = deployment.task_instances(LOCAL_DAG, run_id)
     assert {t: ti["state"] for t, ti in tis.items()} == dict.fromkeys(
-        ("prepare", "gconstruct", "train", "infer", "report"), "success")
+        ("prepare", "gconstruct", "train", "infer", "report"), "success"
+    )
     prepared = deployment.xcom(LOCAL_DAG, run_id, "prepare")
     prefix = Path(prepared["run_prefix"].removeprefix("file://"))
     assert prefix.parent == deployment.runs  # GRAPHSTORM_E2E_BASE_URI reached the workers
@@ -214,11 +237,13 @@ def test_local_dag_run_writes_outputs_and_xcoms(deployment, local_run):
     assert trained["model_artifact_s3"].startswith(prepared["run_prefix"])
     assert report["model"] == trained["model_artifact_s3"]
     assert report["predictions"] == inferred["output_prediction_s3"]
-    assert report["num_test"] > 0 and 0.0 <= report["test_accuracy"] <= 1.0
+    assert report["num_test"] > 0
+    assert 0.0 <= report["test_accuracy"] <= 1.0
     assert (prefix / "summary.json").is_file()
     for uri in (trained["model_artifact_s3"], inferred["output_prediction_s3"], inferred["output_emb_s3"]):
         path = Path(uri.removeprefix("file://"))
-        assert path.is_dir() and any(p.is_file() for p in path.rglob("*")), uri
+        assert path.is_dir(), uri
+        assert any(p.is_file() for p in path.rglob("*")), uri
 
 
 def test_local_tasks_log_no_aws_warning_and_graphstorm_output_is_leveled(deployment, local_run):
@@ -240,8 +265,9 @@ def test_local_tasks_log_no_aws_warning_and_graphstorm_output_is_leveled(deploym
 
 
 def test_a_run_leaves_nothing_in_tmpdir(deployment, local_run):
-    leftovers = sorted(p.name for p in (deployment.root / "tmp").iterdir() if p.name.startswith(
-        ("torchelastic_", "gs-local-")))
+    leftovers = sorted(
+        p.name for p in (deployment.root / "tmp").iterdir() if p.name.startswith(("torchelastic_", "gs-local-"))
+    )
     assert leftovers == []
 
 
@@ -274,14 +300,18 @@ def test_task_instance_page_shows_the_task(deployment, local_run, browser):
     shot = ARTIFACTS / "task-instance-train.png"
     browser.save_screenshot(str(shot))
     print(f"task instance page: {shot}")
-    assert "train" in text and "Success" in text, text[:2000]
+    assert "train" in text, text[:2000]
+    assert "Success" in text, text[:2000]
 
 
 # ---- clearing only `train` in the finished local run ----------------------------------------------
 def _tree(folder: Path) -> dict[str, tuple[int, str]]:
     """Every file under ``folder``: relative path -> (size, sha256)."""
-    return {str(p.relative_to(folder)): (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _path(uri: str) -> Path:
@@ -297,11 +327,22 @@ def test_clearing_only_train_leaves_no_mismatched_outputs(deployment, local_run)
     prefix = _path(deployment.xcom(LOCAL_DAG, run_id, "prepare")["run_prefix"])
     model_files = _tree(_path(first_model))
     summary_text = (prefix / "summary.json").read_text()
-    assert model_files and report["model"] == first_model
+    assert model_files
+    assert report["model"] == first_model
 
-    cleared = deployment.ok("POST", f"/api/v2/dags/{LOCAL_DAG}/clearTaskInstances", {
-        "dry_run": False, "dag_run_id": run_id, "task_ids": ["train"], "only_failed": False,
-        "include_downstream": False, "include_upstream": False, "reset_dag_runs": True})
+    cleared = deployment.ok(
+        "POST",
+        f"/api/v2/dags/{LOCAL_DAG}/clearTaskInstances",
+        {
+            "dry_run": False,
+            "dag_run_id": run_id,
+            "task_ids": ["train"],
+            "only_failed": False,
+            "include_downstream": False,
+            "include_upstream": False,
+            "reset_dag_runs": True,
+        },
+    )
     assert [ti["task_id"] for ti in cleared["task_instances"]] == ["train"]
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -313,12 +354,17 @@ def test_clearing_only_train_leaves_no_mismatched_outputs(deployment, local_run)
     tis = deployment.task_instances(LOCAL_DAG, run_id)
     assert finished["state"] == "success", deployment.failure_summary(LOCAL_DAG, run_id)
     assert {t: (ti["state"], ti["try_number"]) for t, ti in tis.items()} == {
-        "prepare": ("success", 1), "gconstruct": ("success", 1), "train": ("success", 2),
-        "infer": ("success", 1), "report": ("success", 1)}
+        "prepare": ("success", 1),
+        "gconstruct": ("success", 1),
+        "train": ("success", 2),
+        "infer": ("success", 1),
+        "report": ("success", 1),
+    }
 
     # The new attempt wrote a folder of its own; the first model is byte for byte what it was.
     second_model = deployment.xcom(LOCAL_DAG, run_id, "train")["model_artifact_s3"]
-    assert second_model != first_model and second_model.rstrip("/").endswith("/model/2"), second_model
+    assert second_model != first_model, second_model
+    assert second_model.rstrip("/").endswith("/model/2"), second_model
     assert _tree(_path(second_model)), f"{second_model} is empty"
     assert _tree(_path(first_model)) == model_files
     # Downstream did not re-run and still describes exactly what it used: the predictions were made
@@ -340,7 +386,8 @@ def test_unknown_conf_key_fails_the_first_task_naming_it(deployment):
     tis = deployment.task_instances(LOCAL_DAG, run["dag_run_id"])
     assert (tis["prepare"]["state"], tis["prepare"]["try_number"]) == ("failed", 1)  # not retried
     assert {t: ti["state"] for t, ti in tis.items() if t != "prepare"} == dict.fromkeys(
-        ("gconstruct", "train", "infer", "report"), "upstream_failed")
+        ("gconstruct", "train", "infer", "report"), "upstream_failed"
+    )
     log = deployment.task_log(LOCAL_DAG, run["dag_run_id"], "prepare")
     assert "unknown key 'num_epoch' (did you mean 'num_epochs'?)" in log, log[-3000:]
     assert "Traceback" not in log
@@ -356,9 +403,13 @@ def test_sagemaker_dag_waits_deferred_holding_no_worker_slot_then_succeeds(deplo
     assert status == 200, run
     run_id = run["dag_run_id"]
     try:
-        state = deployment.wait_for_task_state(SAGEMAKER_DAG, run_id, "gconstruct",
-                                               {"deferred", "success", "failed", "upstream_failed"},
-                                               timeout=SHORT_RUN_TIMEOUT_S)
+        state = deployment.wait_for_task_state(
+            SAGEMAKER_DAG,
+            run_id,
+            "gconstruct",
+            {"deferred", "success", "failed", "upstream_failed"},
+            timeout=SHORT_RUN_TIMEOUT_S,
+        )
         assert state == "deferred", deployment.failure_summary(SAGEMAKER_DAG, run_id)
         # While it waits the triggerer keeps describing the job (the operator checked once itself).
         seen = aws.proxy.describes
@@ -370,8 +421,11 @@ def test_sagemaker_dag_waits_deferred_holding_no_worker_slot_then_succeeds(deplo
         # (this module runs one thing at a time), and the pool has no running slot taken.
         [[ti_state, trigger_id, triggerer_id]] = deployment.sql(
             "SELECT ti.state, ti.trigger_id, t.triggerer_id FROM task_instance ti JOIN trigger t "
-            f"ON t.id = ti.trigger_id WHERE ti.dag_id = '{SAGEMAKER_DAG}' AND ti.task_id = 'gconstruct'")
-        assert ti_state == "deferred" and trigger_id and triggerer_id
+            f"ON t.id = ti.trigger_id WHERE ti.dag_id = '{SAGEMAKER_DAG}' AND ti.task_id = 'gconstruct'"
+        )
+        assert ti_state == "deferred"
+        assert trigger_id
+        assert triggerer_id
         assert deployment.sql("SELECT count(*) FROM task_instance WHERE state = 'running'") == [["0"]]
         pool = deployment.ok("GET", "/api/v2/pools/default_pool")
         assert (pool["running_slots"], pool["deferred_slots"]) == (0, 1), pool
@@ -390,7 +444,8 @@ def test_sagemaker_dag_waits_deferred_holding_no_worker_slot_then_succeeds(deplo
     assert finished["state"] == "success", deployment.failure_summary(SAGEMAKER_DAG, run_id)
     # The wait happened in the triggerer: its lines are in the task's log.
     log = deployment.task_log(SAGEMAKER_DAG, run_id, "gconstruct")
-    assert "not done yet: InProgress" in log and "Trigger fired event" in log, log[-3000:]
+    assert "not done yet: InProgress" in log, log[-3000:]
+    assert "Trigger fired event" in log, log[-3000:]
     # Resumed from the trigger's event (its next_method ran), in its first try: not retried.
     assert deployment.sql(
         "SELECT task_id, try_number, state, coalesce(next_method, '') FROM task_instance "
@@ -409,12 +464,26 @@ def test_backfill_of_two_weeks_writes_two_date_prefixes_and_distinct_jobs(deploy
     conf = {**SMALL_CONF, "graph_name": f"acm_weekly_{os.getpid()}", "base_uri": f"file://{base}"}
     assert WEEKLY_DAG in deployment.wait_for_dags({WEEKLY_DAG}), deployment.import_errors()
     deployment.unpause(WEEKLY_DAG)  # no scheduled run: use_job_schedule is off in this deployment
-    deployment.airflow("backfill", "create", "--dag-id", WEEKLY_DAG, "--from-date", "2026-01-04",
-                       "--to-date", "2026-01-11", "--dag-run-conf", json.dumps(conf),
-                       "--max-active-runs", BACKFILL_MAX_ACTIVE_RUNS, timeout=120)
+    deployment.airflow(
+        "backfill",
+        "create",
+        "--dag-id",
+        WEEKLY_DAG,
+        "--from-date",
+        "2026-01-04",
+        "--to-date",
+        "2026-01-11",
+        "--dag-run-conf",
+        json.dumps(conf),
+        "--max-active-runs",
+        BACKFILL_MAX_ACTIVE_RUNS,
+        timeout=120,
+    )
     runs = sorted(deployment.dag_runs(WEEKLY_DAG), key=lambda r: r["logical_date"])
     assert [(r["run_type"], r["logical_date"][:10]) for r in runs] == [
-        ("backfill", "2026-01-04"), ("backfill", "2026-01-11")]
+        ("backfill", "2026-01-04"),
+        ("backfill", "2026-01-11"),
+    ]
     deadline = time.monotonic() + 2 * RUN_TIMEOUT_S
     for run in runs:
         finished = deployment.wait_for_run(WEEKLY_DAG, run["dag_run_id"], timeout=max(1, deadline - time.monotonic()))
@@ -423,8 +492,10 @@ def test_backfill_of_two_weeks_writes_two_date_prefixes_and_distinct_jobs(deploy
     for run, day in zip(runs, ("20260104", "20260111")):
         prefix = f"file://{base}/{day}"
         report = deployment.xcom(WEEKLY_DAG, run["dag_run_id"], "report")
-        assert report["run_prefix"] == prefix and report["model"].startswith(f"{prefix}/model/")
-        assert (base / day / "summary.json").is_file() and (base / "input" / day).is_dir()
+        assert report["run_prefix"] == prefix
+        assert report["model"].startswith(f"{prefix}/model/")
+        assert (base / day / "summary.json").is_file()
+        assert (base / "input" / day).is_dir()
         for task_id in ("gconstruct", "train", "infer"):
             name = deployment.xcom(WEEKLY_DAG, run["dag_run_id"], task_id)["job_name"]
             assert name.startswith(f"gs-weekly-{task_id}-{day}-"), name

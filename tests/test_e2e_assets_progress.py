@@ -36,8 +36,7 @@ def test_local_run_shows_epochs_returns_metrics_and_records_assets(load_dag, tmp
         assert f"epoch {record['epoch']}: loss " in output
 
     events = {e["aliases"][0]: e for e in asset_events() if e["run_id"] == dag_run.run_id}
-    assert sorted(events) == ["graphstorm-embeddings", "graphstorm-graph", "graphstorm-model",
-                              "graphstorm-predictions"]
+    assert sorted(events) == ["graphstorm-embeddings", "graphstorm-graph", "graphstorm-model", "graphstorm-predictions"]
     model = events["graphstorm-model"]
     assert model["uri"] == train["model_artifact_s3"].rstrip("/")
     assert model["extra"]["job_name"] == train["job_name"]

@@ -75,8 +75,12 @@ def gconstruct_baseline(airflow_home, tmp_path_factory) -> dict:
     """The same graph built by GConstruct and trained/inferred with the same settings."""
     base = f"file://{tmp_path_factory.mktemp('gconstruct-baseline')}/runs"
     # A graph name of its own: DistDGL shares graphs between processes by name (shared memory).
-    summary = _run_dag(airflow_home, "graphstorm_local_e2e.py", "graphstorm_local_e2e",
-                       {**CONF, "base_uri": base, "graph_name": "acm_gc_baseline"})
+    summary = _run_dag(
+        airflow_home,
+        "graphstorm_local_e2e.py",
+        "graphstorm_local_e2e",
+        {**CONF, "base_uri": base, "graph_name": "acm_gc_baseline"},
+    )
     assert summary["graph_format"] == "gconstruct"
     return summary
 
@@ -112,28 +116,38 @@ def _check_chunked_run(summary: dict, baseline: dict, num_parts: int) -> None:
     preds = _parquet_rows(storage.join(summary["predictions"], "paper")).to_pydict()
     assert all(isinstance(nid, str) and nid.startswith("p") for nid in preds["nid"])
     assert test_ids <= set(preds["nid"]), f"{len(test_ids - set(preds['nid']))} test papers have no prediction"
-    predicted = {nid: max(range(len(p)), key=p.__getitem__) if isinstance(p, list) else int(p)
-                 for nid, p in zip(preds["nid"], preds["pred"])}
+    predicted = {
+        nid: max(range(len(p)), key=p.__getitem__) if isinstance(p, list) else int(p)
+        for nid, p in zip(preds["nid"], preds["pred"])
+    }
     accuracy = sum(predicted[nid] == label_of[nid] for nid in test_ids) / len(test_ids)
     assert summary["test_accuracy"] == pytest.approx(accuracy)
     assert summary["num_test"] == summary["num_test_predicted"] == baseline["num_test"] == len(test_ids)
 
-    print(f"\n{num_parts}-partition chunked: test accuracy {accuracy:.4f}; "
-          f"GConstruct: {baseline['test_accuracy']:.4f} (tolerance {ACCURACY_TOLERANCE})")
+    print(
+        f"\n{num_parts}-partition chunked: test accuracy {accuracy:.4f}; "
+        f"GConstruct: {baseline['test_accuracy']:.4f} (tolerance {ACCURACY_TOLERANCE})"
+    )
     assert abs(accuracy - baseline["test_accuracy"]) <= ACCURACY_TOLERANCE, (accuracy, baseline["test_accuracy"])
 
 
 def test_one_partition_locally(airflow_home, gconstruct_baseline, tmp_path):
     base = f"file://{tmp_path}/runs"
-    summary = _run_dag(airflow_home, "graphstorm_chunked_e2e.py", "graphstorm_chunked_e2e",
-                       {**CONF, "base_uri": base, "instance_count": 1, "graph_name": "acm_chunked_1p"})
+    summary = _run_dag(
+        airflow_home,
+        "graphstorm_chunked_e2e.py",
+        "graphstorm_chunked_e2e",
+        {**CONF, "base_uri": base, "instance_count": 1, "graph_name": "acm_chunked_1p"},
+    )
     _check_chunked_run(summary, gconstruct_baseline, num_parts=1)
-
 
 
 def test_two_partitions_in_two_containers(airflow_home, gconstruct_baseline, job_image, tmp_path):
     base = f"file://{tmp_path}/runs"
-    summary = _run_dag(airflow_home, "graphstorm_chunked_e2e.py", "graphstorm_chunked_e2e",
-                       {**CONF, "base_uri": base, "instance_count": 2, "image_url": job_image,
-                        "graph_name": "acm_chunked_2p"})
+    summary = _run_dag(
+        airflow_home,
+        "graphstorm_chunked_e2e.py",
+        "graphstorm_chunked_e2e",
+        {**CONF, "base_uri": base, "instance_count": 2, "image_url": job_image, "graph_name": "acm_chunked_2p"},
+    )
     _check_chunked_run(summary, gconstruct_baseline, num_parts=2)

@@ -69,8 +69,12 @@ def test_hyperparameters_repeat_the_fanout_per_layer():
 
 def test_yaml_describes_the_node_classification_task():
     config = yaml.safe_load(node_classification_yaml(7))["gsf"]
-    assert config["node_classification"] == {"target_ntype": "paper", "label_field": "label", "multilabel": False,
-                                              "num_classes": 7}
+    assert config["node_classification"] == {
+        "target_ntype": "paper",
+        "label_field": "label",
+        "multilabel": False,
+        "num_classes": 7,
+    }
     assert config["input"]["node_feat_name"] == ["paper:feat", "author:feat", "subject:feat"]
     assert config["gnn"]["use_mini_batch_infer"] is False  # needed to save embeddings
 
@@ -85,16 +89,21 @@ def test_evaluation_joins_on_raw_ids_and_counts_missing_as_wrong(tmp_path):
     rows = [(nid, label_of[nid] if i < half else (label_of[nid] + 1) % 4) for i, nid in enumerate(test_ids[:-1])]
     probs = [np.eye(4)[cls].tolist() for _, cls in rows]
     (tmp_path / "pred/paper").mkdir(parents=True)
-    pq.write_table(pa.table({"pred": probs, "nid": [nid for nid, _ in rows]}),
-                   tmp_path / "pred/paper/pred.predict-00000_00000.parquet")
+    pq.write_table(
+        pa.table({"pred": probs, "nid": [nid for nid, _ in rows]}),
+        tmp_path / "pred/paper/pred.predict-00000_00000.parquet",
+    )
     (tmp_path / "emb/paper").mkdir(parents=True)
-    pq.write_table(pa.table({"emb": [[0.0, 1.0]] * len(test_ids), "nid": test_ids}),
-                   tmp_path / "emb/paper/embed-00000_00000.parquet")
+    pq.write_table(
+        pa.table({"emb": [[0.0, 1.0]] * len(test_ids), "nid": test_ids}),
+        tmp_path / "emb/paper/embed-00000_00000.parquet",
+    )
 
     result = evaluate_node_classification(str(tmp_path / "raw"), f"file://{tmp_path}/pred", str(tmp_path / "emb"))
     assert result.num_test == len(test_ids)
     assert result.test_accuracy == pytest.approx(half / len(test_ids))
     assert result.num_test_predicted == len(test_ids) - 1
     assert result.missing_predictions == [test_ids[-1]]
-    assert result.num_test_embedded == len(test_ids) and result.embedding_dim == 2
+    assert result.num_test_embedded == len(test_ids)
+    assert result.embedding_dim == 2
     assert result.chance == 0.25

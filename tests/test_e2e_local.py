@@ -50,16 +50,24 @@ def _check_manifests(summary: dict, s3_client=None) -> None:
 
     graph = summary["graph"]  # the folder the run used (per attempt: graph/<try>/)
     found = {}
-    for step, prefix in (("gconstruct", graph), ("train", summary["model"]), ("infer", summary["embeddings"]),
-                         ("infer", summary["predictions"])):
+    for step, prefix in (
+        ("gconstruct", graph),
+        ("train", summary["model"]),
+        ("infer", summary["embeddings"]),
+        ("infer", summary["predictions"]),
+    ):
         found[prefix] = m = manifest.read_manifest(prefix, s3_client)
-        assert m is not None and m.step == step, prefix
+        assert m is not None, prefix
+        assert m.step == step, prefix
         assert manifest.verify_complete(prefix, m, s3_client).complete, prefix
     assert [(i.parameter, i.sha256) for i in found[summary["model"]].inputs] == [
-        ("--graph-data-s3", found[graph].sha256)]
+        ("--graph-data-s3", found[graph].sha256)
+    ]
     for out in (summary["embeddings"], summary["predictions"]):
         assert {(i.parameter, i.sha256) for i in found[out].inputs} == {
-            ("--graph-data-s3", found[graph].sha256), ("--model-artifact-s3", found[summary["model"]].sha256)}
+            ("--graph-data-s3", found[graph].sha256),
+            ("--model-artifact-s3", found[summary["model"]].sha256),
+        }
 
 
 def _check_results(summary: dict, base_uri: str) -> None:
@@ -82,8 +90,10 @@ def _check_results(summary: dict, base_uri: str) -> None:
     assert test_ids <= set(embs["nid"])
     assert {len(e) for e in embs["emb"]} == {CONF["hidden_size"]}
 
-    predicted = {nid: max(range(len(p)), key=p.__getitem__) if isinstance(p, list) else int(p)
-                 for nid, p in zip(preds["nid"], preds["pred"])}
+    predicted = {
+        nid: max(range(len(p)), key=p.__getitem__) if isinstance(p, list) else int(p)
+        for nid, p in zip(preds["nid"], preds["pred"])
+    }
     accuracy = sum(predicted[nid] == label_of[nid] for nid in test_ids) / len(test_ids)
     chance = 1 / len(set(label_of.values()))
     assert accuracy > 2 * chance, accuracy
@@ -111,6 +121,6 @@ def test_pipeline_with_s3_uris_on_moto(load_dag, aws_env, monkeypatch):
     _check_manifests(summary, aws_env.client("s3"))
     # The run really went through S3: the constructed graph and the model are objects in the bucket.
     keys = [obj["Key"] for obj in aws_env.client("s3").list_objects_v2(Bucket="graphstorm-e2e")["Contents"]]
-    run_key = summary["run_prefix"][len("s3://graphstorm-e2e/"):]
+    run_key = summary["run_prefix"][len("s3://graphstorm-e2e/") :]
     assert any(k.startswith(f"{run_key}/graph/") and k.endswith(".json") for k in keys)
     assert any(k.startswith(f"{run_key}/model/") for k in keys)

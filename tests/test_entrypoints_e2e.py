@@ -29,14 +29,20 @@ GS_FLAGS = hyperparameter_args(num_epochs=2, hidden_size=16, num_layers=1, fanou
 TIMEOUT = 600
 
 
-def run_entry(step: str, opt_ml: Path, ours: list[str], graphstorm: list[str], extra_env=None,
-              expect_ok: bool = True) -> subprocess.CompletedProcess:
+def run_entry(
+    step: str, opt_ml: Path, ours: list[str], graphstorm: list[str], extra_env=None, expect_ok: bool = True
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "GSENTRY_"))}
     env["GRAPHSTORM_OPT_ML"] = str(opt_ml)
     env.update(extra_env or {})
     proc = subprocess.run(
         [runtime_python(), str(ENTRYPOINTS / f"{step}_entry.py"), *ours, "--log-level", "INFO", "--", *graphstorm],
-        env=env, capture_output=True, text=True, timeout=TIMEOUT)
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     if expect_ok:
         assert proc.returncode == 0, f"{step} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
     return proc
@@ -64,8 +70,12 @@ def constructed(work, raw_graph) -> Path:
     """GConstruct through its entry point, as a Processing job sees it."""
     opt_ml = work / "gconstruct" / "opt" / "ml"
     shutil.copytree(raw_graph, opt_ml / "processing" / "input")
-    run_entry("gconstruct", opt_ml, ["--graph-name", GRAPH_NAME, "--graph-config-file", "config.json"],
-              ["--num-parts", "1", "--add-reverse-edges"])
+    run_entry(
+        "gconstruct",
+        opt_ml,
+        ["--graph-name", GRAPH_NAME, "--graph-config-file", "config.json"],
+        ["--num-parts", "1", "--add-reverse-edges"],
+    )
     return opt_ml / "processing" / "output"
 
 
@@ -80,8 +90,11 @@ def test_gconstruct_writes_a_partitioned_graph_with_raw_id_mappings(constructed)
     manifest = json.loads((constructed / "_manifest.json").read_text())
     assert manifest["step"] == "gconstruct"
     listed = {f["path"]: f["size"] for f in manifest["files"]}
-    on_disk = {p.relative_to(constructed).as_posix(): p.stat().st_size for p in constructed.rglob("*")
-               if p.is_file() and p.name != "_manifest.json"}
+    on_disk = {
+        p.relative_to(constructed).as_posix(): p.stat().st_size
+        for p in constructed.rglob("*")
+        if p.is_file() and p.name != "_manifest.json"
+    }
     assert listed == on_disk
 
 
@@ -89,10 +102,23 @@ def test_gconstruct_writes_a_partitioned_graph_with_raw_id_mappings(constructed)
 def trained(work, constructed) -> Path:
     opt_ml = work / "train" / "opt" / "ml"
     model = work / "model"
-    run_entry("train", opt_ml,
-              ["--graph-data-s3", f"file://{constructed}", "--train-yaml-s3", f"file://{work / 'nc.yaml'}",
-               "--model-artifact-s3", f"file://{model}", "--graph-name", GRAPH_NAME,
-               "--task-type", "node_classification"], GS_FLAGS)
+    run_entry(
+        "train",
+        opt_ml,
+        [
+            "--graph-data-s3",
+            f"file://{constructed}",
+            "--train-yaml-s3",
+            f"file://{work / 'nc.yaml'}",
+            "--model-artifact-s3",
+            f"file://{model}",
+            "--graph-name",
+            GRAPH_NAME,
+            "--task-type",
+            "node_classification",
+        ],
+        GS_FLAGS,
+    )
     return model
 
 
@@ -101,9 +127,11 @@ def test_train_uploads_checkpoints_and_fills_the_model_dir(work, trained):
     assert epochs == ["epoch-0", "epoch-1"]
     assert (trained / "epoch-1" / "model.bin").is_file()
     manifest = json.loads((trained / "_manifest.json").read_text())
-    assert manifest["step"] == "train" and "epoch-1/model.bin" in {f["path"] for f in manifest["files"]}
+    assert manifest["step"] == "train"
+    assert "epoch-1/model.bin" in {f["path"] for f in manifest["files"]}
     [graph_input] = manifest["inputs"]
-    assert graph_input["parameter"] == "--graph-data-s3" and graph_input["sha256"]
+    assert graph_input["parameter"] == "--graph-data-s3"
+    assert graph_input["sha256"]
     # SageMaker's model dir holds the latest checkpoint.
     assert (work / "train" / "opt" / "ml" / "model" / "model.bin").is_file()
 
@@ -111,11 +139,27 @@ def test_train_uploads_checkpoints_and_fills_the_model_dir(work, trained):
 def test_infer_writes_remapped_parquet_embeddings_and_predictions(work, raw_graph, constructed, trained):
     opt_ml = work / "infer" / "opt" / "ml"
     emb, pred = work / "out" / "emb", work / "out" / "pred"
-    run_entry("infer", opt_ml,
-              ["--graph-data-s3", f"file://{constructed}", "--infer-yaml-s3", f"file://{work / 'nc.yaml'}",
-               "--model-artifact-s3", f"file://{trained}", "--output-emb-s3", f"file://{emb}",
-               "--output-prediction-s3", f"file://{pred}", "--graph-name", GRAPH_NAME,
-               "--task-type", "node_classification"], GS_FLAGS)
+    run_entry(
+        "infer",
+        opt_ml,
+        [
+            "--graph-data-s3",
+            f"file://{constructed}",
+            "--infer-yaml-s3",
+            f"file://{work / 'nc.yaml'}",
+            "--model-artifact-s3",
+            f"file://{trained}",
+            "--output-emb-s3",
+            f"file://{emb}",
+            "--output-prediction-s3",
+            f"file://{pred}",
+            "--graph-name",
+            GRAPH_NAME,
+            "--task-type",
+            "node_classification",
+        ],
+        GS_FLAGS,
+    )
     papers = paper_ids(raw_graph)
     emb_table = pq.read_table(sorted((emb / "paper").glob("*.parquet")))
     assert set(emb_table.column_names) == {"nid", "emb"}
@@ -139,14 +183,26 @@ def test_infer_refuses_a_graph_without_manifest_before_starting_graphstorm(work,
     shutil.copytree(constructed, half)
     (half / "_manifest.json").unlink()  # as an interrupted upload leaves it
     opt_ml = work / "half-infer" / "opt" / "ml"
-    ours = ["--graph-data-s3", f"file://{half}/", "--infer-yaml-s3", f"file://{work / 'nc.yaml'}",
-            "--model-artifact-s3", f"file://{trained}", "--output-emb-s3", f"file://{work / 'half-out'}",
-            "--graph-name", GRAPH_NAME, "--task-type", "node_classification"]
+    ours = [
+        "--graph-data-s3",
+        f"file://{half}/",
+        "--infer-yaml-s3",
+        f"file://{work / 'nc.yaml'}",
+        "--model-artifact-s3",
+        f"file://{trained}",
+        "--output-emb-s3",
+        f"file://{work / 'half-out'}",
+        "--graph-name",
+        GRAPH_NAME,
+        "--task-type",
+        "node_classification",
+    ]
     proc = run_entry("infer", opt_ml, ours, GS_FLAGS, expect_ok=False)
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"ERROR: --graph-data-s3 file://{half}/ has no complete manifest"), proc.stderr[-2000:]
-    assert "trainer" not in proc.stderr and not (work / "half-out").exists()
+    assert "trainer" not in proc.stderr
+    assert not (work / "half-out").exists()
 
 
 def test_train_and_infer_through_s3(aws_env, work, constructed, raw_graph, trained):
@@ -160,19 +216,37 @@ def test_train_and_infer_through_s3(aws_env, work, constructed, raw_graph, train
         if path.is_file():
             s3.upload_file(str(path), "gs-entry-e2e", f"graph/{path.relative_to(constructed).as_posix()}")
     s3.upload_file(str(work / "nc.yaml"), "gs-entry-e2e", "config/nc.yaml")
-    common = ["--graph-data-s3", f"{bucket}/graph/", "--graph-name", GRAPH_NAME, "--task-type", "node_classification",
-              "--model-artifact-s3", f"{bucket}/model/"]
+    common = [
+        "--graph-data-s3",
+        f"{bucket}/graph/",
+        "--graph-name",
+        GRAPH_NAME,
+        "--task-type",
+        "node_classification",
+        "--model-artifact-s3",
+        f"{bucket}/model/",
+    ]
     flags = [*GS_FLAGS[:1], "1", *GS_FLAGS[2:]]  # one epoch is enough here
-    proc = run_entry("train", work / "s3-train" / "opt" / "ml",
-                     [*common, "--train-yaml-s3", f"{bucket}/config/nc.yaml",
-                      "--model-checkpoint-to-load", f"file://{trained}"], flags)
-    assert "--restore-model-path " + str(work / "s3-train" / "opt" / "ml" / "gsentry" / "train" / "restore_model" / "epoch-1") in proc.stdout
+    proc = run_entry(
+        "train",
+        work / "s3-train" / "opt" / "ml",
+        [*common, "--train-yaml-s3", f"{bucket}/config/nc.yaml", "--model-checkpoint-to-load", f"file://{trained}"],
+        flags,
+    )
+    assert (
+        "--restore-model-path "
+        + str(work / "s3-train" / "opt" / "ml" / "gsentry" / "train" / "restore_model" / "epoch-1")
+        in proc.stdout
+    )
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="gs-entry-e2e", Prefix="model/")["Contents"]}
     assert "model/epoch-0/model.bin" in keys
 
-    run_entry("infer", work / "s3-infer" / "opt" / "ml",
-              [*common, "--infer-yaml-s3", f"{bucket}/config/nc.yaml", "--output-prediction-s3", f"{bucket}/pred"],
-              flags)
+    run_entry(
+        "infer",
+        work / "s3-infer" / "opt" / "ml",
+        [*common, "--infer-yaml-s3", f"{bucket}/config/nc.yaml", "--output-prediction-s3", f"{bucket}/pred"],
+        flags,
+    )
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="gs-entry-e2e", Prefix="pred/")["Contents"]]
     parquet = [k for k in keys if k.startswith("pred/paper/") and k.endswith(".parquet")]
     assert parquet, keys
@@ -184,11 +258,24 @@ def test_train_and_infer_through_s3(aws_env, work, constructed, raw_graph, train
 def test_graphstorm_failure_surfaces_graphstorms_error(work, constructed):
     """A GraphStorm error ends the job with GraphStorm's message and a non-zero exit, no hang."""
     opt_ml = work / "bad-train" / "opt" / "ml"
-    proc = run_entry("train", opt_ml,
-                     ["--graph-data-s3", f"file://{constructed}", "--train-yaml-s3", f"file://{work / 'nc.yaml'}",
-                      "--model-artifact-s3", f"file://{work / 'bad-model'}", "--graph-name", GRAPH_NAME,
-                      "--task-type", "node_classification"],
-                     [*GS_FLAGS, "--label-field", "no_such_label"], expect_ok=False)
+    proc = run_entry(
+        "train",
+        opt_ml,
+        [
+            "--graph-data-s3",
+            f"file://{constructed}",
+            "--train-yaml-s3",
+            f"file://{work / 'nc.yaml'}",
+            "--model-artifact-s3",
+            f"file://{work / 'bad-model'}",
+            "--graph-name",
+            GRAPH_NAME,
+            "--task-type",
+            "node_classification",
+        ],
+        [*GS_FLAGS, "--label-field", "no_such_label"],
+        expect_ok=False,
+    )
     assert proc.returncode == 1
     assert "trainer-0 failed" in proc.stderr
     assert "no_such_label" in proc.stderr
@@ -202,8 +289,13 @@ def test_gconstruct_failure_surfaces_graphstorms_error(work, raw_graph):
     config = json.loads((raw_graph / "config.json").read_text())
     config["nodes"][0]["files"] = ["nodes/missing.parquet"]
     (opt_ml / "processing" / "input" / "broken.json").write_text(json.dumps(config))
-    proc = run_entry("gconstruct", opt_ml, ["--graph-name", GRAPH_NAME, "--graph-config-file", "broken.json"],
-                     ["--num-parts", "1"], expect_ok=False)
+    proc = run_entry(
+        "gconstruct",
+        opt_ml,
+        ["--graph-name", GRAPH_NAME, "--graph-config-file", "broken.json"],
+        ["--num-parts", "1"],
+        expect_ok=False,
+    )
     assert proc.returncode == 1
     assert "gconstruct failed" in proc.stderr
     assert "missing.parquet" in proc.stderr
@@ -211,13 +303,31 @@ def test_gconstruct_failure_surfaces_graphstorms_error(work, raw_graph):
 
 def test_bad_flags_fail_before_any_work_naming_the_flag(work):
     opt_ml = work / "flags" / "opt" / "ml"
-    proc = run_entry("infer", opt_ml,
-                     ["--graph-data-s3", "http://nope", "--infer-yaml-s3", "file:///x.yaml",
-                      "--model-artifact-s3", "file:///m", "--output-emb-s3", "file:///e",
-                      "--graph-name", GRAPH_NAME, "--task-type", "node_classification"], [], expect_ok=False)
+    proc = run_entry(
+        "infer",
+        opt_ml,
+        [
+            "--graph-data-s3",
+            "http://nope",
+            "--infer-yaml-s3",
+            "file:///x.yaml",
+            "--model-artifact-s3",
+            "file:///m",
+            "--output-emb-s3",
+            "file:///e",
+            "--graph-name",
+            GRAPH_NAME,
+            "--task-type",
+            "node_classification",
+        ],
+        [],
+        expect_ok=False,
+    )
     assert proc.returncode == 1
     assert "--graph-data-s3 must be an s3:// or file:// URI" in proc.stderr
     assert "Traceback" not in proc.stderr
-    proc = run_entry("gconstruct", opt_ml, ["--graph-name", GRAPH_NAME, "--graph-config-file", "../etc/passwd"],
-                     [], expect_ok=False)
-    assert proc.returncode == 1 and "--graph-config-file must be a path relative" in proc.stderr
+    proc = run_entry(
+        "gconstruct", opt_ml, ["--graph-name", GRAPH_NAME, "--graph-config-file", "../etc/passwd"], [], expect_ok=False
+    )
+    assert proc.returncode == 1
+    assert "--graph-config-file must be a path relative" in proc.stderr

@@ -29,8 +29,15 @@ from gsentry.contract import read_container_env  # noqa: E402
 from gsentry.errors import EntryError, InputError  # noqa: E402
 from gsentry.graphdata import download_graph, raw_mapping_target  # noqa: E402
 from gsentry.job import HostJob  # noqa: E402
-from gsentry.manifest import (MANIFEST_NAME, Manifest, allow_unmanifested, file_entries,  # noqa: E402
-                              read_input, write_manifest, write_manifest_file)
+from gsentry.manifest import (  # noqa: E402
+    MANIFEST_NAME,
+    Manifest,
+    allow_unmanifested,
+    file_entries,
+    read_input,
+    write_manifest,
+    write_manifest_file,
+)
 from gsentry.model import choose_checkpoint  # noqa: E402
 from gsentry.transfer import Transfer, parse_uri  # noqa: E402
 
@@ -41,8 +48,7 @@ LEGAL = {"q": "we?ird.bin", "hash": "we#ird.bin", "pct": "%2e%2e/inside.bin", "b
 
 def files_outside(root: Path, allowed: tuple[Path, ...]) -> list[str]:
     """Every file under ``root`` that is not inside one of ``allowed``."""
-    return sorted(str(p) for p in root.rglob("*")
-                  if p.is_file() and not any(p.is_relative_to(a) for a in allowed))
+    return sorted(str(p) for p in root.rglob("*") if p.is_file() and not any(p.is_relative_to(a) for a in allowed))
 
 
 def host_job(tmp_path: Path, step: str = "infer", allow: bool = False, region: str | None = None) -> HostJob:
@@ -55,8 +61,11 @@ def host_job(tmp_path: Path, step: str = "infer", allow: bool = False, region: s
 # --- trees with legal odd names, and a manifest ----------------------------------------------------
 def graph_tree(root: Path) -> dict[str, bytes]:
     """A one-partition graph folder with legal odd names everywhere; returns {relative path: bytes}."""
-    files = {"g.json": json.dumps({"num_parts": 1}).encode(), "node_mapping.pt": b"mapping",
-             "part0/graph.dgl": b"graph0"}
+    files = {
+        "g.json": json.dumps({"num_parts": 1}).encode(),
+        "node_mapping.pt": b"mapping",
+        "part0/graph.dgl": b"graph0",
+    }
     for tag, name in LEGAL.items():
         files[f"part0/{name}"] = f"part0 {tag}".encode()
         files[f"raw_id_mappings/paper/{name}.parquet"] = f"raw {tag}".encode()
@@ -93,7 +102,8 @@ def local_files(root: Path) -> dict[str, bytes]:
 @pytest.mark.parametrize("scheme", ["s3", "file"])
 def test_legal_odd_keys_under_every_prefix_are_fetched_byte_for_byte(aws_env, tmp_path, scheme):
     graph_src, model_src = tmp_path / "src" / "graph", tmp_path / "src" / "model"
-    graph_files, model_files = graph_tree(graph_src), model_tree(model_src)
+    graph_tree(graph_src)
+    model_files = model_tree(model_src)
     yaml_name = "cfg?v=1#frag.yaml"
     (tmp_path / "src" / "config").mkdir()
     (tmp_path / "src" / "config" / yaml_name).write_bytes(b"yaml bytes")
@@ -116,11 +126,13 @@ def test_legal_odd_keys_under_every_prefix_are_fetched_byte_for_byte(aws_env, tm
 
     model = job.find_model(f"{base}/model/", "--model-artifact-s3")
     restore = job.download_model(model, job.work / "model")
-    assert model.checkpoint == "epoch-1" and restore == job.work / "model" / "epoch-1"
+    assert model.checkpoint == "epoch-1"
+    assert restore == job.work / "model" / "epoch-1"
     assert local_files(job.work / "model") == {k: v for k, v in model_files.items() if not k.startswith("epoch-0/")}
 
     yaml_path = job.download_file(f"{base}/config/{yaml_name}", "--infer-yaml-s3", job.work / "config")
-    assert yaml_path == job.work / "config" / yaml_name and yaml_path.read_bytes() == b"yaml bytes"
+    assert yaml_path == job.work / "config" / yaml_name
+    assert yaml_path.read_bytes() == b"yaml bytes"
     assert files_outside(tmp_path, (tmp_path / "src", job.work)) == []
 
 
@@ -145,7 +157,7 @@ def _download(job: HostJob, step: str, base: str, key: str) -> None:
         job.download_file(f"s3://{BUCKET}/{key}", "--infer-yaml-s3", job.work / "config")
 
 
-@pytest.mark.parametrize("what, key, step", HOSTILE_S3, ids=[h[0] for h in HOSTILE_S3])
+@pytest.mark.parametrize(("what", "key", "step"), HOSTILE_S3, ids=[h[0] for h in HOSTILE_S3])
 @pytest.mark.parametrize("mode", ["no-manifest", "manifest-lists-it", "manifest-ignores-it"])
 def test_dotdot_keys_on_s3_never_land_outside_the_job_folder(aws_env, tmp_path, what, key, step, mode):
     aws_env.bucket(BUCKET)
@@ -161,9 +173,12 @@ def test_dotdot_keys_on_s3_never_land_outside_the_job_folder(aws_env, tmp_path, 
     if mode == "no-manifest":  # data made outside the pipeline, taken with the opt-out
         s3.delete_object(Bucket=BUCKET, Key=manifest_key)
     elif mode == "manifest-lists-it" and step != "yaml":
-        body = json.loads(s3.get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read()) if step != "raw" \
+        body = (
+            json.loads(s3.get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read())
+            if step != "raw"
             else {"format": "graphstorm-airflow.manifest", "version": 1, "files": []}
-        body["files"].append({"path": key[len(prefix) + 1:], "size": 7, "sha256": "0" * 64})
+        )
+        body["files"].append({"path": key[len(prefix) + 1 :], "size": 7, "sha256": "0" * 64})
         s3.put_object(Bucket=BUCKET, Key=manifest_key, Body=json.dumps(body).encode())
     job = host_job(tmp_path, allow=mode == "no-manifest", region=aws_env.region)
     base = f"s3://{BUCKET}/run"
@@ -172,7 +187,9 @@ def test_dotdot_keys_on_s3_never_land_outside_the_job_folder(aws_env, tmp_path, 
         with pytest.raises(EntryError) as info:
             _download(job, step, base, key)
         message = str(info.value)
-        assert "\n" not in message and f"s3://{BUCKET}/{prefix}" in message and ".." in message
+        assert "\n" not in message
+        assert f"s3://{BUCKET}/{prefix}" in message
+        assert ".." in message
     else:  # only the files the manifest lists are read: the planted key is never fetched
         _download(job, step, base, key)
     assert files_outside(tmp_path, (tmp_path / "src", job.work)) == []
@@ -180,23 +197,25 @@ def test_dotdot_keys_on_s3_never_land_outside_the_job_folder(aws_env, tmp_path, 
 
 
 @pytest.mark.parametrize("encoded", ["%2e%2e", "%2E%2E", ".%2e", "%2e."])
-@pytest.mark.parametrize("param", ["--graph-data-s3", "--model-artifact-s3", "--raw-node-mappings-s3",
-                                   "--infer-yaml-s3"])
+@pytest.mark.parametrize(
+    "param", ["--graph-data-s3", "--model-artifact-s3", "--raw-node-mappings-s3", "--infer-yaml-s3"]
+)
 def test_percent_encoded_dotdot_in_file_uris_is_refused(tmp_path, encoded, param):
     graph_tree(tmp_path / "src" / "graph")
     uri = f"file://{tmp_path}/src/graph/{encoded}/{encoded}/{encoded}/etc/"
     with pytest.raises(InputError, match=rf"{param} must not contain '\.\.'"):
         parse_uri(uri, param)
     job = host_job(tmp_path, allow=True)
+    if param == "--graph-data-s3":
+        download = lambda: job.download_graph(uri, "g")
+    elif param == "--model-artifact-s3":
+        download = lambda: job.find_model(uri, param)
+    elif param == "--raw-node-mappings-s3":
+        download = lambda: job.download_graph(f"file://{tmp_path}/src/graph/", "g", raw_mappings_uri=uri)
+    else:
+        download = lambda: job.download_file(uri + "x.yaml", param, job.work / "config")
     with pytest.raises(InputError, match=param):
-        if param == "--graph-data-s3":
-            job.download_graph(uri, "g")
-        elif param == "--model-artifact-s3":
-            job.find_model(uri, param)
-        elif param == "--raw-node-mappings-s3":
-            job.download_graph(f"file://{tmp_path}/src/graph/", "g", raw_mappings_uri=uri)
-        else:
-            job.download_file(uri + "x.yaml", param, job.work / "config")
+        download()
 
 
 def test_s3_keys_with_query_and_fragment_characters_are_kept_whole():
@@ -212,17 +231,26 @@ BAD_MODEL_PREFIXES = {
     "only config files": {"cfg.yaml": b"k: v", "data_transform_new.json": b"{}"},
     "unrelated folders": {"logs/model.bin": b"w", "tmp/epoch-3/model.bin": b"w", "README": b"x"},
     "prefix checkpoint with a zero-byte sparse file": {"model.bin": b"w", "author/sparse_emb_00000.pt": b""},
-    "sparse embedding ranks with a gap": {"epoch-2/model.bin": b"w", "epoch-2/author/sparse_emb_00000.pt": b"s",
-                                          "epoch-2/author/sparse_emb_00002.pt": b"s"},
+    "sparse embedding ranks with a gap": {
+        "epoch-2/model.bin": b"w",
+        "epoch-2/author/sparse_emb_00000.pt": b"s",
+        "epoch-2/author/sparse_emb_00002.pt": b"s",
+    },
 }
 GOOD_MODEL_PREFIXES = {
     "newest complete": ({"epoch-0/model.bin": b"a", "epoch-1/model.bin": b"b", "cfg.yaml": b"c"}, "epoch-1"),
-    "newest partial, older complete": ({"epoch-0/model.bin": b"a", "epoch-1/optimizers.bin": b"o",
-                                        "epoch-1-iter-9/model.bin": b""}, "epoch-0"),
-    "iterations order within an epoch": ({"epoch-1-iter-5/model.bin": b"a", "epoch-1-iter-20/model.bin": b"b",
-                                          "epoch-1/model.bin": b"c"}, "epoch-1-iter-20"),
-    "prefix is a checkpoint": ({"model.bin": b"w", "author/sparse_emb_00000.pt": b"s",
-                                "author/sparse_emb_00001.pt": b"s"}, ""),
+    "newest partial, older complete": (
+        {"epoch-0/model.bin": b"a", "epoch-1/optimizers.bin": b"o", "epoch-1-iter-9/model.bin": b""},
+        "epoch-0",
+    ),
+    "iterations order within an epoch": (
+        {"epoch-1-iter-5/model.bin": b"a", "epoch-1-iter-20/model.bin": b"b", "epoch-1/model.bin": b"c"},
+        "epoch-1-iter-20",
+    ),
+    "prefix is a checkpoint": (
+        {"model.bin": b"w", "author/sparse_emb_00000.pt": b"s", "author/sparse_emb_00001.pt": b"s"},
+        "",
+    ),
 }
 
 
@@ -242,7 +270,8 @@ def test_no_complete_checkpoint_fails_in_one_sentence_naming_the_prefix(tmp_path
         job.find_model(f"file://{root}/", "--model-artifact-s3")
     message = str(info.value)
     assert message.startswith(f"--model-artifact-s3 file://{root}/ holds no complete GraphStorm model")
-    assert "\n" not in message and message.endswith(".")
+    assert "\n" not in message
+    assert message.endswith(".")
 
 
 @pytest.mark.parametrize("allow", [False, True])
@@ -305,19 +334,24 @@ def test_train_input_without_manifest_is_refused_naming_parameter_and_prefix(tmp
     with pytest.raises(InputError) as info:
         download_graph(Transfer(), uri, "g", 0, 1, tmp_path / "dst")
     message = str(info.value)
-    assert message.startswith(f"--graph-data-s3 {uri} has no complete manifest") and "\n" not in message
-    assert "--allow-unmanifested-input" in message and not (tmp_path / "dst").exists()
+    assert message.startswith(f"--graph-data-s3 {uri} has no complete manifest")
+    assert "\n" not in message
+    assert "--allow-unmanifested-input" in message
+    assert not (tmp_path / "dst").exists()
     # The documented opt-outs: the flag, or the environment variable.
     assert download_graph(Transfer(), uri, "g", 0, 1, tmp_path / "d1", allow_unmanifested=True).num_parts == 1
     monkeypatch.setenv("GSENTRY_ALLOW_UNMANIFESTED_INPUT", "1")
     assert allow_unmanifested(False)
 
 
-@pytest.mark.parametrize("damage, needle", [
-    (lambda root: (root / "part0" / "graph.dgl").unlink(), "part0/graph.dgl is listed but missing"),
-    (lambda root: (root / "node_mapping.pt").write_bytes(b"truncated!"), "node_mapping.pt has 10 bytes"),
-    (lambda root: (root / "part0" / "graph.dgl").write_bytes(b"graphX"), "part0/graph.dgl does not match"),
-])
+@pytest.mark.parametrize(
+    ("damage", "needle"),
+    [
+        (lambda root: (root / "part0" / "graph.dgl").unlink(), "part0/graph.dgl is listed but missing"),
+        (lambda root: (root / "node_mapping.pt").write_bytes(b"truncated!"), "node_mapping.pt has 10 bytes"),
+        (lambda root: (root / "part0" / "graph.dgl").write_bytes(b"graphX"), "part0/graph.dgl does not match"),
+    ],
+)
 def test_a_prefix_that_does_not_match_its_manifest_is_refused(tmp_path, damage, needle):
     graph_tree(tmp_path / "graph")
     damage(tmp_path / "graph")
@@ -344,8 +378,15 @@ class FailingTransfer(Transfer):
 def test_interrupted_upload_leaves_no_manifest_and_the_next_step_refuses_it(aws_env, tmp_path, scheme):
     """Fault injection 3: train's upload dies after 2 files; infer then refuses the model prefix."""
     saved = tmp_path / "saved"
-    _write(saved, {"epoch-0/model.bin": b"a", "epoch-0/optimizers.bin": b"o", "epoch-1/model.bin": b"b",
-                   "epoch-1/optimizers.bin": b"o"})
+    _write(
+        saved,
+        {
+            "epoch-0/model.bin": b"a",
+            "epoch-0/optimizers.bin": b"o",
+            "epoch-1/model.bin": b"b",
+            "epoch-1/optimizers.bin": b"o",
+        },
+    )
     if scheme == "s3":
         aws_env.bucket(BUCKET)
         model_uri = f"s3://{BUCKET}/run/model/"
@@ -361,7 +402,9 @@ def test_interrupted_upload_leaves_no_manifest_and_the_next_step_refuses_it(aws_
         train.upload_output(saved, model_uri, "--model-artifact-s3")
     transfer = Transfer(region=aws_env.region)
     listed = transfer.list_files(parse_uri(model_uri))
-    assert MANIFEST_NAME not in listed and listed  # some files went, the manifest did not
+    # some files went, the manifest did not
+    assert MANIFEST_NAME not in listed
+    assert listed
     infer = host_job(tmp_path / "infer", region=aws_env.region)
     with pytest.raises(InputError) as info:
         infer.find_model(model_uri, "--model-artifact-s3")
@@ -380,7 +423,8 @@ def test_upload_output_writes_the_manifest_last_with_the_inputs_read(tmp_path):
     metrics = tmp_path / "metrics.json"
     metrics.write_text("{}")
     job.upload_output(out, f"file://{tmp_path}/model/", "--model-artifact-s3", extra={"metrics.json": metrics})
-    assert order[-1].endswith("/" + MANIFEST_NAME) and len(order) == 3
+    assert order[-1].endswith("/" + MANIFEST_NAME)
+    assert len(order) == 3
     manifest = Manifest.loads((tmp_path / "model" / MANIFEST_NAME).read_bytes(), "m")
     assert (manifest.job_name, manifest.step) == ("train-job", "train")
     assert [f.path for f in manifest.files] == ["epoch-0/model.bin", "metrics.json"]
@@ -402,7 +446,8 @@ def test_write_manifest_is_the_helper_other_entry_points_call(aws_env, tmp_path)
     transfer.upload_tree(out, parse_uri(uri))
     write_manifest(transfer, uri, job_name="partition-job", step="partition", files=file_entries(out))
     checked = read_input(transfer, uri, "--graph-data-s3")
-    assert checked.manifest.step == "partition" and sorted(checked.sizes) == ["metadata.json", "part0/graph.dgl"]
+    assert checked.manifest.step == "partition"
+    assert sorted(checked.sizes) == ["metadata.json", "part0/graph.dgl"]
 
 
 # --- two hosts: every host's files in the one manifest the leader writes ----------------------------
@@ -442,12 +487,27 @@ def test_two_hosts_share_one_manifest_written_by_the_leader(tmp_path):
     try:
         for host in ("algo-1", "algo-2"):
             env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "GSENTRY_"))}
-            env.update({"GRAPHSTORM_OPT_ML": str(tmp_path / host), "TRAINING_JOB_NAME": "train-2hosts",
-                        "SM_TRAINING_ENV": json.dumps({"hosts": ["algo-1", "algo-2"], "current_host": host}),
-                        "GSENTRY_RDZV_PORT": str(port), "GSENTRY_HOST_ADDRESSES": json.dumps({"algo-1": "127.0.0.1"}),
-                        "GSENTRY_RDZV_TIMEOUT": "30", "GSENTRY_PEER_TIMEOUT": "30", "GSENTRY_HEARTBEAT": "0.5"})
-            procs.append(subprocess.Popen([sys.executable, str(script), str(ENTRYPOINTS), f"file://{model}/"],
-                                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            env.update(
+                {
+                    "GRAPHSTORM_OPT_ML": str(tmp_path / host),
+                    "TRAINING_JOB_NAME": "train-2hosts",
+                    "SM_TRAINING_ENV": json.dumps({"hosts": ["algo-1", "algo-2"], "current_host": host}),
+                    "GSENTRY_RDZV_PORT": str(port),
+                    "GSENTRY_HOST_ADDRESSES": json.dumps({"algo-1": "127.0.0.1"}),
+                    "GSENTRY_RDZV_TIMEOUT": "30",
+                    "GSENTRY_PEER_TIMEOUT": "30",
+                    "GSENTRY_HEARTBEAT": "0.5",
+                }
+            )
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, str(script), str(ENTRYPOINTS), f"file://{model}/"],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
         results = [proc.communicate(timeout=90) for proc in procs]
         assert [proc.returncode for proc in procs] == [0, 0], results
     finally:
@@ -458,4 +518,7 @@ def test_two_hosts_share_one_manifest_written_by_the_leader(tmp_path):
     manifest = Manifest.loads((model / MANIFEST_NAME).read_bytes(), "m")
     assert manifest.job_name == "train-2hosts"
     assert {(f.path, f.size) for f in manifest.files} == {
-        ("epoch-0/model.bin", 7), ("epoch-0/author/sparse_emb_00000.pt", 1), ("epoch-0/author/sparse_emb_00001.pt", 2)}
+        ("epoch-0/model.bin", 7),
+        ("epoch-0/author/sparse_emb_00000.pt", 1),
+        ("epoch-0/author/sparse_emb_00001.pt", 2),
+    }

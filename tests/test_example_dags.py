@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -42,19 +42,33 @@ def test_every_param_has_a_title_a_description_and_integers_a_range(dag_id):
         if schema.get("type") == "integer":
             # Shown in words, enforced with exclusive bounds (the form clamps minimum/maximum).
             assert " to " in param.description, name
-            assert "exclusiveMinimum" in schema and "exclusiveMaximum" in schema, name
-            assert "minimum" not in schema and "maximum" not in schema, name
+            assert "exclusiveMinimum" in schema, name
+            assert "exclusiveMaximum" in schema, name
+            assert "minimum" not in schema, name
+            assert "maximum" not in schema, name
     assert dag.params.get_param("task_type").schema["enum"] == ["node_classification"]
     dag.params.validate()  # the defaults are valid
 
 
-@pytest.mark.parametrize(("name", "value", "ok"), [
-    ("num_layers", 4, True), ("num_layers", 99, False), ("num_layers", 0, False), ("num_epochs", 100, True),
-    ("num_epochs", 101, False), ("lr", 0.5, True), ("lr", 0, False), ("instance_type", "local", True),
-    ("instance_type", "ml.g4dn.xlarge", True), ("instance_type", "gpu-box", False),
-    ("instance_type", "ml.m5", False), ("task_type", "link_prediction", False),
-    ("role", "my-role", False), ("graph_name", "a b", False),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "ok"),
+    [
+        ("num_layers", 4, True),
+        ("num_layers", 99, False),
+        ("num_layers", 0, False),
+        ("num_epochs", 100, True),
+        ("num_epochs", 101, False),
+        ("lr", 0.5, True),
+        ("lr", 0, False),
+        ("instance_type", "local", True),
+        ("instance_type", "ml.g4dn.xlarge", True),
+        ("instance_type", "gpu-box", False),
+        ("instance_type", "ml.m5", False),
+        ("task_type", "link_prediction", False),
+        ("role", "my-role", False),
+        ("graph_name", "a b", False),
+    ],
+)
 def test_the_params_json_schema_refuses_bad_values(name, value, ok):
     from airflow.sdk.definitions.param import ParamsDict
     from airflow.sdk.exceptions import ParamValidationError
@@ -107,12 +121,15 @@ def test_a_run_with_an_out_of_range_value_is_refused_not_clamped(load_dag):
 
 
 # --- run keys --------------------------------------------------------------------------------
-@pytest.mark.parametrize(("logical_date", "run_id", "expected"), [
-    (datetime(2026, 1, 5, tzinfo=timezone.utc), "backfill__2026-01-05T00:00:00+00:00", "20260105"),
-    (datetime(2026, 11, 28, 12, 46, 0, 577, tzinfo=timezone.utc), "manual__x", "20261128T124600"),
-    (None, "manual__2026-11-28T12:46:00.577380+00:00", "manual__2026-11-28T12-46-00.577380-00-00"),
-    (None, "my run/../x", "my-run-..-x"),
-])
+@pytest.mark.parametrize(
+    ("logical_date", "run_id", "expected"),
+    [
+        (datetime(2026, 1, 5, tzinfo=UTC), "backfill__2026-01-05T00:00:00+00:00", "20260105"),
+        (datetime(2026, 11, 28, 12, 46, 0, 577, tzinfo=UTC), "manual__x", "20261128T124600"),
+        (None, "manual__2026-11-28T12:46:00.577380+00:00", "manual__2026-11-28T12-46-00.577380-00-00"),
+        (None, "my run/../x", "my-run-..-x"),
+    ],
+)
 def test_outputs_are_named_by_the_logical_date_else_the_run_id(logical_date, run_id, expected):
     assert run_key(logical_date, run_id) == expected
     assert run_prefix("s3://b/runs/", logical_date, run_id) == f"s3://b/runs/{expected}"
@@ -124,8 +141,9 @@ def test_the_weekly_example_is_scheduled_and_backfillable():
     dag = parse("graphstorm_weekly_retrain")
     # What the scheduler sees; `airflow backfill create` refuses a DAG whose timetable is not periodic.
     serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))
-    assert serialized.timetable.periodic and dag.catchup is False
-    assert dag.start_date < datetime.now(timezone.utc)
+    assert serialized.timetable.periodic
+    assert dag.catchup is False
+    assert dag.start_date < datetime.now(UTC)
 
 
 # --- against the moto server -------------------------------------------------------------------
@@ -133,8 +151,7 @@ def requests(aws_env) -> dict[str, list[dict]]:
     return {kind: aws_env.received(f"SageMaker.Create{kind}Job") for kind in ("Processing", "Training")}
 
 
-def test_the_sagemaker_example_runs_end_to_end_each_step_reading_the_previous_outputs(aws_env, load_dag,
-                                                                                     monkeypatch):
+def test_the_sagemaker_example_runs_end_to_end_each_step_reading_the_previous_outputs(aws_env, load_dag, monkeypatch):
     # moto runs no job, so no step writes its manifest: the site-wide opt-out.
     monkeypatch.setenv("AIRFLOW__GRAPHSTORM__REQUIRE_INPUT_MANIFESTS", "False")
     from airflow.models.xcom import XComModel
@@ -142,8 +159,10 @@ def test_the_sagemaker_example_runs_end_to_end_each_step_reading_the_previous_ou
 
     base = aws_env.bucket("gs-sagemaker-example") + "/runs"
     dag = load_dag((DAGS / "graphstorm_sagemaker_e2e.py").read_text(), "graphstorm_sagemaker_e2e")
-    run = dag.test(logical_date=datetime(2026, 1, 5, tzinfo=timezone.utc),
-                   run_conf={**SMALL, "base_uri": base, "image_url": IMAGE, "role": ROLE})
+    run = dag.test(
+        logical_date=datetime(2026, 1, 5, tzinfo=UTC),
+        run_conf={**SMALL, "base_uri": base, "image_url": IMAGE, "role": ROLE},
+    )
     assert set(task_states(run).values()) == {"success"}, task_states(run)
 
     prefix = f"{base}/20260105"
@@ -155,21 +174,27 @@ def test_the_sagemaker_example_runs_end_to_end_each_step_reading_the_previous_ou
     assert train["TrainingJobName"].startswith("gs-sm-train-20260105-")
     assert infer["TrainingJobName"].startswith("gs-sm-infer-20260105-")
     assert all(body["AppSpecification"]["ImageUri"] == IMAGE for body in [gconstruct])
-    assert train["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge" and train["RoleArn"] == ROLE
+    assert train["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge"
+    assert train["RoleArn"] == ROLE
     # gconstruct reads what prepare uploaded and writes graph/1; train reads that graph and writes
     # model/1; infer reads that graph and that model.
-    assert f"{prefix}/raw" in text["gc"] and f"{prefix}/graph/1" in text["gc"]
-    assert f"{prefix}/graph/1" in text["train"] and f"{prefix}/model/1" in text["train"]
-    assert f"{prefix}/graph/1" in text["infer"] and f"{prefix}/model/1" in text["infer"]
-    assert f"{prefix}/predictions/1" in text["infer"] and f"{prefix}/embeddings/1" in text["infer"]
-    assert '"--seed"' in text["train"] and '"--seed"' not in text["infer"]
+    assert f"{prefix}/raw" in text["gc"]
+    assert f"{prefix}/graph/1" in text["gc"]
+    assert f"{prefix}/graph/1" in text["train"]
+    assert f"{prefix}/model/1" in text["train"]
+    assert f"{prefix}/graph/1" in text["infer"]
+    assert f"{prefix}/model/1" in text["infer"]
+    assert f"{prefix}/predictions/1" in text["infer"]
+    assert f"{prefix}/embeddings/1" in text["infer"]
+    assert '"--seed"' in text["train"]
+    assert '"--seed"' not in text["infer"]
     # prepare uploaded through the connection; summary names every job and folder, in one XCom.
     s3 = aws_env.client("s3")
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="gs-sagemaker-example")["Contents"]}
-    assert "runs/20260105/raw/config.json" in keys and "runs/20260105/summary.json" in keys
+    assert "runs/20260105/raw/config.json" in keys
+    assert "runs/20260105/summary.json" in keys
     with create_session() as session:
-        rows = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id,
-                                                  task_ids="summary")).all()
+        rows = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids="summary")).all()
         assert [row.key for row in rows] == ["return_value"]
         summary = XComModel.deserialize_value(rows[0])
     assert summary["model"].rstrip("/") == f"{prefix}/model/1"
@@ -183,15 +208,18 @@ def test_two_weekly_dates_write_separate_prefixes_and_job_names(aws_env, load_da
     conf = {**SMALL, "base_uri": base, "image_url": IMAGE, "role": ROLE, "instance_type": "ml.m5.xlarge"}
     for day in (4, 11):
         # moto runs no GraphStorm, so there are no predictions to score: the report is skipped.
-        run = dag.test(logical_date=datetime(2026, 1, day, tzinfo=timezone.utc), run_conf=conf,
-                       mark_success_pattern="report")
+        run = dag.test(logical_date=datetime(2026, 1, day, tzinfo=UTC), run_conf=conf, mark_success_pattern="report")
         assert set(task_states(run).values()) == {"success"}, task_states(run)
     train_jobs = [body["TrainingJobName"] for body in requests(aws_env)["Training"]]
-    assert len(train_jobs) == 4 and len(set(train_jobs)) == 4
+    assert len(train_jobs) == 4
+    assert len(set(train_jobs)) == 4
     assert [name.split("-")[3] for name in train_jobs] == ["20260104", "20260104", "20260111", "20260111"]
     trains = [json.dumps(body) for body in requests(aws_env)["Training"] if "-train-" in body["TrainingJobName"]]
-    assert f"{base}/20260104/model/1" in trains[0] and f"{base}/input/20260104" not in trains[0]
+    assert f"{base}/20260104/model/1" in trains[0]
+    assert f"{base}/input/20260104" not in trains[0]
     assert f"{base}/20260111/model/1" in trains[1]
     [gc_a, gc_b] = [json.dumps(body) for body in requests(aws_env)["Processing"]]
-    assert f"{base}/input/20260104" in gc_a and f"{base}/20260104/graph/1" in gc_a
-    assert f"{base}/input/20260111" in gc_b and f"{base}/20260111/graph/1" in gc_b
+    assert f"{base}/input/20260104" in gc_a
+    assert f"{base}/20260104/graph/1" in gc_a
+    assert f"{base}/input/20260111" in gc_b
+    assert f"{base}/20260111/graph/1" in gc_b

@@ -104,8 +104,9 @@ def entrypoints(tmp_path, monkeypatch) -> Path:
     return folder
 
 
-def training_job(name: str, script: str, args=(), channels=None, output_path=None, environment=None,
-                 count: int = 1) -> JobRequest:
+def training_job(
+    name: str, script: str, args=(), channels=None, output_path=None, environment=None, count: int = 1
+) -> JobRequest:
     request = {
         "TrainingJobName": name,
         "AlgorithmSpecification": {
@@ -121,8 +122,16 @@ def training_job(name: str, script: str, args=(), channels=None, output_path=Non
     }
     if channels:
         request["InputDataConfig"] = [
-            {"ChannelName": ch, "DataSource": {"S3DataSource": {
-                "S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}}}
+            {
+                "ChannelName": ch,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": uri,
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
             for ch, uri in channels.items()
         ]
     if output_path:
@@ -133,17 +142,31 @@ def training_job(name: str, script: str, args=(), channels=None, output_path=Non
 def processing_job(name: str, script: str, inputs: dict[str, str], output_uri: str, args=()) -> JobRequest:
     request = {
         "ProcessingJobName": name,
-        "AppSpecification": {"ImageUri": "graphstorm:sm",
-                             "ContainerEntrypoint": ["python3", f"/opt/ml/code/{script}"],
-                             "ContainerArguments": list(args)},
+        "AppSpecification": {
+            "ImageUri": "graphstorm:sm",
+            "ContainerEntrypoint": ["python3", f"/opt/ml/code/{script}"],
+            "ContainerArguments": list(args),
+        },
         "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "local", "VolumeSizeInGB": 30}},
         "ProcessingInputs": [
-            {"InputName": name_, "S3Input": {"S3Uri": uri, "LocalPath": local, "S3DataType": "S3Prefix",
-                                             "S3InputMode": "File"}}
+            {
+                "InputName": name_,
+                "S3Input": {"S3Uri": uri, "LocalPath": local, "S3DataType": "S3Prefix", "S3InputMode": "File"},
+            }
             for name_, (uri, local) in ((n, v) for n, v in inputs.items())
         ],
-        "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {
-            "S3Uri": output_uri, "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]},
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": "out",
+                    "S3Output": {
+                        "S3Uri": output_uri,
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
         "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
         "Environment": {"GS_STEP": "gconstruct"},
     }
@@ -165,7 +188,7 @@ def wait_until(predicate, what: str, limit: float = 60.0) -> None:
 
 
 def s3_object(aws_env, uri: str) -> bytes:
-    bucket, key = uri[len("s3://"):].split("/", 1)
+    bucket, key = uri[len("s3://") :].split("/", 1)
     return aws_env.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
@@ -180,9 +203,14 @@ def test_training_job_gets_sagemaker_layout_env_channels_and_model_upload(entryp
     local_yaml.parent.mkdir()
     local_yaml.write_text("from file")
     args = ["--graph-name", "g", "--", "--node-feat-name", "paper:feat", "author:feat", "--num-epochs", "2"]
-    job = training_job("train-1", "report_entry.py", args,
-                       channels={"graph": f"{bucket}/graph", "conf": local_yaml.parent.as_uri()},
-                       output_path=f"{bucket}/models", environment={"GS_FROM_REQUEST": "yes"})
+    job = training_job(
+        "train-1",
+        "report_entry.py",
+        args,
+        channels={"graph": f"{bucket}/graph", "conf": local_yaml.parent.as_uri()},
+        output_path=f"{bucket}/models",
+        environment={"GS_FROM_REQUEST": "yes"},
+    )
 
     with caplog.at_level(logging.INFO):
         result = runner(job, env={"GS_FROM_OPERATOR": "op"}).run()
@@ -200,7 +228,8 @@ def test_training_job_gets_sagemaker_layout_env_channels_and_model_upload(entryp
     assert json.loads(env["SM_TRAINING_ENV"])["hosts"] == ["algo-1"]
     assert json.loads(env["SM_TRAINING_ENV"])["current_host"] == "algo-1"
     assert report["resourceconfig"]["hosts"] == ["algo-1"]
-    assert env["SM_CURRENT_HOST"] == "algo-1" and json.loads(env["SM_HOSTS"]) == ["algo-1"]
+    assert env["SM_CURRENT_HOST"] == "algo-1"
+    assert json.loads(env["SM_HOSTS"]) == ["algo-1"]
     assert env["SM_NUM_GPUS"] == "0"
     assert env["SM_MODEL_DIR"] == f"{opt_ml}/model"
     assert env["SM_CHANNEL_GRAPH"] == f"{opt_ml}/input/data/graph"
@@ -208,7 +237,8 @@ def test_training_job_gets_sagemaker_layout_env_channels_and_model_upload(entryp
     assert env["MASTER_ADDR"] == "127.0.0.1"
     assert env["TRAINING_JOB_NAME"] == "train-1"
     # Environment: the request's, the operator's, the endpoint; never Airflow's own settings.
-    assert env["GS_FROM_REQUEST"] == "yes" and env["GS_FROM_OPERATOR"] == "op"
+    assert env["GS_FROM_REQUEST"] == "yes"
+    assert env["GS_FROM_OPERATOR"] == "op"
     assert env["AWS_ENDPOINT_URL"] == aws_env.endpoint_url
     assert not [k for k in env if k.startswith("AIRFLOW")]
     # Channels staged like S3Prefix File mode: paths relative to the prefix, siblings excluded.
@@ -218,10 +248,12 @@ def test_training_job_gets_sagemaker_layout_env_channels_and_model_upload(entryp
     assert report["channel_text"]["train.yaml"] == "from file"
     assert "input/config/hyperparameters.json" in report["files"]
     # The entry point's output went to the task log; credentials never did.
-    assert "[algo-1] hello on stdout" in caplog.text and "[algo-1] hello on stderr" in caplog.text
+    assert "[algo-1] hello on stdout" in caplog.text
+    assert "[algo-1] hello on stderr" in caplog.text
     assert "testing" not in caplog.text.replace("gs-local", "")
     # A temporary work directory is removed after success.
-    assert result.work_dir is None and not Path(opt_ml).exists()
+    assert result.work_dir is None
+    assert not Path(opt_ml).exists()
 
 
 def test_processing_job_stages_inputs_into_cwd_and_uploads_outputs(entrypoints, aws_env, tmp_path):
@@ -230,8 +262,10 @@ def test_processing_job_stages_inputs_into_cwd_and_uploads_outputs(entrypoints, 
     local_raw = tmp_path / "raw"
     (local_raw / "nodes").mkdir(parents=True)
     (local_raw / "nodes" / "n.txt").write_text("nodes")
-    inputs = {"s3-part": (f"{bucket}/raw", "/opt/ml/processing/input"),
-              "file-part": (local_raw.as_uri(), "/opt/ml/processing/input")}
+    inputs = {
+        "s3-part": (f"{bucket}/raw", "/opt/ml/processing/input"),
+        "file-part": (local_raw.as_uri(), "/opt/ml/processing/input"),
+    }
 
     result = runner(processing_job("gc-1", "upper_entry.py", inputs, f"{bucket}/out", ["--graph-name", "g"])).run()
 
@@ -242,8 +276,11 @@ def test_processing_job_stages_inputs_into_cwd_and_uploads_outputs(entrypoints, 
 
     # The same job with file:// everywhere.
     out_dir = tmp_path / "out"
-    runner(processing_job("gc-2", "upper_entry.py", {"in": (local_raw.as_uri(), "/opt/ml/processing/input")},
-                          out_dir.as_uri())).run()
+    runner(
+        processing_job(
+            "gc-2", "upper_entry.py", {"in": (local_raw.as_uri(), "/opt/ml/processing/input")}, out_dir.as_uri()
+        )
+    ).run()
     assert (out_dir / "nodes" / "n.txt").read_text() == "NODES"
 
 
@@ -255,8 +292,10 @@ def test_failure_reports_exit_code_failure_reason_and_stderr_tail_and_keeps_work
     err = info.value
     assert err.exit_code == 7
     assert err.failure_reason == "graph config is invalid"
-    assert err.stderr_tail[-1] == "stderr line 199" and "stderr line 0" not in err.stderr_tail
-    assert "exit code 7" in str(err) and str(run.work_dir) in str(err)
+    assert err.stderr_tail[-1] == "stderr line 199"
+    assert "stderr line 0" not in err.stderr_tail
+    assert "exit code 7" in str(err)
+    assert str(run.work_dir) in str(err)
     assert (run.work_dir / "opt" / "ml" / "output" / "failure").is_file()  # kept for debugging
     assert not (tmp_path / "models").exists()  # nothing uploaded after a failure
 
@@ -290,7 +329,10 @@ def test_entry_point_starts_with_default_signal_dispositions(entrypoints, tmp_pa
     out = tmp_path / "sigign"
     job = training_job("signals", "report_entry.py")
     job.request["AlgorithmSpecification"]["ContainerEntrypoint"] = [
-        "/bin/sh", "-c", f"grep SigIgn /proc/$$/status > {out}"]
+        "/bin/sh",
+        "-c",
+        f"grep SigIgn /proc/$$/status > {out}",
+    ]
     runner(job).run()
     ignored = int(out.read_text().split()[1], 16)
     assert not ignored & (1 << (signal.SIGPIPE - 1))
@@ -352,12 +394,13 @@ def test_container_paths_stay_inside_the_work_dir(tmp_path):
     opt_ml = OptMl(tmp_path / "opt" / "ml")
     assert opt_ml.local("/opt/ml/processing/input/raw", tmp_path) == tmp_path / "opt/ml/processing/input/raw"
     assert opt_ml.local("/data/in", tmp_path) == tmp_path / "container" / "data" / "in"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must be absolute and without '\.\.'"):
         opt_ml.local("/opt/ml/../../etc", tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------
 # Stopping: nothing with the marker may survive.
+
 
 class _Ready(logging.Handler):
     def __init__(self):
@@ -388,14 +431,15 @@ def test_stop_from_another_thread_ends_the_whole_tree(entrypoints):
         thread.join(60)
 
     assert live_processes_with(marker) == set()
-    assert len(errors) == 1 and isinstance(errors[0], LocalJobError)
+    assert len(errors) == 1
+    assert isinstance(errors[0], LocalJobError)
     assert "stopped" in str(errors[0])
 
 
 def _capture(fn, errors):
     try:
         fn()
-    except BaseException as exc:  # noqa: BLE001 - the test inspects it
+    except BaseException as exc:  # the test inspects it
         errors.append(exc)
 
 
@@ -411,8 +455,12 @@ LocalJobRunner(job, runtime_python=sys.executable, stop_grace_seconds=1).run()
 
 def _start_runner_process(job: JobRequest) -> tuple[subprocess.Popen, threading.Event]:
     payload = json.dumps({"kind": job.kind, "step": job.step, "request": job.request})
-    proc = subprocess.Popen(with_default_sigint([sys.executable, "-c", RUNNER_SCRIPT, payload]), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        with_default_sigint([sys.executable, "-c", RUNNER_SCRIPT, payload]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     ready = threading.Event()
 
     def watch():
@@ -445,6 +493,7 @@ def test_ctrl_c_in_the_cli_ends_the_whole_tree(entrypoints):
 
 # ---------------------------------------------------------------------------------------------
 # The runtime lookup.
+
 
 def test_runtime_python_missing_says_how_to_set_it_up(monkeypatch, tmp_path):
     monkeypatch.setenv(config.RUNTIME_PYTHON_ENV, str(tmp_path / "nope" / "python"))
@@ -479,7 +528,7 @@ def test_the_default_runtime_has_graphstorm():
 # A real Airflow task kill: SIGTERM to `airflow tasks test` runs the task's on_kill from Airflow's
 # own signal handler, which is how a task is stopped (the supervisor sends SIGTERM first).
 
-KILL_DAG = '''
+KILL_DAG = """
 from datetime import datetime
 from airflow.sdk import DAG
 from graphstorm_provider.operators.train import GSTrainOperator
@@ -491,7 +540,7 @@ with DAG("local_kill_test", start_date=datetime(2026, 1, 1), schedule=None, catc
         yaml_s3="file:///nonexistent/train.yaml", model_artifact_s3="file:///nonexistent/model/",
         graph_name="MARKER", task_type="node_classification",
         require_input_manifests=False)  # no data: the stand-in entry point reads nothing
-'''
+"""
 # The real GSTrainOperator runs train_entry.py: here a stand-in that starts the adversarial tree,
 # with the graph name as its marker.
 TRAIN_AS_TREE_ENTRY = """

@@ -67,11 +67,20 @@ def graph(runtime_python, tmp_path_factory) -> dict:
     spec = SyntheticAcmSpec(num_papers=600, num_classes=3, seed=0)
     summary = generate_synthetic_acm(f"{base}/raw", spec)
     storage.write_bytes(f"{base}/config/nc.yaml", node_classification_yaml(spec.num_classes).encode())
-    common = {"image_url": "graphstorm:local", "role": "arn:aws:iam::000000000000:role/Local",
-              "instance_type": "local", "region": "us-west-2", "graph_name": graph_name}
-    gconstruct = GConstructOperator(task_id="gconstruct", input_graph_s3=f"{base}/raw",
-                                    output_graph_s3=f"{base}/graph", graph_config_file=summary.graph_config_file,
-                                    **common).build_job()
+    common = {
+        "image_url": "graphstorm:local",
+        "role": "arn:aws:iam::000000000000:role/Local",
+        "instance_type": "local",
+        "region": "us-west-2",
+        "graph_name": graph_name,
+    }
+    gconstruct = GConstructOperator(
+        task_id="gconstruct",
+        input_graph_s3=f"{base}/raw",
+        output_graph_s3=f"{base}/graph",
+        graph_config_file=summary.graph_config_file,
+        **common,
+    ).build_job()
     LocalJobRunner(gconstruct, runtime_python=runtime_python).run()
     return {"base": base, "graph_name": graph_name, "common": common}
 
@@ -80,17 +89,24 @@ def _long_training_args() -> str:
     """Many epochs: the job must still be training when it is stopped."""
     from graphstorm_provider.data.train_config import hyperparameter_args
 
-    return shlex.join(hyperparameter_args(num_epochs=500, hidden_size=16, num_layers=1, fanout=5,
-                                          batch_size=64, lr=0.01))
+    return shlex.join(
+        hyperparameter_args(num_epochs=500, hidden_size=16, num_layers=1, fanout=5, batch_size=64, lr=0.01)
+    )
 
 
 def test_stopping_real_training_mid_run_leaves_no_process(runtime_python, graph):
     from graphstorm_provider.operators.train import GSTrainOperator
 
     base, graph_name = graph["base"], graph["graph_name"]
-    train = GSTrainOperator(task_id="train", graph_data_s3=f"{base}/graph", yaml_s3=f"{base}/config/nc.yaml",
-                            model_artifact_s3=f"{base}/model", task_type="node_classification",
-                            graphstorm_args=_long_training_args(), **graph["common"]).build_job()
+    train = GSTrainOperator(
+        task_id="train",
+        graph_data_s3=f"{base}/graph",
+        yaml_s3=f"{base}/config/nc.yaml",
+        model_artifact_s3=f"{base}/model",
+        task_type="node_classification",
+        graphstorm_args=_long_training_args(),
+        **graph["common"],
+    ).build_job()
     log = logging.getLogger(f"test.graphstorm.kill.{graph_name}")
     log.setLevel(logging.INFO)
     watch = _Watch()
@@ -101,7 +117,7 @@ def test_stopping_real_training_mid_run_leaves_no_process(runtime_python, graph)
     def run():
         try:
             runner.run()
-        except BaseException as exc:  # noqa: BLE001 - inspected below
+        except BaseException as exc:  # inspected below
             errors.append(exc)
 
     thread = threading.Thread(target=run)
@@ -119,7 +135,9 @@ def test_stopping_real_training_mid_run_leaves_no_process(runtime_python, graph)
     assert proctree.with_marker(runner.marker) == set()
     assert live_processes_with(graph_name) == set()
     assert live_processes_with(str(runner.work_dir)) == set()
-    assert len(errors) == 1 and isinstance(errors[0], LocalJobError) and "stopped" in str(errors[0])
+    assert len(errors) == 1
+    assert isinstance(errors[0], LocalJobError)
+    assert "stopped" in str(errors[0])
 
 
 TRAIN_DAG = """
@@ -138,10 +156,14 @@ def test_killing_the_airflow_task_mid_training_leaves_no_process(runtime_python,
     """The issue's acceptance: SIGTERM to a running GSTrainOperator task (`airflow tasks test`)."""
     dag_id = f"gs_kill_{uuid.uuid4().hex[:8]}"
     dag_file = airflow_home / "dags" / f"{dag_id}.py"
-    dag_file.write_text(TRAIN_DAG.replace("DAG_ID", dag_id).replace("BASE", graph["base"])
-                        .replace("ARGS", repr(_long_training_args())).replace("COMMON", repr(graph["common"])))
+    dag_file.write_text(
+        TRAIN_DAG.replace("DAG_ID", dag_id)
+        .replace("BASE", graph["base"])
+        .replace("ARGS", repr(_long_training_args()))
+        .replace("COMMON", repr(graph["common"]))
+    )
     task = airflow_tasks_test(dag_id, "train", watch_for="Epoch", env={config.RUNTIME_PYTHON_ENV: runtime_python})
-    graph_data = graph["base"][len("file://"):] + "/graph"
+    graph_data = graph["base"][len("file://") :] + "/graph"
     try:
         assert task.seen.wait(600), "training never started:\n" + task.tail()
         assert len(live_processes_with(graph_data)) >= 1  # the entry point is running

@@ -42,8 +42,10 @@ def test_both_sides_name_the_same_file_and_format():
 
 
 def test_the_airflow_reader_imports_neither_boto3_nor_anything_heavy():
-    code = ("import sys; import graphstorm_provider.data.manifest; "
-            "print(sorted(m for m in ('boto3', 'botocore', 'numpy', 'pyarrow', 'torch') if m in sys.modules))")
+    code = (
+        "import sys; import graphstorm_provider.data.manifest; "
+        "print(sorted(m for m in ('boto3', 'botocore', 'numpy', 'pyarrow', 'torch') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -62,8 +64,9 @@ def test_what_an_entry_point_writes_the_airflow_side_reads_and_verifies(aws_env,
     transfer = Transfer(region=aws_env.region)
     transfer.upload_tree(out, entry_manifest.parse_uri(uri, "out"))
     inputs = [entry_manifest.InputRef("--graph-data-s3", "s3://b/graph/_manifest.json", "ab" * 32)]
-    entry_manifest.write_manifest(transfer, uri, job_name="train-1", step="train",
-                                  files=entry_manifest.file_entries(out), inputs=inputs)
+    entry_manifest.write_manifest(
+        transfer, uri, job_name="train-1", step="train", files=entry_manifest.file_entries(out), inputs=inputs
+    )
 
     found = contract.read_manifest(uri, s3)
     assert (found.job_name, found.step) == ("train-1", "train")
@@ -83,7 +86,8 @@ def test_what_an_entry_point_writes_the_airflow_side_reads_and_verifies(aws_env,
     else:
         (tmp_path / "published" / "epoch-0" / "model.bin").unlink()
     result = contract.verify_complete(uri, s3_client=s3)
-    assert not result.complete and result.missing == ("epoch-0/model.bin",)
+    assert not result.complete
+    assert result.missing == ("epoch-0/model.bin",)
     assert result.reason() == f"{uri} is incomplete: epoch-0/model.bin is listed in its manifest but missing."
 
 
@@ -101,10 +105,19 @@ def test_no_manifest_reads_as_none_and_verifying_it_names_the_prefix(aws_env, tm
 
 
 def test_check_sizes_is_pure():
-    m = contract.parse_manifest(json.dumps({"format": contract.MANIFEST_FORMAT, "version": 1, "files": [
-        {"path": "a", "size": 1, "sha256": "x"}, {"path": "b", "size": 2, "sha256": "y"}]}).encode(), "s3://b/p/m")
+    m = contract.parse_manifest(
+        json.dumps(
+            {
+                "format": contract.MANIFEST_FORMAT,
+                "version": 1,
+                "files": [{"path": "a", "size": 1, "sha256": "x"}, {"path": "b", "size": 2, "sha256": "y"}],
+            }
+        ).encode(),
+        "s3://b/p/m",
+    )
     result = contract.check_sizes(m, {"a": 1, "b": 3, "extra": 9}, "s3://b/p/")
-    assert result.wrong_size == {"b": (3, 2)} and not result.missing
+    assert result.wrong_size == {"b": (3, 2)}
+    assert not result.missing
     assert result.reason() == "s3://b/p/ is incomplete: b has 3 bytes, its manifest lists 2."
 
 
@@ -121,7 +134,8 @@ def test_local_upload_puts_the_manifest_after_every_other_file_and_drops_an_old_
     stager.upload_file = lambda path, uri: (order.append(uri), original(path, uri))
     assert stager.upload_dir(src, dest.as_uri()) == 3
     assert order[0] == f"delete {dest.as_uri()}/_manifest.json"
-    assert order[-1] == f"{dest.as_uri()}/_manifest.json" and len(order) == 4
+    assert order[-1] == f"{dest.as_uri()}/_manifest.json"
+    assert len(order) == 4
 
 
 def test_interrupted_local_upload_leaves_no_manifest(aws_env, tmp_path):
@@ -141,7 +155,8 @@ def test_interrupted_local_upload_leaves_no_manifest(aws_env, tmp_path):
         stager.upload_dir(src, f"s3://{BUCKET}/graph")
     s3 = aws_env.client("s3")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="graph/").get("Contents", [])]
-    assert len(keys) == 2 and "graph/_manifest.json" not in keys
+    assert len(keys) == 2
+    assert "graph/_manifest.json" not in keys
     assert contract.read_manifest(f"s3://{BUCKET}/graph/", s3) is None
 
 
@@ -181,22 +196,26 @@ def test_staging_decodes_file_uris_before_checking_them(tmp_path, encoded):
 
 
 # --- compose: no bind mount of / or a system folder ---------------------------------------------------
-@pytest.mark.parametrize("field, uri, param", [
-    ("graph", "file:///", "--graph-data-s3"),
-    ("model", "file:///", "model_artifact_s3"),
-    ("model", "file:////", "model_artifact_s3"),
-    ("graph", "file:///etc", "--graph-data-s3"),
-    ("yaml_uri", "file:///etc/passwd", "--train-yaml-s3"),
-    ("model", "file:///usr/local/model", "model_artifact_s3"),
-    ("graph", "file:///opt/ml/input", "--graph-data-s3"),
-    ("graph", "file:///tmp/x/%2e%2e/%2e%2e", "file URI"),
-])
+@pytest.mark.parametrize(
+    ("field", "uri", "param"),
+    [
+        ("graph", "file:///", "--graph-data-s3"),
+        ("model", "file:///", "model_artifact_s3"),
+        ("model", "file:////", "model_artifact_s3"),
+        ("graph", "file:///etc", "--graph-data-s3"),
+        ("yaml_uri", "file:///etc/passwd", "--train-yaml-s3"),
+        ("model", "file:///usr/local/model", "model_artifact_s3"),
+        ("graph", "file:///opt/ml/input", "--graph-data-s3"),
+        ("graph", "file:///tmp/x/%2e%2e/%2e%2e", "file URI"),
+    ],
+)
 def test_compose_refuses_to_mount_the_root_or_a_system_folder(field, uri, param):
     job = training_request(**{field: uri})
     with pytest.raises(ComposeSpecError) as info:
         render_compose(job)
     message = str(info.value)
-    assert param in message and "\n" not in message
+    assert param in message
+    assert "\n" not in message
 
 
 def test_compose_refuses_a_root_mount_from_the_environment_too():

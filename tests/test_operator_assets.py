@@ -15,14 +15,39 @@ REPO = Path(__file__).resolve().parents[1]
 DOWNSTREAM_DAG_FILE = REPO / "dags" / "graphstorm_on_new_model.py"
 BUCKET = "gs-assets"
 RUN = f"s3://{BUCKET}/runs/20260105"
-METRICS = {"format_version": 1, "seed": 7, "epochs": [
-    {"epoch": 0, "loss": 1.2, "last_loss": 1.1, "steps": 3, "epoch_time": 0.5,
-     "validation": {"accuracy": 0.41}, "test": {"accuracy": 0.40}},
-    {"epoch": 1, "loss": 0.8, "last_loss": 0.7, "steps": 3, "epoch_time": 0.4,
-     "validation": {"accuracy": 0.63}, "test": {"accuracy": 0.61}},
-    {"epoch": 2, "loss": 0.5, "last_loss": 0.45, "steps": 3, "epoch_time": 0.4,
-     "validation": {"accuracy": 0.72}, "test": {"accuracy": 0.70}},
-]}
+METRICS = {
+    "format_version": 1,
+    "seed": 7,
+    "epochs": [
+        {
+            "epoch": 0,
+            "loss": 1.2,
+            "last_loss": 1.1,
+            "steps": 3,
+            "epoch_time": 0.5,
+            "validation": {"accuracy": 0.41},
+            "test": {"accuracy": 0.40},
+        },
+        {
+            "epoch": 1,
+            "loss": 0.8,
+            "last_loss": 0.7,
+            "steps": 3,
+            "epoch_time": 0.4,
+            "validation": {"accuracy": 0.63},
+            "test": {"accuracy": 0.61},
+        },
+        {
+            "epoch": 2,
+            "loss": 0.5,
+            "last_loss": 0.45,
+            "steps": 3,
+            "epoch_time": 0.4,
+            "validation": {"accuracy": 0.72},
+            "test": {"accuracy": 0.70},
+        },
+    ],
+}
 
 ASSETS_DAG = f'''
 import pendulum
@@ -55,7 +80,6 @@ with DAG("gs_assets", schedule=None, start_date=pendulum.datetime(2024, 1, 1)) a
 '''
 
 
-
 @pytest.fixture(autouse=True)
 def _no_input_manifests(monkeypatch):
     """moto runs no job, so the inputs these jobs name carry no manifest (operators/preflight.py)."""
@@ -70,10 +94,23 @@ def asset_events() -> list[dict]:
     from sqlalchemy.orm import joinedload
 
     with create_session() as session:
-        events = session.scalars(select(AssetEvent).options(joinedload(AssetEvent.asset),
-                                                            joinedload(AssetEvent.source_aliases))).unique().all()
-        return [{"uri": e.asset.uri, "aliases": sorted(a.name for a in e.source_aliases),
-                 "task_id": e.source_task_id, "run_id": e.source_run_id, "extra": e.extra} for e in events]
+        events = (
+            session.scalars(
+                select(AssetEvent).options(joinedload(AssetEvent.asset), joinedload(AssetEvent.source_aliases))
+            )
+            .unique()
+            .all()
+        )
+        return [
+            {
+                "uri": e.asset.uri,
+                "aliases": sorted(a.name for a in e.source_aliases),
+                "task_id": e.source_task_id,
+                "run_id": e.source_run_id,
+                "extra": e.extra,
+            }
+            for e in events
+        ]
 
 
 @pytest.fixture
@@ -105,24 +142,51 @@ def test_outputs_are_asset_events_with_job_graph_and_metrics(aws_env, load_dag, 
     assert dag_run.state == "success", task_states(dag_run)
     events = [e for e in asset_events() if e["run_id"] == dag_run.run_id and (e["uri"], e["run_id"]) not in before]
     jobs = {task_id: xcoms(dag_run, task_id)["job_name"] for task_id in ("gconstruct", "partition", "train", "infer")}
-    final = {"epochs": 3, "final_epoch": 2, "loss": 0.5, "validation": {"accuracy": 0.72},
-             "test": {"accuracy": 0.70}}
+    final = {"epochs": 3, "final_epoch": 2, "loss": 0.5, "validation": {"accuracy": 0.72}, "test": {"accuracy": 0.70}}
 
     def extra(task_id: str, output: str, graph_name: str | None = "acm", **more) -> dict:
         return {"job_name": jobs[task_id], "step": task_id, "output": output, "graph_name": graph_name, **more}
 
-    assert sorted(events, key=lambda e: e["uri"]) == sorted([
-        {"uri": f"{RUN}/graph/1", "aliases": ["graphstorm-graph"], "task_id": "gconstruct",
-         "run_id": dag_run.run_id, "extra": extra("gconstruct", "output_graph_s3")},
-        {"uri": f"{RUN}/parts/1", "aliases": ["graphstorm-partitioned-graph"], "task_id": "partition",
-         "run_id": dag_run.run_id, "extra": extra("partition", "output_data_s3", graph_name=None)},
-        {"uri": f"{RUN}/model/1", "aliases": ["graphstorm-model"], "task_id": "train",
-         "run_id": dag_run.run_id, "extra": extra("train", "model_artifact_s3", metrics=final)},
-        {"uri": f"{RUN}/emb/1", "aliases": ["graphstorm-embeddings"], "task_id": "infer",
-         "run_id": dag_run.run_id, "extra": extra("infer", "output_emb_s3")},
-        {"uri": f"{RUN}/pred/1", "aliases": ["graphstorm-predictions"], "task_id": "infer",
-         "run_id": dag_run.run_id, "extra": extra("infer", "output_prediction_s3")},
-    ], key=lambda e: e["uri"])  # and nothing for the job nobody waited for (no_wait)
+    assert sorted(events, key=lambda e: e["uri"]) == sorted(
+        [
+            {
+                "uri": f"{RUN}/graph/1",
+                "aliases": ["graphstorm-graph"],
+                "task_id": "gconstruct",
+                "run_id": dag_run.run_id,
+                "extra": extra("gconstruct", "output_graph_s3"),
+            },
+            {
+                "uri": f"{RUN}/parts/1",
+                "aliases": ["graphstorm-partitioned-graph"],
+                "task_id": "partition",
+                "run_id": dag_run.run_id,
+                "extra": extra("partition", "output_data_s3", graph_name=None),
+            },
+            {
+                "uri": f"{RUN}/model/1",
+                "aliases": ["graphstorm-model"],
+                "task_id": "train",
+                "run_id": dag_run.run_id,
+                "extra": extra("train", "model_artifact_s3", metrics=final),
+            },
+            {
+                "uri": f"{RUN}/emb/1",
+                "aliases": ["graphstorm-embeddings"],
+                "task_id": "infer",
+                "run_id": dag_run.run_id,
+                "extra": extra("infer", "output_emb_s3"),
+            },
+            {
+                "uri": f"{RUN}/pred/1",
+                "aliases": ["graphstorm-predictions"],
+                "task_id": "infer",
+                "run_id": dag_run.run_id,
+                "extra": extra("infer", "output_prediction_s3"),
+            },
+        ],
+        key=lambda e: e["uri"],
+    )  # and nothing for the job nobody waited for (no_wait)
 
     # The train task's XCom: the metrics as the job wrote them, and the learning curve beside the model.
     train = xcoms(dag_run, "train")
@@ -138,9 +202,15 @@ def test_outputs_are_asset_events_with_job_graph_and_metrics(aws_env, load_dag, 
     from sqlalchemy import select
 
     with create_session() as session:
-        queued = session.execute(
-            select(AssetModel.uri).join(AssetDagRunQueue, AssetDagRunQueue.asset_id == AssetModel.id)
-            .where(AssetDagRunQueue.target_dag_id == "graphstorm_on_new_model")).scalars().all()
+        queued = (
+            session.execute(
+                select(AssetModel.uri)
+                .join(AssetDagRunQueue, AssetDagRunQueue.asset_id == AssetModel.id)
+                .where(AssetDagRunQueue.target_dag_id == "graphstorm_on_new_model")
+            )
+            .scalars()
+            .all()
+        )
     assert f"{RUN}/model/1" in queued
 
 
@@ -149,15 +219,21 @@ def test_a_job_without_metrics_still_succeeds_with_no_metrics_keys(aws_env, load
     dag_run = load_dag(ASSETS_DAG, "gs_assets").test()
     assert dag_run.state == "success", task_states(dag_run)
     train = xcoms(dag_run, "train")
-    assert "metrics" not in train and "learning_curve_s3" not in train
+    assert "metrics" not in train
+    assert "learning_curve_s3" not in train
     model_events = [e for e in asset_events() if e["run_id"] == dag_run.run_id and e["task_id"] == "train"]
     assert [e["extra"].get("metrics") for e in model_events] == [None]
 
 
-@pytest.mark.parametrize(("step", "aliases"), [
-    ("gconstruct", ["graphstorm-graph"]), ("partition", ["graphstorm-partitioned-graph"]),
-    ("train", ["graphstorm-model"]), ("infer", ["graphstorm-embeddings", "graphstorm-predictions"]),
-])
+@pytest.mark.parametrize(
+    ("step", "aliases"),
+    [
+        ("gconstruct", ["graphstorm-graph"]),
+        ("partition", ["graphstorm-partitioned-graph"]),
+        ("train", ["graphstorm-model"]),
+        ("infer", ["graphstorm-embeddings", "graphstorm-predictions"]),
+    ],
+)
 def test_each_operator_declares_its_aliases_besides_the_dags_own_outlets(step, aliases):
     from airflow.sdk import Asset
 
@@ -168,7 +244,8 @@ def test_each_operator_declares_its_aliases_besides_the_dags_own_outlets(step, a
     assert alias_names(operator_class(task_id=step, **kwargs).outlets) == aliases
     mine = Asset("s3://elsewhere/report")
     outlets = operator_class(task_id=step, outlets=[mine], **kwargs).outlets
-    assert outlets[0] == mine and alias_names(outlets) == aliases
+    assert outlets[0] == mine
+    assert alias_names(outlets) == aliases
 
 
 def test_the_downstream_example_is_scheduled_on_the_model_alias(airflow_home):
@@ -193,10 +270,20 @@ def test_the_downstream_report_describes_each_triggering_model():
     from airflow.sdk import Asset
 
     asset = Asset(f"{RUN}/model/1")
-    event = SimpleNamespace(source_dag_id="gs_assets", source_run_id="manual__1", extra={
-        "job_name": "gs-train-1", "graph_name": "acm", "metrics": {"epochs": 3, "test": {"accuracy": 0.7}}})
-    assert report(triggering_asset_events={asset: [event]}) == [{
-        "model": f"{RUN}/model/1", "source_dag_id": "gs_assets", "source_run_id": "manual__1",
-        "job_name": "gs-train-1", "graph_name": "acm", "metrics": {"epochs": 3, "test": {"accuracy": 0.7}},
-        "learning_curve": f"{RUN}/model/1/learning_curve.png"}]
+    event = SimpleNamespace(
+        source_dag_id="gs_assets",
+        source_run_id="manual__1",
+        extra={"job_name": "gs-train-1", "graph_name": "acm", "metrics": {"epochs": 3, "test": {"accuracy": 0.7}}},
+    )
+    assert report(triggering_asset_events={asset: [event]}) == [
+        {
+            "model": f"{RUN}/model/1",
+            "source_dag_id": "gs_assets",
+            "source_run_id": "manual__1",
+            "job_name": "gs-train-1",
+            "graph_name": "acm",
+            "metrics": {"epochs": 3, "test": {"accuracy": 0.7}},
+            "learning_curve": f"{RUN}/model/1/learning_curve.png",
+        }
+    ]
     assert report(triggering_asset_events={}) == []

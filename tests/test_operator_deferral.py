@@ -15,7 +15,6 @@ def _no_input_manifests(monkeypatch):
     monkeypatch.setenv("AIRFLOW__GRAPHSTORM__REQUIRE_INPUT_MANIFESTS", "False")
 
 
-
 def _train_job(**sm_params):
     operator_class, kwargs = _operators()["train"]
     if sm_params:
@@ -23,11 +22,14 @@ def _train_job(**sm_params):
     return operator_class(task_id="train", **kwargs).build_job()
 
 
-@pytest.mark.parametrize(("sm_params", "interval", "expected"), [
-    ({"max_run": 7200}, 30, (7200 + 3600) // 30),  # the job's max_run, plus the hour of margin
-    ({"max_run": 100}, 7, -(-(100 + 3600) // 7)),  # rounded up
-    ({}, 60, (24 * 3600 + 3600) // 60),  # SageMaker's default MaxRuntimeInSeconds: 24 h
-])
+@pytest.mark.parametrize(
+    ("sm_params", "interval", "expected"),
+    [
+        ({"max_run": 7200}, 30, (7200 + 3600) // 30),  # the job's max_run, plus the hour of margin
+        ({"max_run": 100}, 7, -(-(100 + 3600) // 7)),  # rounded up
+        ({}, 60, (24 * 3600 + 3600) // 60),  # SageMaker's default MaxRuntimeInSeconds: 24 h
+    ],
+)
 def test_waiter_max_attempts_follows_the_jobs_max_run(sm_params, interval, expected):
     from graphstorm_provider.operators.deferral import waiter_max_attempts
 
@@ -49,8 +51,9 @@ def test_a_running_job_defers_with_attempts_from_its_max_run(aws_env, running_jo
 
     _point_connection_at(running_jobs_proxy.url, monkeypatch)
     operator_class, kwargs = _operators()["train"]
-    operator = operator_class(task_id="train", deferrable=True, check_interval=20,
-                              sm_estimator_parameters={"max_run": 1800}, **kwargs)
+    operator = operator_class(
+        task_id="train", deferrable=True, check_interval=20, sm_estimator_parameters={"max_run": 1800}, **kwargs
+    )
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute(context={})
     _, trigger = deferred.value.trigger.serialize()
@@ -105,8 +108,9 @@ def test_a_deferral_that_times_out_stops_its_job(reason, aws_env, running_jobs_p
     _point_connection_at(running_jobs_proxy.url, monkeypatch)
     operator_class, kwargs = _operators()["train"]
     operator = operator_class(task_id="train", deferrable=True, max_ingestion_time=60, **kwargs)
-    ti = SimpleNamespace(dag_id="dag", task_id="train", run_id="manual__1", map_index=-1,
-                         xcom_push=lambda key, value: None)
+    ti = SimpleNamespace(
+        dag_id="dag", task_id="train", run_id="manual__1", map_index=-1, xcom_push=lambda key, value: None
+    )
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute(context={"ti": ti})
     name = deferred.value.trigger.job_name

@@ -24,21 +24,52 @@ MAX_MESSAGE = 400  # one sentence; a bad value is quoted to ~100 characters
 def base(step: str, root: str) -> tuple[str, dict]:
     """A valid operator call of ``step``: SageMaker (s3://) or, for keys starting 'local', file://."""
     common = dict(image_url=IMAGE, role=ROLE, region="us-east-1", require_input_manifests=False)
-    gsf = dict(graph_data_s3=f"{S3}/g/", yaml_s3=f"{S3}/t.yaml", model_artifact_s3=f"{S3}/m/",
-               graph_name="acm", task_type="node_classification", **common)
+    gsf = dict(
+        graph_data_s3=f"{S3}/g/",
+        yaml_s3=f"{S3}/t.yaml",
+        model_artifact_s3=f"{S3}/m/",
+        graph_name="acm",
+        task_type="node_classification",
+        **common,
+    )
     local = dict(instance_type="local", role="local", image_url="local")
     table = {
-        "gconstruct": ("GConstructOperator", dict(input_graph_s3=f"{S3}/raw/", output_graph_s3=f"{S3}/out/",
-                                                  graph_name="acm", graph_config_file="config.json", **common)),
-        "partition": ("DistPartitionOperator", dict(graph_data_s3=f"{S3}/c/", num_parts=2,
-                                                    output_data_s3=f"{S3}/p/", **common)),
+        "gconstruct": (
+            "GConstructOperator",
+            dict(
+                input_graph_s3=f"{S3}/raw/",
+                output_graph_s3=f"{S3}/out/",
+                graph_name="acm",
+                graph_config_file="config.json",
+                **common,
+            ),
+        ),
+        "partition": (
+            "DistPartitionOperator",
+            dict(graph_data_s3=f"{S3}/c/", num_parts=2, output_data_s3=f"{S3}/p/", **common),
+        ),
         "train": ("GSTrainOperator", gsf),
         "infer": ("GSInferOperator", dict(output_emb_s3=f"{S3}/e/", **gsf)),
-        "local_train": ("GSTrainOperator", {**gsf, **local, "graph_data_s3": f"file://{root}/g/",
-                                            "yaml_s3": f"file://{root}/t.yaml", "model_artifact_s3": f"file://{root}/m/"}),
-        "local_gconstruct": ("GConstructOperator", dict(input_graph_s3=f"file://{root}/raw/",
-                                                        output_graph_s3=f"file://{root}/out/", graph_name="acm",
-                                                        graph_config_file="config.json", **{**common, **local})),
+        "local_train": (
+            "GSTrainOperator",
+            {
+                **gsf,
+                **local,
+                "graph_data_s3": f"file://{root}/g/",
+                "yaml_s3": f"file://{root}/t.yaml",
+                "model_artifact_s3": f"file://{root}/m/",
+            },
+        ),
+        "local_gconstruct": (
+            "GConstructOperator",
+            dict(
+                input_graph_s3=f"file://{root}/raw/",
+                output_graph_s3=f"file://{root}/out/",
+                graph_name="acm",
+                graph_config_file="config.json",
+                **{**common, **local},
+            ),
+        ),
     }
     return table[step]
 
@@ -77,7 +108,12 @@ CASES = [
     ("config-file-nul", "gconstruct", {"graph_config_file": "conf\x00ig.json"}, "--graph-config-file"),
     # traversal in file:// URIs (raw and percent-encoded) and relative paths
     ("file-dotdot", "local_train", {"graph_data_s3": "file:///tmp/a/../../etc/"}, "--graph-data-s3"),
-    ("file-pct-dotdot", "local_train", {"model_artifact_s3": "file:///tmp/a/%2e%2e/%2E%2E/etc/"}, "--model-artifact-s3"),
+    (
+        "file-pct-dotdot",
+        "local_train",
+        {"model_artifact_s3": "file:///tmp/a/%2e%2e/%2E%2E/etc/"},
+        "--model-artifact-s3",
+    ),
     ("file-root", "local_gconstruct", {"output_graph_s3": "file:///"}, "--output-graph-s3"),
     ("file-etc", "local_train", {"yaml_s3": "file:///etc/passwd"}, "--yaml-s3"),
     ("file-relative", "local_train", {"graph_data_s3": "file://relative/g/"}, "--graph-data-s3"),
@@ -94,12 +130,18 @@ CASES = [
     ("infer-emb-is-model", "infer", {"output_emb_s3": f"{S3}/m/"}, "--output-emb-s3"),
     ("infer-pred-is-emb", "infer", {"output_prediction_s3": f"{S3}/e/"}, "--output-"),
     # checkpoint_local_path outside /opt/ml, absurd counts, duplicate keys
-    ("checkpoint-etc", "train", {"sm_estimator_parameters": {"checkpoint_local_path": "/etc/ckpt",
-                                                               "checkpoint_s3_uri": f"{S3}/ck/"}},
-     "checkpoint_local_path"),
-    ("checkpoint-dotdot", "train", {"sm_estimator_parameters": "checkpoint_local_path='/opt/ml/../../etc' "
-                                                               f"checkpoint_s3_uri='{S3}/ck/'"},
-     "checkpoint_local_path"),
+    (
+        "checkpoint-etc",
+        "train",
+        {"sm_estimator_parameters": {"checkpoint_local_path": "/etc/ckpt", "checkpoint_s3_uri": f"{S3}/ck/"}},
+        "checkpoint_local_path",
+    ),
+    (
+        "checkpoint-dotdot",
+        "train",
+        {"sm_estimator_parameters": f"checkpoint_local_path='/opt/ml/../../etc' checkpoint_s3_uri='{S3}/ck/'"},
+        "checkpoint_local_path",
+    ),
     ("count-zero", "train", {"instance_count": "0"}, "--instance-count"),
     ("count-negative", "train", {"instance_count": -3}, "--instance-count"),
     ("count-absurd", "train", {"instance_count": "100000"}, "--instance-count"),
@@ -115,7 +157,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case_id,step,changes,named", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("case_id", "step", "changes", "named"), CASES, ids=[c[0] for c in CASES])
 def test_hostile_value_fails_at_task_start(aws_env, tmp_path, monkeypatch, case_id, step, changes, named):
     from airflow.providers.common.compat.sdk import AirflowFailException
 
@@ -139,7 +181,8 @@ def test_hostile_value_fails_at_task_start(aws_env, tmp_path, monkeypatch, case_
         operator.execute(context={})
     message = str(error.value)
     assert named in message, message
-    assert len(message) <= MAX_MESSAGE and "\n" not in message.strip(), message
+    assert len(message) <= MAX_MESSAGE, message
+    assert "\n" not in message.strip(), message
     assert "Traceback" not in message
     assert started == []
     assert aws_env.received("SageMaker.CreateTrainingJob") == []
@@ -148,4 +191,5 @@ def test_hostile_value_fails_at_task_start(aws_env, tmp_path, monkeypatch, case_
 
 
 def test_the_table_has_at_least_forty_cases():
-    assert len(CASES) >= 40 and len({c[0] for c in CASES}) == len(CASES)
+    assert len(CASES) >= 40
+    assert len({c[0] for c in CASES}) == len(CASES)

@@ -15,15 +15,29 @@ LINK_NAMES = {"SageMaker job", "SageMaker job logs"}
 @pytest.mark.parametrize(
     ("kind", "region", "expected"),
     [
-        ("training", "us-east-1",
-         "https://console.aws.amazon.com/sagemaker/home?region=us-east-1#/jobs/gs-train-20260105-1"),
-        ("processing", "eu-west-1",
-         "https://console.aws.amazon.com/sagemaker/home?region=eu-west-1#/processing-jobs/gs-train-20260105-1"),
-        ("training", "cn-north-1",
-         "https://console.amazonaws.cn/sagemaker/home?region=cn-north-1#/jobs/gs-train-20260105-1"),
-        ("processing", "us-gov-west-1",
-         "https://console.amazonaws-us-gov.com/sagemaker/home?region=us-gov-west-1#/processing-jobs/"
-         "gs-train-20260105-1"),
+        (
+            "training",
+            "us-east-1",
+            "https://console.aws.amazon.com/sagemaker/home?region=us-east-1#/jobs/gs-train-20260105-1",
+        ),
+        (
+            "processing",
+            "eu-west-1",
+            "https://console.aws.amazon.com/sagemaker/home?region=eu-west-1#/processing-jobs/gs-train-20260105-1",
+        ),
+        (
+            "training",
+            "cn-north-1",
+            "https://console.amazonaws.cn/sagemaker/home?region=cn-north-1#/jobs/gs-train-20260105-1",
+        ),
+        (
+            "processing",
+            "us-gov-west-1",
+            (
+                "https://console.amazonaws-us-gov.com/sagemaker/home?region=us-gov-west-1#/processing-jobs/"
+                "gs-train-20260105-1"
+            ),
+        ),
     ],
 )
 def test_console_url_for_each_kind_and_region(kind, region, expected):
@@ -34,8 +48,10 @@ def test_console_url_for_each_kind_and_region(kind, region, expected):
 
 @pytest.mark.parametrize(
     ("kind", "region", "group"),
-    [("training", "us-west-2", "/aws/sagemaker/TrainingJobs"),
-     ("processing", "ap-southeast-2", "/aws/sagemaker/ProcessingJobs")],
+    [
+        ("training", "us-west-2", "/aws/sagemaker/TrainingJobs"),
+        ("processing", "ap-southeast-2", "/aws/sagemaker/ProcessingJobs"),
+    ],
 )
 def test_logs_url_opens_the_job_streams_of_its_log_group(kind, region, group):
     from graphstorm_provider.operators.links import SageMakerJobRef, job_logs_url
@@ -128,7 +144,8 @@ def test_a_local_run_links_to_nothing_sagemaker(load_dag, tmp_path, monkeypatch)
     """Even a local run that fails at once (missing input) must not leave a SageMaker link."""
     monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT", raising=False)
     dag_file = LOCAL_LINKS_DAG.replace("INPUT", f"file://{tmp_path}/missing/").replace(
-        "OUTPUT", f"file://{tmp_path}/out/")
+        "OUTPUT", f"file://{tmp_path}/out/"
+    )
     dag_run = load_dag(dag_file, "gs_local_links").test()
     pushed = xcoms(dag_run, "gconstruct")
     assert "graphstorm_sagemaker_job" not in pushed

@@ -101,8 +101,9 @@ def test_pipeline_of_four_operators_through_dag_test(connection_only, load_dag, 
     """One ``dag.test()`` of the pipeline, then one subtest per step: a failure names its step."""
     dag_run = load_dag(PIPELINE_DAG, "gs_pipeline").test()
     assert dag_run.state == "success", task_states(dag_run)
-    pipeline = PipelineRun(connection_only, dag_run, dag_run.logical_date.strftime("%Y%m%d"),
-                           connection_only.client("sagemaker"))
+    pipeline = PipelineRun(
+        connection_only, dag_run, dag_run.logical_date.strftime("%Y%m%d"), connection_only.client("sagemaker")
+    )
     for step, check in PIPELINE_CHECKS.items():
         with subtests.test(step=step):
             check(pipeline)
@@ -119,13 +120,23 @@ def _check_gconstruct_is_a_processing_job_with_templated_names_and_paths(pipelin
     assert gc_job["AppSpecification"]["ImageUri"] == IMAGE
     assert gc_job["AppSpecification"]["ContainerEntrypoint"] == ["python3", "/opt/ml/code/gconstruct_entry.py"]
     assert gc_job["AppSpecification"]["ContainerArguments"] == [
-        "--graph-name", "acm", "--graph-config-file", "config.json", "--log-level", "INFO", "--"]
+        "--graph-name",
+        "acm",
+        "--graph-config-file",
+        "config.json",
+        "--log-level",
+        "INFO",
+        "--",
+    ]
     assert gc_job["RoleArn"] == ROLE
     assert gc_job["ProcessingInputs"][0]["S3Input"]["S3Uri"] == f"{DATA}/acm_raw/"
     assert gc_job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == f"{DATA}/{day}/acm_gconstruct/"
     [gc_sent] = aws_env.received("SageMaker.CreateProcessingJob")
     assert gc_sent["ProcessingResources"]["ClusterConfig"] == {
-        "InstanceType": "ml.m5.12xlarge", "InstanceCount": 1, "VolumeSizeInGB": 20}
+        "InstanceType": "ml.m5.12xlarge",
+        "InstanceCount": 1,
+        "VolumeSizeInGB": 20,
+    }
     assert len(gc_sent["Environment"].pop("GRAPHSTORM_REQUEST_DIGEST")) == 64  # the step cache's key
     assert gc_sent["Environment"] == {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
 
@@ -152,10 +163,25 @@ def _check_train_forwards_flags_resources_stopping_condition_and_vpc(pipeline: P
     assert algorithm["TrainingImage"] == IMAGE
     assert algorithm["ContainerEntrypoint"] == ["python3", "/opt/ml/code/train_entry.py"]
     assert algorithm["ContainerArguments"] == [
-        "--graph-data-s3", f"{DATA}/{day}/acm_2p/", "--train-yaml-s3", f"{DATA}/train.yaml",
-        "--model-artifact-s3", f"{DATA}/{day}/model/", "--graph-name", "acm",
-        "--task-type", "node_classification", "--log-level", "INFO",
-        "--", "--num-epochs", "2", "--hidden-size", "128", "--fanout", "10,10",
+        "--graph-data-s3",
+        f"{DATA}/{day}/acm_2p/",
+        "--train-yaml-s3",
+        f"{DATA}/train.yaml",
+        "--model-artifact-s3",
+        f"{DATA}/{day}/model/",
+        "--graph-name",
+        "acm",
+        "--task-type",
+        "node_classification",
+        "--log-level",
+        "INFO",
+        "--",
+        "--num-epochs",
+        "2",
+        "--hidden-size",
+        "128",
+        "--fanout",
+        "10,10",
     ]
     assert train_job["RoleArn"] == ROLE
     assert train_job["ResourceConfig"] == {"InstanceType": "ml.g5.2xlarge", "InstanceCount": 2, "VolumeSizeInGB": 30}
@@ -173,10 +199,12 @@ def _check_infer_reads_the_model_from_train_xcom(pipeline: PipelineRun) -> None:
     assert args_after(infer_args, "--model-artifact-s3") == train_xcom["model_artifact_s3"]
     assert args_after(infer_args, "--infer-yaml-s3") == f"{DATA}/train.yaml"
     assert args_after(infer_args, "--output-emb-s3") == f"{DATA}/{day}/emb/"
-    assert infer_args[infer_args.index("--") + 1:] == ["--hidden-size", "128", "--save-embed-path", "None"]
+    assert infer_args[infer_args.index("--") + 1 :] == ["--hidden-size", "128", "--save-embed-path", "None"]
     assert infer_xcom["return_value"] == {
-        "job_name": infer_xcom["job_name"], "output_emb_s3": f"{DATA}/{day}/emb/",
-        "output_prediction_s3": f"{DATA}/{day}/pred/"}
+        "job_name": infer_xcom["job_name"],
+        "output_emb_s3": f"{DATA}/{day}/emb/",
+        "output_prediction_s3": f"{DATA}/{day}/pred/",
+    }
 
 
 def _check_one_job_per_task_and_secrets_out_of_xcom(pipeline: PipelineRun) -> None:
@@ -227,7 +255,8 @@ def test_deferrable_operators_wait_in_the_trigger(aws_env, load_dag):
     # without deferring (tests/test_operator_deferral.py covers a job still running).
     assert [r["TrainingJobName"] for r in aws_env.received("SageMaker.DescribeTrainingJob")] == [train["job_name"]] * 2
     assert [r["ProcessingJobName"] for r in aws_env.received("SageMaker.DescribeProcessingJob")] == [
-        gconstruct["job_name"]] * 2
+        gconstruct["job_name"]
+    ] * 2
 
 
 NO_WAIT_DAG = f'''
@@ -283,13 +312,30 @@ def _operators():
     from graphstorm_provider.operators.train import GSTrainOperator
 
     common = dict(image_url=IMAGE, role=ROLE, region=REGION)
-    gsf = dict(graph_data_s3=f"{DATA}/g/", yaml_s3=f"{DATA}/t.yaml", model_artifact_s3=f"{DATA}/m/",
-               graph_name="acm", task_type="node_classification", require_input_manifests=False, **common)
+    gsf = dict(
+        graph_data_s3=f"{DATA}/g/",
+        yaml_s3=f"{DATA}/t.yaml",
+        model_artifact_s3=f"{DATA}/m/",
+        graph_name="acm",
+        task_type="node_classification",
+        require_input_manifests=False,
+        **common,
+    )
     return {
-        "gconstruct": (GConstructOperator, dict(input_graph_s3=f"{DATA}/raw/", output_graph_s3=f"{DATA}/out/",
-                                                graph_name="acm", graph_config_file="config.json", **common)),
-        "partition": (DistPartitionOperator, dict(graph_data_s3=f"{DATA}/c/", num_parts=2,
-                                                  output_data_s3=f"{DATA}/p/", **common)),
+        "gconstruct": (
+            GConstructOperator,
+            dict(
+                input_graph_s3=f"{DATA}/raw/",
+                output_graph_s3=f"{DATA}/out/",
+                graph_name="acm",
+                graph_config_file="config.json",
+                **common,
+            ),
+        ),
+        "partition": (
+            DistPartitionOperator,
+            dict(graph_data_s3=f"{DATA}/c/", num_parts=2, output_data_s3=f"{DATA}/p/", **common),
+        ),
         "train": (GSTrainOperator, gsf),
         "infer": (GSInferOperator, dict(output_emb_s3=f"{DATA}/e/", **gsf)),
     }
@@ -329,8 +375,13 @@ def test_operator_parameters_are_the_cli_flags(step):
 
     operator_class, _ = _operators()[step]
     # The operator's own parameters and those of its GraphStorm base classes (GraphStormJobOperator too).
-    parameters = set().union(*(inspect.signature(cls.__init__).parameters for cls in operator_class.__mro__
-                               if issubclass(cls, GraphStormBaseOperator)))
+    parameters = set().union(
+        *(
+            inspect.signature(cls.__init__).parameters
+            for cls in operator_class.__mro__
+            if issubclass(cls, GraphStormBaseOperator)
+        )
+    )
     parser = STEP_SPECS[step].argument_parser()
     destinations = {a.dest for a in parser._actions if a.dest not in ("help", "entry_point")}
     assert destinations <= parameters, destinations - parameters
@@ -357,7 +408,7 @@ def _execute_in_thread(operator) -> tuple[threading.Thread, list[BaseException]]
     def run():
         try:
             operator.execute(context={})
-        except BaseException as err:  # noqa: BLE001 - handed to the test thread
+        except BaseException as err:  # handed to the test thread
             failure.append(err)
 
     task = threading.Thread(target=run)
@@ -381,11 +432,13 @@ def test_on_kill_stops_the_running_processing_job(aws_env, running_jobs_proxy, m
 
     [created] = aws_env.received("SageMaker.CreateProcessingJob")
     assert [r["ProcessingJobName"] for r in aws_env.received("SageMaker.StopProcessingJob")] == [
-        created["ProcessingJobName"]]
+        created["ProcessingJobName"]
+    ]
     job = aws_env.client("sagemaker").describe_processing_job(ProcessingJobName=created["ProcessingJobName"])
     assert job["ProcessingJobStatus"] == "Stopped"
     # A stopped job wrote no outputs: the task fails rather than passing them on.
-    assert len(failure) == 1 and "Stopped" in str(failure[0]), failure
+    assert len(failure) == 1, failure
+    assert "Stopped" in str(failure[0]), failure
 
 
 def test_max_ingestion_time_fails_the_task_and_stops_the_job(aws_env, running_jobs_proxy, monkeypatch):
@@ -394,10 +447,12 @@ def test_max_ingestion_time_fails_the_task_and_stops_the_job(aws_env, running_jo
     operator = operator_class(task_id="gconstruct", check_interval=1, max_ingestion_time=2, **kwargs)
     task, failure = _execute_in_thread(operator)
     task.join(timeout=120)
-    assert len(failure) == 1 and "more than 2 seconds" in str(failure[0]), failure
+    assert len(failure) == 1, failure
+    assert "more than 2 seconds" in str(failure[0]), failure
     [created] = aws_env.received("SageMaker.CreateProcessingJob")
     assert [r["ProcessingJobName"] for r in aws_env.received("SageMaker.StopProcessingJob")] == [
-        created["ProcessingJobName"]]
+        created["ProcessingJobName"]
+    ]
 
 
 def test_execute_complete_fails_unless_the_trigger_reports_success(aws_env):
@@ -408,7 +463,9 @@ def test_execute_complete_fails_unless_the_trigger_reports_success(aws_env):
     with pytest.raises(AirflowException, match="Failed"):
         operator.execute_complete({}, {"status": "failed", "job_name": "j", "message": "Failed: out of memory"})
     assert operator.execute_complete({}, {"status": "success", "job_name": "gs-train-x"}) == {
-        "job_name": "gs-train-x", "model_artifact_s3": f"{DATA}/m/"}
+        "job_name": "gs-train-x",
+        "model_artifact_s3": f"{DATA}/m/",
+    }
 
 
 def test_on_kill_after_the_job_ended_sends_no_stop(aws_env):
@@ -430,8 +487,18 @@ OPERATOR_MODULES = [
 ]
 # (``airflow.sdk`` itself imports ``airflow.providers.amazon``'s package and provider info, for
 # configuration; the hooks, operators and boto3 live under ``.aws``.)
-HEAVY_PREFIXES = ("boto3", "botocore", "aiobotocore", "airflow.providers.amazon.aws", "sagemaker", "torch", "dgl",
-                  "graphstorm.", "graphstorm_provider.jobs", "graphstorm_provider.execution")
+HEAVY_PREFIXES = (
+    "boto3",
+    "botocore",
+    "aiobotocore",
+    "airflow.providers.amazon.aws",
+    "sagemaker",
+    "torch",
+    "dgl",
+    "graphstorm.",
+    "graphstorm_provider.jobs",
+    "graphstorm_provider.execution",
+)
 
 
 @pytest.mark.parametrize("module", OPERATOR_MODULES)
@@ -442,7 +509,7 @@ def test_importing_an_operator_module_imports_nothing_heavy(module):
         f"heavy = sorted(m for m in sys.modules if m.startswith({HEAVY_PREFIXES!r}) or m == 'graphstorm')\n"
         "print(heavy)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 
@@ -483,7 +550,8 @@ def test_local_run_gets_credentials_and_endpoint_from_the_connection_only(aws_en
 
 def test_local_run_failure_fails_the_task(aws_env, load_dag, tmp_path):
     dag_file = LOCAL_GCONSTRUCT_DAG.replace("s3://local-raw/acm/", f"file://{tmp_path}/missing/").replace(
-        "s3://local-out/acm/", f"file://{tmp_path}/out/")
+        "s3://local-out/acm/", f"file://{tmp_path}/out/"
+    )
     dag_run = load_dag(dag_file, "gs_local_gconstruct").test()
     assert task_states(dag_run) == {"gconstruct": "failed"}
     assert aws_env.received("SageMaker.CreateProcessingJob") == []

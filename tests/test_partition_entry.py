@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -48,15 +47,33 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("chunked") / "graph"
-    subprocess.run([runtime_python(), str(TESTS / "chunked_graphs.py"), str(root), "--name", GRAPH_NAME],
-                   check=True, timeout=TIMEOUT)
+    subprocess.run(
+        [runtime_python(), str(TESTS / "chunked_graphs.py"), str(root), "--name", GRAPH_NAME],
+        check=True,
+        timeout=TIMEOUT,
+    )
     return root
 
 
 def entry_argv(graph: Path, out: Path, num_parts: int, *extra: str, metadata: str = "metadata.json") -> list[str]:
-    return [runtime_python(), str(ENTRY), "--graph-data-s3", f"file://{graph}", "--num-parts", str(num_parts),
-            "--output-data-s3", f"file://{out}", "--metadata-filename", metadata,
-            "--partition-algorithm", "random", *extra, "--log-level", "INFO", "--"]
+    return [
+        runtime_python(),
+        str(ENTRY),
+        "--graph-data-s3",
+        f"file://{graph}",
+        "--num-parts",
+        str(num_parts),
+        "--output-data-s3",
+        f"file://{out}",
+        "--metadata-filename",
+        metadata,
+        "--partition-algorithm",
+        "random",
+        *extra,
+        "--log-level",
+        "INFO",
+        "--",
+    ]
 
 
 def start_hosts(work: Path, argv: list[str], num_hosts: int, per_host_env=None) -> list[subprocess.Popen]:
@@ -65,15 +82,17 @@ def start_hosts(work: Path, argv: list[str], num_hosts: int, per_host_env=None) 
     procs = []
     for host in hosts:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "GSENTRY_"))}
-        env.update({
-            "GRAPHSTORM_OPT_ML": str(work / host / "opt" / "ml"),
-            "SM_TRAINING_ENV": json.dumps({"hosts": hosts, "current_host": host}),
-            "GSENTRY_RDZV_PORT": str(port),
-            "GSENTRY_HOST_ADDRESSES": json.dumps({"algo-1": "127.0.0.1"}),
-            "GSENTRY_RDZV_TIMEOUT": "60",
-            "GSENTRY_PEER_TIMEOUT": "20",
-            "GSENTRY_HEARTBEAT": "0.5",
-        })
+        env.update(
+            {
+                "GRAPHSTORM_OPT_ML": str(work / host / "opt" / "ml"),
+                "SM_TRAINING_ENV": json.dumps({"hosts": hosts, "current_host": host}),
+                "GSENTRY_RDZV_PORT": str(port),
+                "GSENTRY_HOST_ADDRESSES": json.dumps({"algo-1": "127.0.0.1"}),
+                "GSENTRY_RDZV_TIMEOUT": "60",
+                "GSENTRY_PEER_TIMEOUT": "20",
+                "GSENTRY_HEARTBEAT": "0.5",
+            }
+        )
         env.update((per_host_env or {}).get(host, {}))
         proc = subprocess.Popen(argv, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         _STARTED.append(proc)
@@ -96,8 +115,13 @@ def partition(work: Path, graph: Path, out: Path, num_parts: int, num_hosts: int
 
 
 def check(graph: Path, out: Path, metadata: str = "metadata.json") -> dict:
-    proc = subprocess.run([runtime_python(), str(TESTS / "partition_checks.py"), str(graph), metadata,
-                           str(out / f"{GRAPH_NAME}.json")], capture_output=True, text=True, timeout=TIMEOUT)
+    proc = subprocess.run(
+        [runtime_python(), str(TESTS / "partition_checks.py"), str(graph), metadata, str(out / f"{GRAPH_NAME}.json")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -143,14 +167,22 @@ def test_skip_partitioning_reuses_the_assignment_it_finds(tmp_path, graph):
     partition(tmp_path / "b", graph, out, 2, 1, "--skip-partitioning")
     assert check(graph, out)["digests"] == before
     # An assignment that the seed would never produce: every paper with an even ID in part 1.
-    papers = (out / "partition_assignment" / "paper.txt")
+    papers = out / "partition_assignment" / "paper.txt"
     papers.write_text("".join(f"{1 - i % 2}\n" for i in range(60)))
     partition(tmp_path / "c", graph, out, 2, 2, "--skip-partitioning")
     check(graph, out)
     nids = subprocess.run(
-        [runtime_python(), "-c", "import sys; from dgl.data.utils import load_tensors; "
-         "print(load_tensors(sys.argv[1])['paper'].tolist())", str(out / "part1" / "orig_nids.dgl")],
-        capture_output=True, text=True, check=True, timeout=TIMEOUT).stdout
+        [
+            runtime_python(),
+            "-c",
+            "import sys; from dgl.data.utils import load_tensors; print(load_tensors(sys.argv[1])['paper'].tolist())",
+            str(out / "part1" / "orig_nids.dgl"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=TIMEOUT,
+    ).stdout
     assert json.loads(nids) == list(range(0, 60, 2))
 
 
@@ -167,34 +199,43 @@ def _set(path: list, value):
         for key in path[:-1]:
             node = node[key]
         node[path[-1]] = value
+
     return change
 
 
 BAD_METADATA = {
     "missing chunk file": (
         _set(["edges", "author:writes:paper", "data", 1], "edge_index/gone.csv"),
-        "field edges.author:writes:paper.data[1] names edge_index/gone.csv, which does not exist"),
+        "field edges.author:writes:paper.data[1] names edge_index/gone.csv, which does not exist",
+    ),
     "counts do not match the rows": (
         _set(["num_edges_per_chunk", 1, 0], 68),
-        "field num_edges_per_chunk[1] (paper:cites:paper) says 68 row(s) for chunk 0"),
+        "field num_edges_per_chunk[1] (paper:cites:paper) says 68 row(s) for chunk 0",
+    ),
     "feature counts do not match the rows": (
         _set(["num_nodes_per_chunk", 2], [6]),
-        "field num_nodes_per_chunk (venue) says 6 row(s) for chunk 0"),
+        "field num_nodes_per_chunk (venue) says 6 row(s) for chunk 0",
+    ),
     "unknown edge format": (
         _set(["edges", "paper:cites:paper", "format", "name"], "tsv"),
-        "field edges.paper:cites:paper.format.name is 'tsv', not one of csv, parquet"),
+        "field edges.paper:cites:paper.format.name is 'tsv', not one of csv, parquet",
+    ),
     "unknown feature format": (
         _set(["node_data", "paper", "feat", "format", "name"], "hdf5"),
-        "field node_data.paper.feat.format.name is 'hdf5', not one of numpy, parquet"),
+        "field node_data.paper.feat.format.name is 'hdf5', not one of numpy, parquet",
+    ),
     "edge type not src:rel:dst": (
         _set(["edge_type", 0], "author-writes-paper"),
-        "field edge_type[0] must be 'src:rel:dst', got 'author-writes-paper'"),
+        "field edge_type[0] must be 'src:rel:dst', got 'author-writes-paper'",
+    ),
     "edge type names an unknown node type": (
         _set(["edge_type", 0], "author:writes:book"),
-        "field edge_type[0] (author:writes:book) names node type 'book', which node_type does not list"),
+        "field edge_type[0] (author:writes:book) names node type 'book', which node_type does not list",
+    ),
     "features for an unlisted node type": (
         lambda meta: meta["node_data"].update(book=meta["node_data"]["venue"]),
-        "field node_data.book has feature chunks for 'book', which node_type does not list"),
+        "field node_data.book has feature chunks for 'book', which node_type does not list",
+    ),
 }
 
 
@@ -215,28 +256,36 @@ def test_bad_metadata_fails_naming_file_and_field_before_writing_anything(tmp_pa
 
 def test_skip_partitioning_without_an_assignment_fails_naming_it(tmp_path, graph):
     out = tmp_path / "out"
-    (rc, err), = run_hosts(tmp_path, entry_argv(graph, out, 2, "--skip-partitioning"), 1)
+    ((rc, err),) = run_hosts(tmp_path, entry_argv(graph, out, 2, "--skip-partitioning"), 1)
     assert rc == 1
     assert err.strip().splitlines()[-1] == (
         f"ERROR: --skip-partitioning: file://{out}/partition_assignment/partition_meta.json does not exist "
-        "(no complete partition assignment to reuse).")
+        "(no complete partition assignment to reuse)."
+    )
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("damage", "message"), [
-    (lambda folder: (folder / "venue.txt").unlink(), "venue.txt does not exist (partial assignment)"),
-    (lambda folder: (folder / "paper.txt").write_text("0\n1\n"),
-     "paper.txt has 2 line(s) but node type paper has 60 node(s) (partial assignment)"),
-    (lambda folder: (folder / "partition_meta.json").write_text('{"num_parts": 4}'),
-     "partition_meta.json field num_parts is 4, not --num-parts 2"),
-])
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda folder: (folder / "venue.txt").unlink(), "venue.txt does not exist (partial assignment)"),
+        (
+            lambda folder: (folder / "paper.txt").write_text("0\n1\n"),
+            "paper.txt has 2 line(s) but node type paper has 60 node(s) (partial assignment)",
+        ),
+        (
+            lambda folder: (folder / "partition_meta.json").write_text('{"num_parts": 4}'),
+            "partition_meta.json field num_parts is 4, not --num-parts 2",
+        ),
+    ],
+)
 def test_skip_partitioning_with_a_partial_assignment_fails_naming_the_file(tmp_path, graph, damage, message):
     out = tmp_path / "out"
     partition(tmp_path / "a", graph, out, 2)
     damage(out / "partition_assignment")
     config = out / f"{GRAPH_NAME}.json"
     stamp = config.stat().st_mtime_ns
-    (rc, err), = run_hosts(tmp_path / "b", entry_argv(graph, out, 2, "--skip-partitioning"), 1)
+    ((rc, err),) = run_hosts(tmp_path / "b", entry_argv(graph, out, 2, "--skip-partitioning"), 1)
     assert rc == 1
     assert err.strip().splitlines()[-1].endswith(message + "."), err[-2000:]
     assert config.stat().st_mtime_ns == stamp  # failed before touching the output
@@ -258,16 +307,24 @@ def test_a_host_killed_mid_build_fails_the_job_naming_it_and_writes_no_config(tm
     # "connection closed before the host finished" or "connection lost (... reset by peer)": the kernel's choice.
     assert err.strip().splitlines()[-1].startswith("ERROR: host algo-2: connection "), err[-2000:]
     assert not (out / f"{GRAPH_NAME}.json").exists()
-    assert not (out / "part2").exists() and not (out / "part3").exists()
+    assert not (out / "part2").exists()
+    assert not (out / "part3").exists()
 
 
 def test_flags_after_the_separator_are_refused(tmp_path, graph):
     argv = entry_argv(graph, tmp_path / "out", 2) + ["--num-trainers", "2"]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT,
-                          env={**os.environ, "GRAPHSTORM_OPT_ML": str(tmp_path / "optml")})
+    proc = subprocess.run(
+        argv,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**os.environ, "GRAPHSTORM_OPT_ML": str(tmp_path / "optml")},
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
-        "ERROR: partition_entry.py takes no flags after '--', got --num-trainers 2.")
+        "ERROR: partition_entry.py takes no flags after '--', got --num-trainers 2."
+    )
 
 
 def test_num_parts_not_a_multiple_of_the_hosts_fails_naming_it(tmp_path, graph):
@@ -276,4 +333,5 @@ def test_num_parts_not_a_multiple_of_the_hosts_fails_naming_it(tmp_path, graph):
         assert rc == 1
         assert err.strip().splitlines()[-1] == (
             "ERROR: --num-parts (3) must be a multiple of the number of hosts (2): "
-            "each host builds the same number of partitions.")
+            "each host builds the same number of partitions."
+        )

@@ -61,9 +61,12 @@ def noisy_entrypoint(tmp_path, monkeypatch) -> Path:
 def noisy_job(tmp_path: Path, args: list[str]) -> JobRequest:
     request = {
         "TrainingJobName": "noisy",
-        "AlgorithmSpecification": {"TrainingImage": "graphstorm:sm", "TrainingInputMode": "File",
-                                   "ContainerEntrypoint": ["python3", "/opt/ml/code/noisy_entry.py"],
-                                   "ContainerArguments": args},
+        "AlgorithmSpecification": {
+            "TrainingImage": "graphstorm:sm",
+            "TrainingInputMode": "File",
+            "ContainerEntrypoint": ["python3", "/opt/ml/code/noisy_entry.py"],
+            "ContainerArguments": args,
+        },
         "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
         "ResourceConfig": {"InstanceType": "local", "InstanceCount": 1, "VolumeSizeInGB": 30},
         "StoppingCondition": {"MaxRuntimeInSeconds": 600},
@@ -73,8 +76,11 @@ def noisy_job(tmp_path: Path, args: list[str]) -> JobRequest:
 
 
 def job_records(caplog) -> dict[str, int]:
-    return {r.getMessage().removeprefix("[algo-1] "): r.levelno for r in caplog.records
-            if r.getMessage().startswith("[algo-1] ")}
+    return {
+        r.getMessage().removeprefix("[algo-1] "): r.levelno
+        for r in caplog.records
+        if r.getMessage().startswith("[algo-1] ")
+    }
 
 
 # ---- levels ----------------------------------------------------------------------------------
@@ -85,9 +91,17 @@ def test_line_levels_stdout_info_stderr_warning_own_level_kept_traceback_error()
     assert err.level("INFO:root:loading graph") == logging.INFO
     assert err.level("[INFO] launcher started") == logging.INFO
     assert err.level("ERROR:root:worker died") == logging.ERROR
-    lines = ["Traceback (most recent call last):", '  File "x.py", line 1, in <module>', "    main()",
-             "", "During handling of the above exception, another exception occurred:", "",
-             "Traceback (most recent call last):", '  File "y.py", line 2', "KeyError: 'paper'"]
+    lines = [
+        "Traceback (most recent call last):",
+        '  File "x.py", line 1, in <module>',
+        "    main()",
+        "",
+        "During handling of the above exception, another exception occurred:",
+        "",
+        "Traceback (most recent call last):",
+        '  File "y.py", line 2',
+        "KeyError: 'paper'",
+    ]
     assert [err.level(line) for line in lines] == [logging.ERROR] * len(lines)
     assert err.level("the next ordinary line") == logging.WARNING
     assert out.level("Traceback (most recent call last):") == logging.ERROR  # on stdout too
@@ -100,14 +114,19 @@ def test_line_levels_of_output_relayed_by_the_entry_points():
     assert out.level("[gconstruct] <frozen runpy>:128: RuntimeWarning: 'x' found in sys.modules") == logging.WARNING
     assert out.level("algo-1 2026-12-01 21:51:26,755 INFO gsentry.process: starting gconstruct") == logging.INFO
     assert out.level("algo-1 2026-12-01 21:51:26,755 ERROR gsentry.process: gconstruct failed") == logging.ERROR
-    lines = ["[train] Traceback (most recent call last):", '[train]   File "gsf.py", line 3, in main',
-             "[train]     run()", "[train] RuntimeError: CUDA not available"]
+    lines = [
+        "[train] Traceback (most recent call last):",
+        '[train]   File "gsf.py", line 3, in main',
+        "[train]     run()",
+        "[train] RuntimeError: CUDA not available",
+    ]
     assert [out.level(line) for line in lines] == [logging.ERROR] * 4
     assert out.level("[train] epoch 1 loss 0.3") == logging.INFO
 
 
 def test_local_job_logs_stderr_at_warning_and_leaves_nothing_in_tmpdir(
-        noisy_entrypoint, scratch_tmpdir, tmp_path, caplog):
+    noisy_entrypoint, scratch_tmpdir, tmp_path, caplog
+):
     caplog.set_level(logging.INFO)
     LocalJobRunner(noisy_job(tmp_path, []), runtime_python=sys.executable).run()
     levels = job_records(caplog)
@@ -120,7 +139,8 @@ def test_local_job_logs_stderr_at_warning_and_leaves_nothing_in_tmpdir(
 
     with tarfile.open(tmp_path / "out" / "noisy" / "output" / "model.tar.gz") as tar:
         job_tmp = tar.extractfile("tmpdir.txt").read().decode()
-    assert Path(job_tmp).name == "tmp" and Path(job_tmp).parent.name.startswith("gs-local-noisy")
+    assert Path(job_tmp).name == "tmp"
+    assert Path(job_tmp).parent.name.startswith("gs-local-noisy")
     assert not Path(job_tmp).exists()
     assert sorted(p.name for p in scratch_tmpdir.iterdir()) == []
 
@@ -151,11 +171,18 @@ def test_per_host_levels_keep_each_hosts_traceback_apart():
 
 # ---- no AWS for a job that touches none --------------------------------------------------------
 def _train_operator(**overrides) -> GSTrainOperator:
-    kwargs = dict(task_id="train", graph_data_s3="file:///data/graph", yaml_s3="file:///data/nc.yaml",
-                  model_artifact_s3="file:///data/model", graph_name="acm", task_type="node_classification",
-                  instance_type="local", image_url="graphstorm:local",
-                  role="arn:aws:iam::000000000000:role/GraphStormLocal",
-                  require_input_manifests=False)  # a stand-in job: no real graph, no manifest
+    kwargs = dict(
+        task_id="train",
+        graph_data_s3="file:///data/graph",
+        yaml_s3="file:///data/nc.yaml",
+        model_artifact_s3="file:///data/model",
+        graph_name="acm",
+        task_type="node_classification",
+        instance_type="local",
+        image_url="graphstorm:local",
+        role="arn:aws:iam::000000000000:role/GraphStormLocal",
+        require_input_manifests=False,
+    )  # a stand-in job: no real graph, no manifest
     kwargs.update(overrides)
     return GSTrainOperator(**kwargs)
 
@@ -191,8 +218,11 @@ def test_file_local_job_runs_without_looking_the_connection_up(tmp_path, scratch
     (tmp_path / "graph" / "acm.json").write_text("{}")
     (tmp_path / "nc.yaml").write_text("gsf: {}\n")
     caplog.set_level(logging.INFO)
-    op = _train_operator(graph_data_s3=f"file://{tmp_path / 'graph'}", yaml_s3=f"file://{tmp_path / 'nc.yaml'}",
-                         model_artifact_s3=f"file://{tmp_path / 'model'}")
+    op = _train_operator(
+        graph_data_s3=f"file://{tmp_path / 'graph'}",
+        yaml_s3=f"file://{tmp_path / 'nc.yaml'}",
+        model_artifact_s3=f"file://{tmp_path / 'model'}",
+    )
     op.execute({})
     assert looked_up == []
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

@@ -24,12 +24,35 @@ IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker-cpu"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 REGION = "us-east-1"
 DATA = "s3://graphstorm-examples/acm"
-TRAIN_KWARGS = dict(image_url=IMAGE, role=ROLE, region=REGION, graph_data_s3=f"{DATA}/g/", yaml_s3=f"{DATA}/t.yaml",
-                    model_artifact_s3=f"{DATA}/m/", graph_name="acm", task_type="node_classification")
+TRAIN_KWARGS = dict(
+    image_url=IMAGE,
+    role=ROLE,
+    region=REGION,
+    graph_data_s3=f"{DATA}/g/",
+    yaml_s3=f"{DATA}/t.yaml",
+    model_artifact_s3=f"{DATA}/m/",
+    graph_name="acm",
+    task_type="node_classification",
+)
 GS_SAGEMAKER = os.path.join(os.path.dirname(sys.executable), "gs-sagemaker")
-TRAIN_ARGV = ["--image-url", IMAGE, "--role", ROLE, "--region", REGION, "--graph-data-s3", f"{DATA}/g/",
-              "--yaml-s3", f"{DATA}/t.yaml", "--model-artifact-s3", f"{DATA}/m/", "--graph-name", "acm",
-              "--task-type", "node_classification"]
+TRAIN_ARGV = [
+    "--image-url",
+    IMAGE,
+    "--role",
+    ROLE,
+    "--region",
+    REGION,
+    "--graph-data-s3",
+    f"{DATA}/g/",
+    "--yaml-s3",
+    f"{DATA}/t.yaml",
+    "--model-artifact-s3",
+    f"{DATA}/m/",
+    "--graph-name",
+    "acm",
+    "--task-type",
+    "node_classification",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -58,8 +81,9 @@ def backend_at(url: str, max_attempts: int | None = None):
 
     from graphstorm_provider.execution.sagemaker import SageMakerBackend, botocore_config
 
-    client = boto3.client("sagemaker", region_name=REGION, endpoint_url=url,
-                          config=Config(**botocore_config(max_attempts)))
+    client = boto3.client(
+        "sagemaker", region_name=REGION, endpoint_url=url, config=Config(**botocore_config(max_attempts))
+    )
     return SageMakerBackend(client)
 
 
@@ -74,19 +98,26 @@ def test_task_job_names_are_stable_per_task_instance_and_valid():
 
     identity = naming.TaskIdentity("dag", "train", "manual__2024-01-01T00:00:00+00:00", -1)
     name = naming.task_job_name("gs-train-acm", identity)
-    assert name == naming.task_job_name("gs-train-acm", naming.TaskIdentity(*map(str, ("dag", "train")),
-                                                                             identity.run_id, -1))
-    assert name.startswith("gs-train-acm-") and len(name) == len("gs-train-acm-") + naming.HASH_CHARS
-    others = {naming.task_job_name("gs-train-acm", naming.TaskIdentity("dag", "train", identity.run_id, 0)),
-              naming.task_job_name("gs-train-acm", naming.TaskIdentity("dag", "train", "scheduled__x", -1)),
-              naming.task_job_name("gs-train-acm", naming.TaskIdentity("dag", "infer", identity.run_id, -1)),
-              naming.task_job_name("gs-train-acm", naming.TaskIdentity("dag2", "train", identity.run_id, -1))}
-    assert name not in others and len(others) == 4
+    assert name == naming.task_job_name(
+        "gs-train-acm", naming.TaskIdentity(*map(str, ("dag", "train")), identity.run_id, -1)
+    )
+    assert name.startswith("gs-train-acm-")
+    assert len(name) == len("gs-train-acm-") + naming.HASH_CHARS
+    others = {
+        naming.task_job_name("gs-train-acm", naming.TaskIdentity("dag", "train", identity.run_id, 0)),
+        naming.task_job_name("gs-train-acm", naming.TaskIdentity("dag", "train", "scheduled__x", -1)),
+        naming.task_job_name("gs-train-acm", naming.TaskIdentity("dag", "infer", identity.run_id, -1)),
+        naming.task_job_name("gs-train-acm", naming.TaskIdentity("dag2", "train", identity.run_id, -1)),
+    }
+    assert name not in others
+    assert len(others) == 4
     long_name = naming.task_job_name("x_" * 100, identity)
     for candidate in (name, long_name, naming.attempt_name(long_name, 2), naming.attempt_name(long_name, 99)):
-        assert len(candidate) <= 63 and JOB_NAME_RE.match(candidate), candidate
+        assert len(candidate) <= 63, candidate
+        assert JOB_NAME_RE.match(candidate), candidate
     assert naming.attempt_name(long_name, 99).startswith(long_name)  # room was kept for the suffix
-    assert naming.attempt_name(name, 1) == name and naming.attempt_name(name, 3) == f"{name}-a3"
+    assert naming.attempt_name(name, 1) == name
+    assert naming.attempt_name(name, 3) == f"{name}-a3"
 
 
 # --------------------------------------------------------------------------- the backend's start
@@ -141,7 +172,8 @@ def test_a_stop_that_fails_raises_with_the_stop_command(aws_env):
     with pytest.raises(SageMakerStopFailed) as failure:
         backend.stop("training", "some-job", REGION)
     assert str(failure.value).endswith(
-        f"stop it with: aws sagemaker stop-training-job --training-job-name some-job --region {REGION}")
+        f"stop it with: aws sagemaker stop-training-job --training-job-name some-job --region {REGION}"
+    )
 
 
 # --------------------------------------------------------------------------- the trigger
@@ -153,8 +185,9 @@ def test_the_trigger_stops_its_job_when_the_deferred_task_is_killed(aws_env, run
     connection["extra"]["endpoint_url"] = running_jobs_proxy.url
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
     backend_at(running_jobs_proxy.url).start(train_job("deferred-job"))
-    trigger = GraphStormSageMakerTrigger(job_name="deferred-job", job_type="Training", waiter_delay=1,
-                                         region_name=REGION)
+    trigger = GraphStormSageMakerTrigger(
+        job_name="deferred-job", job_type="Training", waiter_delay=1, region_name=REGION
+    )
     # Serialized and rebuilt as the triggerer does.
     classpath, kwargs = trigger.serialize()
     assert classpath == "graphstorm_provider.triggers.sagemaker.GraphStormSageMakerTrigger"
@@ -168,7 +201,8 @@ def test_the_trigger_stops_its_job_when_the_deferred_task_is_killed(aws_env, run
         runner = TriggerRunner()
         runner.triggers[1] = {"name": "deferred-job trigger", "events": 0}
         runner.triggers[1]["task"] = asyncio.create_task(runner.run_trigger(1, trigger))
-        while running_jobs_proxy.targets.count("SageMaker.DescribeTrainingJob") < 2:
+        # Polled: the count grows in the proxy's HTTP server thread, so there is no asyncio.Event to await.
+        while running_jobs_proxy.targets.count("SageMaker.DescribeTrainingJob") < 2:  # noqa: ASYNC110  see above
             await asyncio.sleep(0.1)
         runner.to_cancel.append(1)
         await runner.cancel_triggers()
@@ -182,7 +216,7 @@ def test_the_trigger_stops_its_job_when_the_deferred_task_is_killed(aws_env, run
 
 
 # --------------------------------------------------------------------------- fault injection 1
-KILL_DAG = f'''
+KILL_DAG = f"""
 import pendulum
 from datetime import timedelta
 from airflow.sdk import DAG
@@ -191,7 +225,7 @@ from graphstorm_provider.operators.train import GSTrainOperator
 with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2024, 1, 1)) as dag:
     GSTrainOperator(task_id="train", check_interval=1, print_log=False, retries=3,
                     retry_delay=timedelta(seconds=0), **{TRAIN_KWARGS!r})
-'''
+"""
 
 
 def _dag_run_ids(dag_id: str) -> list[str]:
@@ -244,8 +278,9 @@ def test_a_retry_after_the_worker_was_killed_re_attaches(meanwhile, aws_env, run
         assert created_names(aws_env) == ([name] if meanwhile != "Failed" else [name, f"{name}-a2"])
         assert aws_env.received("SageMaker.StopTrainingJob") == []
         assert _xcom(dag_id, run_id)["return_value"] == {"job_name": expected, "model_artifact_s3": f"{DATA}/m/"}
-        reason = {"InProgress": "attaching to it", "Completed": "already completed",
-                  "Failed": "ended Failed"}[meanwhile]
+        reason = {"InProgress": "attaching to it", "Completed": "already completed", "Failed": "ended Failed"}[
+            meanwhile
+        ]
         assert any(reason in line for line in second.lines), second.tail()
     finally:
         for task in tasks:
@@ -256,7 +291,7 @@ def test_a_retry_after_the_worker_was_killed_re_attaches(meanwhile, aws_env, run
 
 
 # --------------------------------------------------------------------------- validation
-RETRY_DAG = f'''
+RETRY_DAG = f"""
 import pendulum
 from datetime import timedelta
 from airflow.sdk import DAG
@@ -265,7 +300,7 @@ from graphstorm_provider.operators.train import GSTrainOperator
 with DAG("gs_bad_retried", schedule=None, start_date=pendulum.datetime(2024, 1, 1)) as dag:
     GSTrainOperator(task_id="train", retries=3, retry_delay=timedelta(seconds=0),
                     **{{**{TRAIN_KWARGS!r}, "task_type": "node_clasification"}})
-'''
+"""
 
 
 def test_a_bad_parameter_fails_once_whatever_the_retries(aws_env, load_dag, caplog):
@@ -279,8 +314,9 @@ def test_a_bad_parameter_fails_once_whatever_the_retries(aws_env, load_dag, capl
 # --------------------------------------------------------------------------- CLI
 def _cli(*argv: str, url: str, env: dict | None = None) -> subprocess.Popen:
     full_env = {**os.environ, "AWS_ENDPOINT_URL": url, "GS_SAGEMAKER_POLL_SECONDS": "0.2", **(env or {})}
-    return subprocess.Popen([GS_SAGEMAKER, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=full_env)
+    return subprocess.Popen(
+        [GS_SAGEMAKER, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env
+    )
 
 
 def test_cli_job_name_re_attaches(aws_env, running_jobs_proxy):
@@ -314,7 +350,8 @@ def test_sigterm_while_waiting_says_how_to_stop_the_job(aws_env, running_jobs_pr
     assert proc.returncode == 143
     assert err.strip().splitlines()[-1] == (
         "gs-sagemaker train: terminated; SageMaker job cli-term-job keeps running. Stop it with: "
-        f"aws sagemaker stop-training-job --training-job-name cli-term-job --region {REGION}")
+        f"aws sagemaker stop-training-job --training-job-name cli-term-job --region {REGION}"
+    )
 
 
 # --------------------------------------------------------------------------- fault injection 4
@@ -422,8 +459,13 @@ def test_a_deferrable_retry_defers_on_the_running_job_without_creating(aws_env, 
     connection["extra"]["endpoint_url"] = running_jobs_proxy.url
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
     pushed: dict[str, object] = {}  # the extra links' XCom record (operators/links.py)
-    ti = SimpleNamespace(dag_id="dag", task_id="train", run_id="scheduled__2024-01-01", map_index=3,
-                         xcom_push=lambda key, value: pushed.__setitem__(key, value))
+    ti = SimpleNamespace(
+        dag_id="dag",
+        task_id="train",
+        run_id="scheduled__2024-01-01",
+        map_index=3,
+        xcom_push=lambda key, value: pushed.__setitem__(key, value),
+    )
     name = naming.task_job_name("gs-train-acm", naming.task_identity({"ti": ti}))
     backend_at(running_jobs_proxy.url).start(train_job(name))  # the first attempt's job, still running
     operator = GSTrainOperator(task_id="train", deferrable=True, **TRAIN_KWARGS)
@@ -439,9 +481,14 @@ def test_a_deferrable_retry_defers_on_the_running_job_without_creating(aws_env, 
 def test_the_connection_config_kwargs_win_over_the_defaults():
     from graphstorm_provider.execution.sagemaker import botocore_config
 
-    assert botocore_config() == {"connect_timeout": 5, "read_timeout": 7,
-                                 "retries": {"mode": "adaptive", "total_max_attempts": 5}}
+    assert botocore_config() == {
+        "connect_timeout": 5,
+        "read_timeout": 7,
+        "retries": {"mode": "adaptive", "total_max_attempts": 5},
+    }
     mine = botocore_config(None, {"read_timeout": 30, "retries": {"mode": "standard", "max_attempts": 9}})
     assert mine == {"connect_timeout": 5, "read_timeout": 30, "retries": {"mode": "standard", "max_attempts": 9}}
-    assert botocore_config(2, {"retries": {"max_attempts": 9}})["retries"] == {"mode": "adaptive",
-                                                                              "total_max_attempts": 2}
+    assert botocore_config(2, {"retries": {"max_attempts": 9}})["retries"] == {
+        "mode": "adaptive",
+        "total_max_attempts": 2,
+    }

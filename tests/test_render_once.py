@@ -11,8 +11,16 @@ import pytest
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker-cpu"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 DATA = "s3://graphstorm-examples/acm"
-TRAIN = dict(image_url=IMAGE, role=ROLE, region="us-east-1", graph_data_s3=f"{DATA}/2p/", yaml_s3=f"{DATA}/t.yaml",
-             model_artifact_s3=f"{DATA}/m/", graph_name="acm", task_type="node_classification")
+TRAIN = dict(
+    image_url=IMAGE,
+    role=ROLE,
+    region="us-east-1",
+    graph_data_s3=f"{DATA}/2p/",
+    yaml_s3=f"{DATA}/t.yaml",
+    model_artifact_s3=f"{DATA}/m/",
+    graph_name="acm",
+    task_type="node_classification",
+)
 
 CALLS: Counter[str] = Counter()
 
@@ -53,7 +61,9 @@ def test_sagemaker_execute_parses_and_renders_once(aws_env):
     from graphstorm_provider.jobs.train import TrainSpec
     from graphstorm_provider.operators.train import GSTrainOperator
 
-    operator = counting_operator(GSTrainOperator, TrainSpec)(task_id="train", check_interval=1, require_input_manifests=False, **TRAIN)
+    operator = counting_operator(GSTrainOperator, TrainSpec)(
+        task_id="train", check_interval=1, require_input_manifests=False, **TRAIN
+    )
     result = operator.execute(context={})
     assert dict(CALLS) == {"parse": 1, "render": 1}
     [sent] = aws_env.received("SageMaker.CreateTrainingJob")
@@ -76,9 +86,16 @@ def test_local_execute_parses_and_renders_once(aws_env, tmp_path):
     from graphstorm_provider.operators.gconstruct import GConstructOperator
 
     operator = counting_operator(GConstructOperator, GConstructSpec)(
-        task_id="gconstruct", image_url=IMAGE, role="local", instance_type="local", aws_conn_id=None,
-        input_graph_s3=f"file://{tmp_path}/missing/", output_graph_s3=f"file://{tmp_path}/out/", graph_name="acm",
-        graph_config_file="config.json")
+        task_id="gconstruct",
+        image_url=IMAGE,
+        role="local",
+        instance_type="local",
+        aws_conn_id=None,
+        input_graph_s3=f"file://{tmp_path}/missing/",
+        output_graph_s3=f"file://{tmp_path}/out/",
+        graph_name="acm",
+        graph_config_file="config.json",
+    )
     with pytest.raises(Exception):  # noqa: B017, PT011 - the failure's type is the local backend's
         operator.execute(context={})
     assert operator._runner is not None  # it did run, locally

@@ -33,7 +33,8 @@ def test_an_airflow_operator_logger_receives_every_compose_line(tmp_path):
 
     job = probe_job("graphstorm:unused", tmp_path / "out", "gs-log-probe")
     operator_log = BaseOperator(task_id="probe").log
-    assert not callable(operator_log) and not isinstance(operator_log, logging.Logger)
+    assert not callable(operator_log)
+    assert not isinstance(operator_log, logging.Logger)
     runner = make_local_runner(job, extra_env={}, log=operator_log)
     runner._emit("[algo-1] a line from a host")  # raised TypeError before the fix
 
@@ -45,6 +46,9 @@ def test_each_compose_line_is_logged_at_its_level(tmp_path):
     runner._emit("[algo-1] plain progress")
     runner._emit("[algo-2] Traceback (most recent call last):")
     levels = [level for level, _ in logger.records]
-    assert [text for _, text in logger.records] == ["[algo-1] plain progress",
-                                                    "[algo-2] Traceback (most recent call last):"]
-    assert levels[0] == logging.INFO and levels[1] > logging.INFO
+    assert [text for _, text in logger.records] == [
+        "[algo-1] plain progress",
+        "[algo-2] Traceback (most recent call last):",
+    ]
+    assert levels[0] == logging.INFO
+    assert levels[1] > logging.INFO

@@ -20,9 +20,17 @@ def test_connection_credentials_are_registered_with_the_secrets_masker(monkeypat
 
     from graphstorm_provider.operators.connection import connection_env
 
-    monkeypatch.setenv("AIRFLOW_CONN_GS_MASK_TEST", json.dumps(
-        {"conn_type": "aws", "login": "AKIAMASKCANARY0001", "password": "mask-canary-secret-0001",
-         "extra": {"aws_session_token": "mask-canary-token-0001"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GS_MASK_TEST",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "AKIAMASKCANARY0001",
+                "password": "mask-canary-secret-0001",
+                "extra": {"aws_session_token": "mask-canary-token-0001"},
+            }
+        ),
+    )
     env = connection_env("gs_mask_test", "us-east-1")
     assert env["AWS_SESSION_TOKEN"] == "mask-canary-token-0001"
     line = "key AKIAMASKCANARY0001 secret mask-canary-secret-0001 token mask-canary-token-0001"
@@ -39,7 +47,7 @@ def mirror(tmp_path: Path, sources_list: str | None, deb822: dict[str, str], **e
         (folder / name).write_text(text)
     run_env = {k: v for k, v in os.environ.items() if k != "DEBIAN_MIRROR"}
     run_env.update(APT_SOURCES_LIST=str(listing), APT_SOURCES_DIR=str(folder), **env)
-    return subprocess.run(["bash", str(MIRROR)], capture_output=True, text=True, env=run_env, timeout=30)
+    return subprocess.run(["bash", str(MIRROR)], check=False, capture_output=True, text=True, env=run_env, timeout=30)
 
 
 DEB822 = """Types: deb
@@ -54,16 +62,31 @@ Components: main
 """
 
 
-@pytest.mark.parametrize("sources_list,deb822,expected", [
-    ("deb http://one.example.test/debian bookworm main\n", {}, "http://one.example.test/debian"),
-    ("# comment\ndeb [arch=amd64 signed-by=/x.gpg] http://two.example.test/debian/ bookworm main\n", {},
-     "http://two.example.test/debian"),
-    ("deb http://sec.example.test/debian-security bookworm-security main\n", {"debian.sources": DEB822},
-     "http://mirror.example.test/debian"),
-    (None, {"debian.sources": DEB822}, "http://mirror.example.test/debian"),
-    (None, {"a.sources": "Types: deb\nURIs: http://off.example.test/d\nSuites: bookworm\nEnabled: no\n",
-            "b.sources": DEB822}, "http://mirror.example.test/debian"),
-])
+@pytest.mark.parametrize(
+    ("sources_list", "deb822", "expected"),
+    [
+        ("deb http://one.example.test/debian bookworm main\n", {}, "http://one.example.test/debian"),
+        (
+            "# comment\ndeb [arch=amd64 signed-by=/x.gpg] http://two.example.test/debian/ bookworm main\n",
+            {},
+            "http://two.example.test/debian",
+        ),
+        (
+            "deb http://sec.example.test/debian-security bookworm-security main\n",
+            {"debian.sources": DEB822},
+            "http://mirror.example.test/debian",
+        ),
+        (None, {"debian.sources": DEB822}, "http://mirror.example.test/debian"),
+        (
+            None,
+            {
+                "a.sources": "Types: deb\nURIs: http://off.example.test/d\nSuites: bookworm\nEnabled: no\n",
+                "b.sources": DEB822,
+            },
+            "http://mirror.example.test/debian",
+        ),
+    ],
+)
 def test_the_debootstrap_mirror_comes_from_the_apt_sources(tmp_path, sources_list, deb822, expected):
     result = mirror(tmp_path, sources_list, deb822)
     assert result.returncode == 0, result.stderr
@@ -71,13 +94,19 @@ def test_the_debootstrap_mirror_comes_from_the_apt_sources(tmp_path, sources_lis
 
 
 def test_debian_mirror_variable_wins_and_no_source_is_one_clear_error(tmp_path):
-    assert mirror(tmp_path, None, {"debian.sources": DEB822},
-                  DEBIAN_MIRROR="http://given.example.test/debian").stdout.strip() == "http://given.example.test/debian"
+    assert (
+        mirror(
+            tmp_path, None, {"debian.sources": DEB822}, DEBIAN_MIRROR="http://given.example.test/debian"
+        ).stdout.strip()
+        == "http://given.example.test/debian"
+    )
     empty = mirror(tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path, None, {})
-    assert empty.returncode == 1 and "set DEBIAN_MIRROR" in empty.stderr
+    assert empty.returncode == 1
+    assert "set DEBIAN_MIRROR" in empty.stderr
 
 
 def test_no_debian_host_name_in_the_setup_code():
     for script in ("setup_container_engine.sh", "debian_mirror.sh"):
         text = (ROOT / "scripts" / script).read_text()
-        assert "deb.debian.org" not in text and "debian.org" not in text, script
+        assert "deb.debian.org" not in text, script
+        assert "debian.org" not in text, script

@@ -23,8 +23,16 @@ IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker-cpu"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 
 
-def publish(tmp: Path, uri: str, files: dict[str, bytes], *, job_name: str, step: str,
-            digest: str | None = None, monkeypatch=None) -> None:
+def publish(
+    tmp: Path,
+    uri: str,
+    files: dict[str, bytes],
+    *,
+    job_name: str,
+    step: str,
+    digest: str | None = None,
+    monkeypatch=None,
+) -> None:
     """Upload ``files`` under ``uri`` and then its manifest, as an entry point does."""
     src = tmp / f"src-{abs(hash(uri))}"
     for rel, data in files.items():
@@ -40,9 +48,18 @@ def publish(tmp: Path, uri: str, files: dict[str, bytes], *, job_name: str, step
 
 
 def train_kwargs(bucket: str, **extra) -> dict:
-    return dict(image_url=IMAGE, role=ROLE, region="us-east-1", graph_data_s3=f"{bucket}/graph/",
-                yaml_s3=f"{bucket}/train.yaml", model_artifact_s3=f"{bucket}/model/", graph_name="acm",
-                task_type="node_classification", wait_for_completion=False, **extra)
+    return dict(
+        image_url=IMAGE,
+        role=ROLE,
+        region="us-east-1",
+        graph_data_s3=f"{bucket}/graph/",
+        yaml_s3=f"{bucket}/train.yaml",
+        model_artifact_s3=f"{bucket}/model/",
+        graph_name="acm",
+        task_type="node_classification",
+        wait_for_completion=False,
+        **extra,
+    )
 
 
 class Recorder:
@@ -84,8 +101,11 @@ def test_train_refuses_an_incomplete_graph_and_takes_a_complete_one(aws_env, tmp
     publish(tmp_path, f"{bucket}/graph/", GRAPH, job_name="gs-partition-1", step="partition")
     s3 = aws_env.client("s3")
     s3.delete_object(Bucket="gs-preflight2", Key="graph/part0/graph.dgl")  # a half-copied graph
-    with pytest.raises(AirflowFailException, match=r"graph_data_s3 .*/graph/ has no complete manifest: .*"
-                                                    r"part0/graph.dgl is listed in its manifest but missing"):
+    with pytest.raises(
+        AirflowFailException,
+        match=r"graph_data_s3 .*/graph/ has no complete manifest: .*"
+        r"part0/graph.dgl is listed in its manifest but missing",
+    ):
         GSTrainOperator(task_id="train", **train_kwargs(bucket)).execute(context={})
     assert aws_env.received("SageMaker.CreateTrainingJob") == []
     s3.put_object(Bucket="gs-preflight2", Key="graph/part0/graph.dgl", Body=b"g" * 100)
@@ -94,8 +114,7 @@ def test_train_refuses_an_incomplete_graph_and_takes_a_complete_one(aws_env, tmp
     assert "GSENTRY_ALLOW_UNMANIFESTED_INPUT" not in sent["Environment"]
 
 
-def test_infer_refuses_a_model_without_manifest_and_the_opt_out_reaches_the_entry_point(aws_env, tmp_path,
-                                                                                        monkeypatch):
+def test_infer_refuses_a_model_without_manifest_and_the_opt_out_reaches_the_entry_point(aws_env, tmp_path, monkeypatch):
     from airflow.providers.common.compat.sdk import AirflowFailException
 
     from graphstorm_provider.operators import GSInferOperator
@@ -104,8 +123,11 @@ def test_infer_refuses_a_model_without_manifest_and_the_opt_out_reaches_the_entr
     publish(tmp_path, f"{bucket}/graph/", GRAPH, job_name="gs-partition-1", step="partition")
     aws_env.client("s3").put_object(Bucket="gs-preflight3", Key="model/epoch-0/model.bin", Body=b"m")
     kwargs = {**train_kwargs(bucket), "output_emb_s3": f"{bucket}/emb/", "model_sub_path": "epoch-0"}
-    with pytest.raises(AirflowFailException, match=r"^model_artifact_s3 s3://gs-preflight3/model/epoch-0/ has no "
-                                                    r"complete manifest"):
+    with pytest.raises(
+        AirflowFailException,
+        match=r"^model_artifact_s3 s3://gs-preflight3/model/epoch-0/ has no "
+        r"complete manifest",
+    ):
         GSInferOperator(task_id="infer", **kwargs).execute(context={})
     assert aws_env.received("SageMaker.CreateTrainingJob") == []
     GSInferOperator(task_id="infer", require_input_manifests=False, **kwargs).execute(context={})
@@ -135,11 +157,20 @@ def test_local_infer_refuses_a_file_model_without_manifest_and_starts_no_process
     (tmp_path / "model" / "epoch-0" / "model.bin").write_bytes(b"m")
     monkeypatch.setattr(subprocess, "Popen", NoProcess)
     with pytest.raises(AirflowFailException, match=r"^model_artifact_s3 file://.*/model/ has no complete manifest"):
-        GSInferOperator(task_id="infer", instance_type="local", role="local", image_url="local",
-                        graph_data_s3=f"file://{graph}/", yaml_s3=f"file://{tmp_path}/t.yaml",
-                        model_artifact_s3=f"file://{tmp_path}/model/", output_emb_s3=f"file://{tmp_path}/emb/",
-                        graph_name="acm", task_type="node_classification").execute(context={})
-    assert started == [] and not (tmp_path / "emb").exists()
+        GSInferOperator(
+            task_id="infer",
+            instance_type="local",
+            role="local",
+            image_url="local",
+            graph_data_s3=f"file://{graph}/",
+            yaml_s3=f"file://{tmp_path}/t.yaml",
+            model_artifact_s3=f"file://{tmp_path}/model/",
+            output_emb_s3=f"file://{tmp_path}/emb/",
+            graph_name="acm",
+            task_type="node_classification",
+        ).execute(context={})
+    assert started == []
+    assert not (tmp_path / "emb").exists()
 
 
 def test_skip_if_complete_second_run_is_a_cache_hit_and_a_changed_parameter_a_miss(aws_env, tmp_path, monkeypatch):
@@ -148,13 +179,21 @@ def test_skip_if_complete_second_run_is_a_cache_hit_and_a_changed_parameter_a_mi
     bucket = aws_env.bucket("gs-cache")
     publish(tmp_path, f"{bucket}/graph/", GRAPH, job_name="gs-partition-1", step="partition")
     args = ["--num-epochs", "2"]
-    first = GSTrainOperator(task_id="train", skip_if_complete=True, graphstorm_args=args,
-                            **train_kwargs(bucket)).execute(context={})
+    first = GSTrainOperator(
+        task_id="train", skip_if_complete=True, graphstorm_args=args, **train_kwargs(bucket)
+    ).execute(context={})
     [sent] = aws_env.received("SageMaker.CreateTrainingJob")  # nothing there yet: a miss, launched
     digest = sent["Environment"]["GRAPHSTORM_REQUEST_DIGEST"]
     # What the job's entry point writes last, with the digest from its environment.
-    publish(tmp_path, f"{bucket}/model/", {"epoch-1/model.bin": b"model"}, job_name=first["job_name"],
-            step="train", digest=digest, monkeypatch=monkeypatch)
+    publish(
+        tmp_path,
+        f"{bucket}/model/",
+        {"epoch-1/model.bin": b"model"},
+        job_name=first["job_name"],
+        step="train",
+        digest=digest,
+        monkeypatch=monkeypatch,
+    )
 
     lines: list[str] = []
 
@@ -162,23 +201,29 @@ def test_skip_if_complete_second_run_is_a_cache_hit_and_a_changed_parameter_a_mi
         monkeypatch.setattr(type(operator), "log", property(lambda self: Recorder(lines)), raising=False)
         return operator
 
-    second = logged(GSTrainOperator(task_id="train", skip_if_complete=True, graphstorm_args=args,
-                                    **train_kwargs(bucket))).execute(context={})
+    second = logged(
+        GSTrainOperator(task_id="train", skip_if_complete=True, graphstorm_args=args, **train_kwargs(bucket))
+    ).execute(context={})
     assert second == {"job_name": first["job_name"], "model_artifact_s3": f"{bucket}/model/"}
     assert len(aws_env.received("SageMaker.CreateTrainingJob")) == 1  # no request for the hit
     [hit] = [line for line in lines if "Step cache hit" in line]
     assert first["job_name"] in hit
 
     # The same request without skip_if_complete launches; a changed parameter is a miss.
-    third = logged(GSTrainOperator(task_id="train", skip_if_complete=True, graphstorm_args=["--num-epochs", "3"],
-                                   **train_kwargs(bucket))).execute(context={})
-    assert len(aws_env.received("SageMaker.CreateTrainingJob")) == 2 and third["job_name"] != first["job_name"]
+    third = logged(
+        GSTrainOperator(
+            task_id="train", skip_if_complete=True, graphstorm_args=["--num-epochs", "3"], **train_kwargs(bucket)
+        )
+    ).execute(context={})
+    assert len(aws_env.received("SageMaker.CreateTrainingJob")) == 2
+    assert third["job_name"] != first["job_name"]
     assert any("Step cache miss" in line and "different request" in line for line in lines), lines
 
     # An output whose manifest no longer matches its files is a miss too.
     aws_env.client("s3").delete_object(Bucket="gs-cache", Key="model/epoch-1/model.bin")
-    GSTrainOperator(task_id="train", skip_if_complete=True, graphstorm_args=args,
-                    **train_kwargs(bucket)).execute(context={})
+    GSTrainOperator(task_id="train", skip_if_complete=True, graphstorm_args=args, **train_kwargs(bucket)).execute(
+        context={}
+    )
     assert len(aws_env.received("SageMaker.CreateTrainingJob")) == 3
 
 
@@ -186,12 +231,26 @@ def test_the_digest_ignores_the_job_name_only():
     from graphstorm_provider.jobs.digest import REQUEST_DIGEST_ENV, request_digest
     from graphstorm_provider.jobs.train import TrainSpec
 
-    spec = TrainSpec(image_url=IMAGE, role=ROLE, graph_data_s3="s3://bkt/g/", yaml_s3="s3://bkt/t.yaml",
-                     model_artifact_s3="s3://bkt/m/", graph_name="acm", task_type="node_classification")
+    spec = TrainSpec(
+        image_url=IMAGE,
+        role=ROLE,
+        graph_data_s3="s3://bkt/g/",
+        yaml_s3="s3://bkt/t.yaml",
+        model_artifact_s3="s3://bkt/m/",
+        graph_name="acm",
+        task_type="node_classification",
+    )
     one, two = spec.build("job-one").request, spec.build("job-two").request
     assert one["Environment"][REQUEST_DIGEST_ENV] == two["Environment"][REQUEST_DIGEST_ENV] == request_digest(one)
-    other = TrainSpec(image_url=IMAGE, role=ROLE, graph_data_s3="s3://bkt/g/", yaml_s3="s3://bkt/t.yaml",
-                      model_artifact_s3="s3://bkt/m/", graph_name="acm", task_type="node_regression")
+    other = TrainSpec(
+        image_url=IMAGE,
+        role=ROLE,
+        graph_data_s3="s3://bkt/g/",
+        yaml_s3="s3://bkt/t.yaml",
+        model_artifact_s3="s3://bkt/m/",
+        graph_name="acm",
+        task_type="node_regression",
+    )
     assert other.build("job-one").request["Environment"][REQUEST_DIGEST_ENV] != one["Environment"][REQUEST_DIGEST_ENV]
 
 
@@ -207,12 +266,22 @@ def test_a_real_local_gconstruct_run_again_is_a_cache_hit_with_no_process(tmp_pa
         monkeypatch.delenv(name, raising=False)
     raw = f"file://{tmp_path}/raw/"
     summary = generate_synthetic_acm(raw, SyntheticAcmSpec(num_papers=300, num_classes=3, seed=3))
-    kwargs = dict(instance_type="local", role="local", image_url="local", aws_conn_id=None, input_graph_s3=raw,
-                  output_graph_s3=f"file://{tmp_path}/graph/", graph_name="acm_cache_test",
-                  graph_config_file=summary.graph_config_file, skip_if_complete=True)
+    kwargs = dict(
+        instance_type="local",
+        role="local",
+        image_url="local",
+        aws_conn_id=None,
+        input_graph_s3=raw,
+        output_graph_s3=f"file://{tmp_path}/graph/",
+        graph_name="acm_cache_test",
+        graph_config_file=summary.graph_config_file,
+        skip_if_complete=True,
+    )
     first = GConstructOperator(task_id="gconstruct", **kwargs).execute(context={})
     made = read_manifest(first["output_graph_s3"])
-    assert made is not None and made.job_name == first["job_name"] and len(made.request_digest or "") == 64
+    assert made is not None
+    assert made.job_name == first["job_name"]
+    assert len(made.request_digest or "") == 64
 
     started = []
     real_popen = subprocess.Popen
@@ -224,10 +293,12 @@ def test_a_real_local_gconstruct_run_again_is_a_cache_hit_with_no_process(tmp_pa
 
     monkeypatch.setattr(subprocess, "Popen", Counting)
     second = GConstructOperator(task_id="gconstruct", **kwargs).execute(context={})
-    assert second == first and started == []  # the producing job's name, nothing started
+    assert second == first  # the producing job's name
+    assert started == []  # nothing started
     changed = GConstructOperator(task_id="gconstruct", **{**kwargs, "graph_name": "acm_cache_test2"})
     third = changed.execute(context={})
-    assert started and third["job_name"] != first["job_name"]
+    assert started
+    assert third["job_name"] != first["job_name"]
     assert read_manifest(third["output_graph_s3"]).job_name == third["job_name"]
 
 
@@ -244,12 +315,18 @@ def test_an_unreachable_store_is_a_retryable_error_not_a_refusal(monkeypatch):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    client = boto3.client("s3", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}",
-                          aws_access_key_id="x", aws_secret_access_key="y",
-                          config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=2))
+    client = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=2),
+    )
     with pytest.raises(InputUnreadable, match=r"^graph_data_s3 s3://gs-x/g/: cannot read"):
         check_input("graph_data_s3", "s3://gs-x/g/", client)
-    assert not issubclass(InputUnreadable, ValueError) and issubclass(InputNotComplete, ValueError)
+    assert not issubclass(InputUnreadable, ValueError)
+    assert issubclass(InputNotComplete, ValueError)
 
 
 def test_local_compose_operator_checks_inputs_before_any_container(tmp_path, monkeypatch):
@@ -260,9 +337,16 @@ def test_local_compose_operator_checks_inputs_before_any_container(tmp_path, mon
     monkeypatch.setenv("GRAPHSTORM_COMPOSE_COMMAND", str(tmp_path / "no-such-compose"))  # never reached
     (tmp_path / "graph").mkdir()
     (tmp_path / "graph" / "part0.bin").write_bytes(b"x")
-    kwargs = dict(step="training", image_url="graphstorm:sm", graph_data_s3=f"file://{tmp_path}/graph/",
-                  yaml_s3=f"file://{tmp_path}/t.yaml", model_artifact_s3=f"file://{tmp_path}/model/",
-                  graph_name="acm", task_type="node_classification", aws_conn_id=None)
+    kwargs = dict(
+        step="training",
+        image_url="graphstorm:sm",
+        graph_data_s3=f"file://{tmp_path}/graph/",
+        yaml_s3=f"file://{tmp_path}/t.yaml",
+        model_artifact_s3=f"file://{tmp_path}/model/",
+        graph_name="acm",
+        task_type="node_classification",
+        aws_conn_id=None,
+    )
     with pytest.raises(AirflowFailException, match=r"^graph_data_s3 file://.*/graph/ has no complete manifest"):
         LocalComposeOperator(task_id="train", **kwargs).execute(context={})
     job = LocalComposeOperator(task_id="train", require_input_manifests=False, **kwargs).build_job()

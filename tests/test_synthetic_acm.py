@@ -80,7 +80,8 @@ def test_config_json_points_at_the_written_files(tmp_path):
             assert (tmp_path / rel_path).is_file(), rel_path
     (paper,) = [n for n in config["nodes"] if n["node_type"] == "paper"]
     (label,) = paper["labels"]
-    assert label["label_col"] == "label" and label["task_type"] == "classification"
+    assert label["label_col"] == "label"
+    assert label["task_type"] == "classification"
     custom = label["custom_split_filenames"]
     assert custom["column"] == ["nid"]
     for key in ("train", "valid", "test"):
@@ -137,8 +138,7 @@ def test_writes_to_s3(aws_env):
     prefix = aws_env.bucket("synthetic") + "/acm/raw"
     summary = generate_synthetic_acm(prefix, SMALL)
     keys = {
-        obj["Key"]
-        for obj in aws_env.client("s3").list_objects_v2(Bucket="synthetic", Prefix="acm/raw/")["Contents"]
+        obj["Key"] for obj in aws_env.client("s3").list_objects_v2(Bucket="synthetic", Prefix="acm/raw/")["Contents"]
     }
     assert "acm/raw/config.json" in keys
     assert {f"acm/raw/{rel}" for rel in SPLIT_FILES.values()} <= keys
@@ -150,13 +150,15 @@ def test_cli_writes_the_data_set_and_rejects_bad_flags(tmp_path, capsys):
 
     assert main(["synthetic-acm", "--output-path", str(tmp_path / "raw"), "--num-papers", "120", "--seed", "5"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["num_nodes"]["paper"] == 120 and report["seed"] == 5
+    assert report["num_nodes"]["paper"] == 120
+    assert report["seed"] == 5
     assert (tmp_path / "raw" / "config.json").is_file()
 
     assert main(["synthetic-acm", "--output-path", str(tmp_path / "bad"), "--num-papers", "3"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("gs-sagemaker synthetic-acm: error: --num-papers must be at least")
-    assert "\n" not in err and "Traceback" not in err
+    assert "\n" not in err
+    assert "Traceback" not in err
     assert not (tmp_path / "bad").exists()
 
 

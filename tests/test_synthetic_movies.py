@@ -6,9 +6,14 @@ import json
 
 import pyarrow.parquet as pq
 
-from graphstorm_provider.data.synthetic_movies import (FEATURELESS_NTYPE, SPLIT_FILES, SyntheticMoviesSpec,
-                                                       edge_classification_config, generate_synthetic_movies,
-                                                       raw_test_edges)
+from graphstorm_provider.data.synthetic_movies import (
+    FEATURELESS_NTYPE,
+    SPLIT_FILES,
+    SyntheticMoviesSpec,
+    edge_classification_config,
+    generate_synthetic_movies,
+    raw_test_edges,
+)
 
 
 def test_graph_has_a_featureless_type_and_explicit_disjoint_edge_splits(tmp_path):
@@ -16,7 +21,8 @@ def test_graph_has_a_featureless_type_and_explicit_disjoint_edge_splits(tmp_path
     graph = generate_synthetic_movies(f"file://{tmp_path}", spec)
     config = json.loads((tmp_path / "config.json").read_text())
     nodes = {n["node_type"]: n for n in config["nodes"]}
-    assert "features" not in nodes[FEATURELESS_NTYPE] and all("features" in nodes[t] for t in ("user", "movie"))
+    assert "features" not in nodes[FEATURELESS_NTYPE]
+    assert all("features" in nodes[t] for t in ("user", "movie"))
     assert pq.read_table(tmp_path / f"nodes/{FEATURELESS_NTYPE}.parquet").column_names == ["nid"]
     rates = pq.read_table(tmp_path / "edges/user_rates_movie.parquet").to_pydict()
     pairs = list(zip(rates["src_id"], rates["dst_id"]))

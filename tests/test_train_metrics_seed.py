@@ -18,19 +18,32 @@ SEED = 7
 NUM_EPOCHS = 2
 
 
-def train(work: Path, constructed: Path, name: str, seed: int):
-    opt_ml = work / name / "opt" / "ml"
-    model = work / f"{name}-model"
-    proc = run_entry("train", opt_ml,
-                     ["--graph-data-s3", f"file://{constructed}", "--train-yaml-s3", f"file://{work / 'nc.yaml'}",
-                      "--model-artifact-s3", f"file://{model}", "--graph-name", GRAPH_NAME,
-                      "--task-type", "node_classification"],
-                     [*GS_FLAGS, "--seed", str(seed)])
+def train(work_dir: Path, graph_dir: Path, name: str, seed: int):
+    opt_ml = work_dir / name / "opt" / "ml"
+    model = work_dir / f"{name}-model"
+    proc = run_entry(
+        "train",
+        opt_ml,
+        [
+            "--graph-data-s3",
+            f"file://{graph_dir}",
+            "--train-yaml-s3",
+            f"file://{work_dir / 'nc.yaml'}",
+            "--model-artifact-s3",
+            f"file://{model}",
+            "--graph-name",
+            GRAPH_NAME,
+            "--task-type",
+            "node_classification",
+        ],
+        [*GS_FLAGS, "--seed", str(seed)],
+    )
     return model, proc
 
 
+# `work` and `constructed` are the e2e module's fixtures, imported above: pytest passes them by name.
 @pytest.fixture(scope="module")
-def seeded_twice(work, constructed):
+def seeded_twice(work, constructed):  # noqa: F811  fixture parameters, not redefinitions (see above)
     return [train(work, constructed, f"seeded-{i}", SEED) for i in range(2)]
 
 
@@ -44,8 +57,11 @@ def test_metrics_json_lies_next_to_the_model_with_one_record_per_epoch(seeded_tw
     assert metrics["seed"] == SEED
     assert [e["epoch"] for e in metrics["epochs"]] == list(range(NUM_EPOCHS))
     for epoch in metrics["epochs"]:
-        assert epoch["loss"] > 0 and epoch["steps"] > 0 and epoch["epoch_time"] > 0
-        assert set(epoch["validation"]) == {"accuracy"} and 0 <= epoch["validation"]["accuracy"] <= 1
+        assert epoch["loss"] > 0
+        assert epoch["steps"] > 0
+        assert epoch["epoch_time"] > 0
+        assert set(epoch["validation"]) == {"accuracy"}
+        assert 0 <= epoch["validation"]["accuracy"] <= 1
         assert 0 <= epoch["test"]["accuracy"] <= 1
     # One summary line per epoch in the job's log, carrying the same record.
     lines = [line for line in proc.stdout.splitlines() if "GSENTRY_EPOCH_METRICS {" in line]

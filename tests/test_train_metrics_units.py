@@ -14,18 +14,25 @@ sys.path.insert(0, str(ENTRYPOINTS))
 
 from gsentry.errors import InputError  # noqa: E402
 from gsentry.metrics import (  # noqa: E402
-    EPOCH_TIME_MESSAGE, EpochMetricsCollector, _EpochLogFilter, parse_epoch_line, write_json_atomic,
+    EPOCH_TIME_MESSAGE,
+    EpochMetricsCollector,
+    _EpochLogFilter,
+    parse_epoch_line,
+    write_json_atomic,
 )
 from gsentry.trainer_wrap import split_argv  # noqa: E402
 from train_entry import pop_seed  # noqa: E402
 
 
-@pytest.mark.parametrize(("args", "rest", "seed"), [
-    (["--num-epochs", "2", "--seed", "7", "--lr", "0.1"], ["--num-epochs", "2", "--lr", "0.1"], 7),
-    (["--seed=3", "--num-epochs", "2"], ["--num-epochs", "2"], 3),
-    (["--num-epochs", "2"], ["--num-epochs", "2"], None),
-    (["--seed", "1", "--seed", "2"], [], 2),
-])
+@pytest.mark.parametrize(
+    ("args", "rest", "seed"),
+    [
+        (["--num-epochs", "2", "--seed", "7", "--lr", "0.1"], ["--num-epochs", "2", "--lr", "0.1"], 7),
+        (["--seed=3", "--num-epochs", "2"], ["--num-epochs", "2"], 3),
+        (["--num-epochs", "2"], ["--num-epochs", "2"], None),
+        (["--seed", "1", "--seed", "2"], [], 2),
+    ],
+)
 def test_the_seed_flag_is_taken_out_of_the_graphstorm_flags(args, rest, seed):
     assert pop_seed(args) == (rest, seed)
 
@@ -37,8 +44,11 @@ def test_a_bad_seed_is_refused_naming_the_flag(args):
 
 
 def test_the_wrapper_finds_the_script_after_torchs_local_rank():
-    assert split_argv(["--local-rank=0", "/gs/np.py", "--cf", "x.yaml"]) == (["--local-rank=0"], "/gs/np.py",
-                                                                          ["--cf", "x.yaml"])
+    assert split_argv(["--local-rank=0", "/gs/np.py", "--cf", "x.yaml"]) == (
+        ["--local-rank=0"],
+        "/gs/np.py",
+        ["--cf", "x.yaml"],
+    )
     assert split_argv(["/gs/np.py", "--cf", "x.yaml"]) == ([], "/gs/np.py", ["--cf", "x.yaml"])
     with pytest.raises(SystemExit):
         split_argv(["--local-rank=0"])
@@ -59,12 +69,19 @@ def test_the_collector_makes_one_record_per_epoch_and_rewrites_the_file(tmp_path
     collector.on_epoch_end(1, 1.25)
     collector.finish()  # an epoch without evaluation is still written
     doc = json.loads(path.read_text())
-    assert doc["seed"] == 5 and doc["format_version"] == 1
+    assert doc["seed"] == 5
+    assert doc["format_version"] == 1
     assert doc["epochs"] == [
-        {"epoch": 0, "loss": 0.75, "last_loss": 0.5, "steps": 2, "epoch_time": 1.5,
-         "validation": {"accuracy": 0.6}, "test": {"accuracy": 0.55}},
-        {"epoch": 1, "loss": 0.25, "last_loss": 0.25, "steps": 1, "epoch_time": 1.25,
-         "validation": None, "test": None},
+        {
+            "epoch": 0,
+            "loss": 0.75,
+            "last_loss": 0.5,
+            "steps": 2,
+            "epoch_time": 1.5,
+            "validation": {"accuracy": 0.6},
+            "test": {"accuracy": 0.55},
+        },
+        {"epoch": 1, "loss": 0.25, "last_loss": 0.25, "steps": 1, "epoch_time": 1.25, "validation": None, "test": None},
     ]
     lines = [parse_epoch_line("[algo-1] [trainer-0] " + line) for line in capsys.readouterr().out.splitlines()]
     assert lines == doc["epochs"]

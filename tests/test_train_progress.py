@@ -25,10 +25,24 @@ def _no_input_manifests(monkeypatch):
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = [
-    {"epoch": 0, "loss": 1.25, "last_loss": 1.1, "steps": 4, "epoch_time": 0.52,
-     "validation": {"accuracy": 0.4}, "test": {"accuracy": 0.38}},
-    {"epoch": 1, "loss": 0.75, "last_loss": 0.7, "steps": 4, "epoch_time": 0.47,
-     "validation": {"accuracy": 0.66}, "test": {"accuracy": 0.64}},
+    {
+        "epoch": 0,
+        "loss": 1.25,
+        "last_loss": 1.1,
+        "steps": 4,
+        "epoch_time": 0.52,
+        "validation": {"accuracy": 0.4},
+        "test": {"accuracy": 0.38},
+    },
+    {
+        "epoch": 1,
+        "loss": 0.75,
+        "last_loss": 0.7,
+        "steps": 4,
+        "epoch_time": 0.47,
+        "validation": {"accuracy": 0.66},
+        "test": {"accuracy": 0.64},
+    },
 ]
 
 
@@ -59,8 +73,12 @@ def test_the_entry_points_epoch_lines_become_one_readable_line_each(tmp_path):
         "epoch 0: loss 1.25, validation accuracy 0.4, test accuracy 0.38, 0.52 s",
         "epoch 1: loss 0.75, validation accuracy 0.66, test accuracy 0.64, 0.47 s",
     ]
-    for other in ("[algo-1] Epoch 1 take 0.47 seconds", "GSENTRY_EPOCH_METRICS {not json",
-                  "GSENTRY_EPOCH_METRICS [1, 2]", "GSENTRY_EPOCH_METRICS"):
+    for other in (
+        "[algo-1] Epoch 1 take 0.47 seconds",
+        "GSENTRY_EPOCH_METRICS {not json",
+        "GSENTRY_EPOCH_METRICS [1, 2]",
+        "GSENTRY_EPOCH_METRICS",
+    ):
         assert epoch_summary(other) is None
 
 
@@ -95,9 +113,14 @@ def test_the_train_operator_logs_each_epoch_of_the_local_stream(monkeypatch, tmp
     for line in stream:
         job_log(line)
     # Every job line as it came, and after each epoch line its readable summary.
-    assert logged.lines == [stream[0], stream[1], "epoch 0: loss 1.25, validation accuracy 0.4, test accuracy 0.38, "
-                            "0.52 s", stream[2], "epoch 1: loss 0.75, validation accuracy 0.66, test accuracy 0.64, "
-                            "0.47 s", stream[3]]
+    assert logged.lines == [
+        stream[0],
+        stream[1],
+        "epoch 0: loss 1.25, validation accuracy 0.4, test accuracy 0.38, 0.52 s",
+        stream[2],
+        "epoch 1: loss 0.75, validation accuracy 0.66, test accuracy 0.64, 0.47 s",
+        stream[3],
+    ]
 
 
 def test_the_train_operator_logs_each_epoch_of_the_cloudwatch_streams(aws_env, monkeypatch, tmp_path):
@@ -111,8 +134,11 @@ def test_the_train_operator_logs_each_epoch_of_the_cloudwatch_streams(aws_env, m
     stream = f"{job}/algo-1-{now_ms // 1000}"
     logs.create_log_stream(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream)
     lines = [line.removeprefix("[algo-1] ") for line in entry_point_lines(tmp_path)]
-    logs.put_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream,
-                        logEvents=[{"timestamp": now_ms + i, "message": m} for i, m in enumerate(lines)])
+    logs.put_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs",
+        logStreamName=stream,
+        logEvents=[{"timestamp": now_ms + i, "message": m} for i, m in enumerate(lines)],
+    )
     operator, logged = _train_operator(monkeypatch)
     assert CloudWatchTail(logs, "training", job).poll(operator.job_log()) == 2
     assert [line for line in logged.lines if line.startswith("epoch ")] == [
@@ -132,9 +158,11 @@ def test_the_job_log_also_works_as_a_leveled_logger(monkeypatch, tmp_path):
     line = entry_point_lines(tmp_path)[0].removeprefix("[algo-1] ")
     job_log.log(logging.WARNING, "[%s] %s", "algo-1", line)
     job_log.info("local job %s completed in %.1f s", "j", 1.0)
-    assert logged.lines == [f"[algo-1] {line}",
-                            "epoch 0: loss 1.25, validation accuracy 0.4, test accuracy 0.38, 0.52 s",
-                            "local job j completed in 1.0 s"]
+    assert logged.lines == [
+        f"[algo-1] {line}",
+        "epoch 0: loss 1.25, validation accuracy 0.4, test accuracy 0.38, 0.52 s",
+        "local job j completed in 1.0 s",
+    ]
 
     operator_class, kwargs = _operators()["infer"]
     assert operator_class(task_id="infer", **kwargs).follow_job_line(line) is None
@@ -145,7 +173,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
     length, kind = struct.unpack(">I4s", data[8:16])
     assert kind == b"IHDR"
     width, height = struct.unpack(">II", data[16:24])
-    assert zlib.crc32(data[12:16 + length]) == struct.unpack(">I", data[16 + length:20 + length])[0]
+    assert zlib.crc32(data[12 : 16 + length]) == struct.unpack(">I", data[16 + length : 20 + length])[0]
     return width, height
 
 
