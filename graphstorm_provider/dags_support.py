@@ -11,12 +11,12 @@ every example DAG's first task and fails the run at once, without retry, naming 
 (with "did you mean" where one is close).
 
 This module is imported by DAG files at parse time: it imports nothing heavy (Airflow's
-exceptions only when it raises).
+exceptions only when it raises, ``difflib`` only when a run conf has an unknown key) and compiles
+no regular expression until a task uses one.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -25,7 +25,7 @@ from typing import Any
 # How close an unknown key must be to a param name to be suggested (difflib ratio).
 SUGGESTION_CUTOFF = 0.7
 # Characters allowed in one path segment of a run prefix; the rest become '-'.
-_UNSAFE_SEGMENT = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE_SEGMENT = r"[^A-Za-z0-9._-]+"
 # A logical date as a prefix segment: sortable, no ':' or '+' (``20260105`` for midnight runs).
 DATE_FORMAT = "%Y%m%d"
 DATETIME_FORMAT = "%Y%m%dT%H%M%S"
@@ -33,6 +33,8 @@ DATETIME_FORMAT = "%Y%m%dT%H%M%S"
 
 def suggestion(key: str, known: Iterable[str]) -> str | None:
     """Return the known name closest to ``key``, if one is close enough to be what was meant."""
+    import difflib
+
     matches = difflib.get_close_matches(key, list(known), n=1, cutoff=SUGGESTION_CUTOFF)
     return matches[0] if matches else None
 
@@ -68,7 +70,7 @@ def check_run_conf(conf: Mapping[str, Any] | None, params: Mapping[str, Any]) ->
 
 def safe_segment(text: str) -> str:
     """``text`` as one path segment / S3 key part (run ids hold ':' and '+')."""
-    return _UNSAFE_SEGMENT.sub("-", text).strip("-.") or "run"
+    return re.sub(_UNSAFE_SEGMENT, "-", text).strip("-.") or "run"
 
 
 def run_key(logical_date: datetime | None, run_id: str) -> str:

@@ -31,6 +31,17 @@ def task_states(dag_run) -> dict[str, str]:
     return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
 
 
+# --- parse time ------------------------------------------------------------------------------
+@pytest.mark.parametrize("dag_file", sorted(DAGS.glob("*.py")), ids=lambda p: p.stem)
+def test_a_file_using_task_names_its_module_for_the_dag_processor_to_pre_import(dag_file):
+    # The DAG processor imports a file's top-level airflow.* imports once, before it forks the
+    # file's parser; airflow.sdk loads ``task`` lazily, so without the name every parse pays for it.
+    from airflow.utils.file import iter_airflow_imports
+
+    if "@task" in dag_file.read_text():
+        assert "airflow.sdk.definitions.decorators" in set(iter_airflow_imports(str(dag_file)))
+
+
 # --- params ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("dag_id", EXAMPLES)
 def test_every_param_has_a_title_a_description_and_integers_a_range(dag_id):
