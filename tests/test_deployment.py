@@ -458,6 +458,38 @@ def test_sagemaker_dag_waits_deferred_holding_no_worker_slot_then_succeeds(deplo
     assert summary["model"].rstrip("/") == f"{SAGEMAKER_CONF['base_uri']}/20260105/model/1"
 
 
+def test_sagemaker_task_page_shows_the_jobs_extra_links(deployment, browser):
+    """The SageMaker run of the test above: its train task's page in the UI shows both extra
+    links, and the REST API gives their URLs: the console page and the log streams of its job."""
+    runs = deployment.ok("GET", f"/api/v2/dags/{SAGEMAKER_DAG}/dagRuns")["dag_runs"]
+    [run] = [r for r in runs if r["state"] == "success"]
+    run_id = urllib.parse.quote(run["dag_run_id"], safe="")
+    job_name = deployment.xcom(SAGEMAKER_DAG, run["dag_run_id"], "summary")["jobs"]["train"]
+    links = deployment.ok("GET", f"/api/v2/dags/{SAGEMAKER_DAG}/dagRuns/{run_id}/taskInstances/train/links")[
+        "extra_links"
+    ]
+    region = SAGEMAKER_CONF["region"]
+    assert links == {
+        "SageMaker job": f"https://console.aws.amazon.com/sagemaker/home?region={region}#/jobs/{job_name}",
+        "SageMaker job logs": f"https://console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logsV2:log-groups/log-group/$252Faws$252Fsagemaker$252FTrainingJobs"
+        f"$3FlogStreamNameFilter$3D{job_name}$252F",
+    }
+    # The task instance's "Details" tab lists its extra links as buttons.
+    _open(browser, deployment, f"/dags/{SAGEMAKER_DAG}/runs/{run_id}/tasks/train/details")
+    text = _wait_for_text(browser, ["SageMaker job logs", "Success"])
+    shot = ARTIFACTS / "task-instance-sagemaker-train-links.png"
+    browser.save_screenshot(str(shot))
+    print(f"task instance page with the extra links: {shot}")
+    assert "SageMaker job logs" in text, text[:2000]
+    assert "SageMaker job" in text.replace("SageMaker job logs", ""), text[:2000]
+    from selenium.webdriver.common.by import By
+
+    hrefs = {a.text: a.get_attribute("href") for a in browser.find_elements(By.TAG_NAME, "a")}
+    assert hrefs.get("SageMaker job") == links["SageMaker job"], hrefs
+    assert hrefs.get("SageMaker job logs") == links["SageMaker job logs"], hrefs
+
+
 # ---- `airflow backfill create` over two weeks of the weekly DAG ------------------------------------
 def test_backfill_of_two_weeks_writes_two_date_prefixes_and_distinct_jobs(deployment):
     base = deployment.root / "weekly"
