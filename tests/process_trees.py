@@ -4,7 +4,9 @@ Airflow task run as its own process (to stop it the way Airflow stops a task).""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -73,6 +75,17 @@ def live_processes_with(marker: str) -> set[int]:
         if marker.encode() in cmdline and proctree.alive(int(name)):
             found.add(int(name))
     return found
+
+
+def end_tree(proc: subprocess.Popen, marker: str | None = None) -> None:
+    """What a test's ``finally`` does, also after a failure or a timeout: kill ``proc`` if it still
+    runs and every live process whose command line holds ``marker``."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for pid in live_processes_with(marker) if marker else ():
+        with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+            os.kill(pid, signal.SIGKILL)
 
 
 @dataclass

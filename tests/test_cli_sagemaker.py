@@ -19,7 +19,7 @@ import pytest
 
 from graphstorm_provider.execution import sagemaker as sm
 from graphstorm_provider.jobs import STEP_SPECS
-from tests.process_trees import with_default_sigint
+from tests.process_trees import end_tree, with_default_sigint
 
 GS_SAGEMAKER = str(Path(sys.executable).parent / "gs-sagemaker")
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker-cpu"
@@ -582,9 +582,12 @@ def test_interrupt_while_waiting_leaves_the_job_running_and_says_how_to_stop_it(
     import signal
 
     proc = _launch_through(running_jobs_proxy, "train", *BASE_TRAIN)
-    _wait_for(lambda: running_jobs_proxy.targets.count("SageMaker.DescribeTrainingJob") >= 2)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+    try:
+        _wait_for(lambda: running_jobs_proxy.targets.count("SageMaker.DescribeTrainingJob") >= 2)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        end_tree(proc)  # a timeout must not leave gs-sagemaker running
     assert proc.returncode == 130
     [created] = aws_env.received("SageMaker.CreateTrainingJob")
     name = created["TrainingJobName"]

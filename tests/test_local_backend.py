@@ -28,7 +28,7 @@ import pytest
 from graphstorm_provider import config
 from graphstorm_provider.execution.local import LocalJobError, LocalJobRunner, LocalSpecError
 from graphstorm_provider.jobs.request import JobRequest
-from tests.process_trees import TREE_ENTRY, airflow_tasks_test, live_processes_with, with_default_sigint
+from tests.process_trees import TREE_ENTRY, airflow_tasks_test, end_tree, live_processes_with, with_default_sigint
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -476,19 +476,25 @@ def test_sigkilled_runner_still_takes_its_job_down(entrypoints):
     """Airflow escalates to SIGKILL: the guard notices its parent died and ends the tree."""
     marker = f"gs-sigkill-{uuid.uuid4().hex}"
     proc, ready = _start_runner_process(training_job("tree-kill", "tree_entry.py", [marker]))
-    assert ready.wait(60), "the entry point never reported READY"
-    proc.kill()
-    proc.wait()
-    wait_until(lambda: not live_processes_with(marker), "the job's processes to end after SIGKILL")
+    try:
+        assert ready.wait(60), "the entry point never reported READY"
+        proc.kill()
+        proc.wait()
+        wait_until(lambda: not live_processes_with(marker), "the job's processes to end after SIGKILL")
+    finally:
+        end_tree(proc, marker)
 
 
 def test_ctrl_c_in_the_cli_ends_the_whole_tree(entrypoints):
     marker = f"gs-sigint-{uuid.uuid4().hex}"
     proc, ready = _start_runner_process(training_job("tree-int", "tree_entry.py", [marker]))
-    assert ready.wait(60), "the entry point never reported READY"
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(60) != 0
-    assert live_processes_with(marker) == set()  # gone by the time the runner exits
+    try:
+        assert ready.wait(60), "the entry point never reported READY"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) != 0
+        assert live_processes_with(marker) == set()  # gone by the time the runner exits
+    finally:
+        end_tree(proc, marker)
 
 
 # ---------------------------------------------------------------------------------------------
