@@ -377,14 +377,15 @@ class SageMakerBackend:
         """
         Stop the job if it is still running; return whether a stop request was sent.
 
-        A job that already ended (or never existed) is left alone. A stop request that fails
+        A job that already ended, is already stopping, or never existed is left alone. A stop request that fails
         raises :class:`SageMakerStopFailed` (logged first with the ``aws sagemaker stop-...``
         command): the job may still be running, and that must not go unnoticed.
         """
         try:
             found = self.find(kind, job_name)
-            if found is None or _status(kind, job_name, found).is_terminal:
-                log.info("SageMaker job %s is not running; nothing to stop.", job_name)
+            status = None if found is None else _status(kind, job_name, found)
+            if status is None or status.is_terminal or status.status == "Stopping":
+                log.info("SageMaker job %s is %s; nothing to stop.", job_name, status.status if status else "absent")
                 return False
             if kind == "training":
                 self._call("stop_training_job", TrainingJobName=job_name)
