@@ -137,6 +137,23 @@ def _runner(job, hosts: int, work: Path, log: Callable[[str], None]):
     return ComposeJobRunner(job, log=log, work_dir=work, timeout_s=JOB_TIMEOUT_S)
 
 
+def _job_params(prepared: PreparedGraph, image: str, model_uri: str, hosts: int) -> dict:
+    """What the training and the inference job of a run have in common: local hosts, graph, model."""
+    return {
+        "image_url": image,
+        "role": "local",
+        "instance_type": "local",
+        "instance_count": hosts,
+        "region": "us-east-1",
+        "graph_data_s3": prepared.graph_uri,
+        "yaml_s3": prepared.yaml_uri,
+        "model_artifact_s3": model_uri,
+        "graph_name": GRAPH,
+        "task_type": TASK,
+        "graphstorm_args": HYPERPARAMETERS,
+    }
+
+
 def train(
     prepared: PreparedGraph,
     image: str,
@@ -150,18 +167,7 @@ def train(
     from graphstorm_provider.jobs.train import TrainSpec
 
     job = TrainSpec(
-        image_url=image,
-        role="local",
-        instance_type="local",
-        instance_count=hosts,
-        region="us-east-1",
-        graph_data_s3=prepared.graph_uri,
-        yaml_s3=prepared.yaml_uri,
-        model_artifact_s3=model_uri,
-        graph_name=GRAPH,
-        task_type=TASK,
-        graphstorm_args=HYPERPARAMETERS,
-        task_name=f"gs-stress-train-{uuid.uuid4().hex[:6]}",
+        **_job_params(prepared, image, model_uri, hosts), task_name=f"gs-stress-train-{uuid.uuid4().hex[:6]}"
     ).build()
     runner = _runner(job, hosts, work, log)
     runner.run()
@@ -182,17 +188,7 @@ def infer(
     from graphstorm_provider.jobs.infer import InferSpec
 
     job = InferSpec(
-        image_url=image,
-        role="local",
-        instance_type="local",
-        instance_count=hosts,
-        region="us-east-1",
-        graph_data_s3=prepared.graph_uri,
-        yaml_s3=prepared.yaml_uri,
-        model_artifact_s3=model_uri,
-        graph_name=GRAPH,
-        task_type=TASK,
-        graphstorm_args=HYPERPARAMETERS,
+        **_job_params(prepared, image, model_uri, hosts),
         output_emb_s3=f"file://{out}/embeddings/",
         output_prediction_s3=f"file://{out}/predictions/",
         task_name=f"gs-stress-infer-{uuid.uuid4().hex[:6]}",
