@@ -572,11 +572,8 @@ def test_killing_the_airflow_task_mid_run_leaves_no_process(entrypoints, airflow
         assert live_processes_with(marker) == set()
         assert any("was stopped" in line for line in task.lines), task.tail()
     finally:
-        if task.proc.poll() is None:
-            task.proc.kill()
+        end_tree(task.proc, marker)  # never leave a failed test's tree running
         dag_file.unlink(missing_ok=True)
-        for pid in live_processes_with(marker):  # never leave a failed test's tree running
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_runtime_python_from_airflow_cfg(monkeypatch, tmp_path, airflow_home):

@@ -19,7 +19,7 @@ import pytest
 from graphstorm_provider import config
 from graphstorm_provider.execution import proctree
 from graphstorm_provider.execution.local import LocalJobError, LocalJobRunner
-from tests.process_trees import airflow_tasks_test, live_processes_with
+from tests.process_trees import airflow_tasks_test, end_tree, live_processes_with
 
 pytestmark = pytest.mark.e2e
 
@@ -174,6 +174,5 @@ def test_killing_the_airflow_task_mid_training_leaves_no_process(runtime_python,
         assert live_processes_with(graph["graph_name"]) == set()
         assert any("was stopped" in line for line in task.lines), task.tail()
     finally:
-        if task.proc.poll() is None:
-            task.proc.kill()
+        end_tree(task.proc)
         dag_file.unlink(missing_ok=True)

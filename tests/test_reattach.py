@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from tests.process_trees import airflow_tasks_test
+from tests.process_trees import airflow_tasks_test, end_tree
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker-cpu"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
@@ -284,9 +284,7 @@ def test_a_retry_after_the_worker_was_killed_re_attaches(meanwhile, aws_env, run
         assert any(reason in line for line in second.lines), second.tail()
     finally:
         for task in tasks:
-            if task.proc.poll() is None:
-                task.proc.kill()
-                task.proc.wait(30)
+            end_tree(task.proc)
         dag_file.unlink(missing_ok=True)
 
 
@@ -330,8 +328,7 @@ def test_cli_job_name_re_attaches(aws_env, running_jobs_proxy):
         running_jobs_proxy.finish("cli-named-job", "Completed")
         out, err = second.communicate(timeout=120)
     finally:
-        if second.poll() is None:
-            second.kill()
+        end_tree(second)
     assert second.returncode == 0, err
     assert "Attached to running SageMaker training job cli-named-job." in out
     assert json.loads(out.strip().splitlines()[-1])["job_name"] == "cli-named-job"
@@ -345,8 +342,7 @@ def test_sigterm_while_waiting_says_how_to_stop_the_job(aws_env, running_jobs_pr
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        end_tree(proc)
     assert proc.returncode == 143
     assert err.strip().splitlines()[-1] == (
         "gs-sagemaker train: terminated; SageMaker job cli-term-job keeps running. Stop it with: "
