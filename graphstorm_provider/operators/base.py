@@ -29,6 +29,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
 from graphstorm_provider.operators import assets as _assets
+from graphstorm_provider.operators.init_defaults import fills_default_args
 from graphstorm_provider.operators.links import OPERATOR_LINKS
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ SPEC_ATTRIBUTE_ALIASES: dict[str, str] = {"task_type": "gs_task_type"}
 MAX_AWS_ATTEMPTS = 20
 
 
+@fills_default_args  # one default_args pass per task, not one per class (operators/init_defaults.py)
 class GraphStormBaseOperator(BaseOperator):
     """
     Base class of the GraphStorm step operators. Not used directly.

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from graphstorm_provider.operators.base import COMMON_TEMPLATE_FIELDS, GraphStormBaseOperator
+from graphstorm_provider.operators.init_defaults import fills_default_args
 
 GRAPHSTORM_JOB_TEMPLATE_FIELDS: tuple[str, ...] = (
     "graph_data_s3",
@@ -22,6 +23,7 @@ GRAPHSTORM_JOB_TEMPLATE_FIELDS: tuple[str, ...] = (
 )
 
 
+@fills_default_args  # one default_args pass per task, not one per class (operators/init_defaults.py)
 class GraphStormJobOperator(GraphStormBaseOperator):
     """
     Base class of the training and inference operators. Not used directly.

@@ -1,0 +1,66 @@
+"""
+One pass of Airflow's ``default_args`` machinery per GraphStorm operator, not one per class.
+
+Airflow's ``BaseOperatorMeta`` wraps the ``__init__`` of every operator class with
+``apply_defaults``, and each wrapper deep-copies the DAG's params (``get_merged_defaults``)
+before filling the class's own arguments from ``default_args``. ``GSTrainOperator`` runs four
+such wrappers (its own, ``GraphStormJobOperator``'s, ``GraphStormBaseOperator``'s and
+``BaseOperator``'s), which made each GraphStorm task about three times as costly to create at
+DAG parse time as an ``EmptyOperator`` (``bench/dag_parse_time.py``).
+
+:func:`fills_default_args` gives a shared base class a light wrapper instead: called from a
+subclass's ``__init__`` (whose full wrapper already merged the params and ``default_args``), it
+only fills this class's own arguments from the ``default_args`` it is handed - what the full
+wrapper would have done - and records them with the operator's init kwargs (``.partial()`` /
+mapped operators and serialization read them). Called as the outermost ``__init__`` (a subclass
+that defines none), it runs Airflow's full wrapper, so nothing changes for such classes.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+# What BaseOperatorMeta's wrapper carries (name-mangled in the metaclass); .partial() and
+# validate_mapping_kwargs read it on each class's __init__ of the MRO.
+WRAPPER_ATTRIBUTES = ("_BaseOperatorMeta__param_names", "_BaseOperatorMeta__non_optional_args")
+# BaseOperator's record of the arguments an operator was created with.
+INIT_KWARGS_ATTRIBUTE = "_BaseOperator__init_kwargs"
+
+C = TypeVar("C", bound=type)
+
+
+def own_arguments(init: Callable[..., None]) -> tuple[str, ...]:
+    """Return the named (non-variadic) parameters of ``init`` but ``self``."""
+    return tuple(
+        name
+        for name, parameter in inspect.signature(init).parameters.items()
+        if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    )
+
+
+def fills_default_args(cls: C) -> C:
+    """Give ``cls`` (a shared operator base class) the light ``__init__`` wrapper described above."""
+    full: Any = vars(cls)["__init__"]  # BaseOperatorMeta's apply_defaults wrapper
+    raw = full.__wrapped__
+    names = own_arguments(raw)
+
+    @functools.wraps(raw)
+    def light(self: Any, **kwargs: Any) -> None:
+        if type(self).__init__ is light:  # no subclass __init__ ran Airflow's pass: run it here
+            full(self, **kwargs)
+            return
+        default_args = kwargs.get("default_args") or {}
+        filled = {name: default_args[name] for name in names if name not in kwargs and name in default_args}
+        if filled:
+            kwargs.update(filled)
+            getattr(self, INIT_KWARGS_ATTRIBUTE).update(filled)
+        raw(self, **kwargs)
+
+    for attribute in WRAPPER_ATTRIBUTES:
+        setattr(light, attribute, getattr(full, attribute))
+    # functools.wraps set __wrapped__ to the raw function, as the full wrapper has it.
+    type.__setattr__(cls, "__init__", light)
+    return cls
