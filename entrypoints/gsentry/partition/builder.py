@@ -12,6 +12,7 @@ documented partition format.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,33 @@ log = logging.getLogger(__name__)
 
 Resolve = Callable[[str], Path]
 Check = Callable[[], None]
+
+
+class BackgroundImport:
+    """
+    ``import dgl`` (and torch) in a thread, started while the edges stream.
+
+    The import takes 2-3 s of CPU and, in a container just started, reads about a gigabyte of
+    shared libraries from disk: that waiting overlaps the edge chunks' reading instead of
+    following it. :meth:`wait` re-raises what the import raised.
+    """
+
+    def __init__(self) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="import-dgl", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            import dgl  # noqa: F401
+            import torch  # noqa: F401
+        except BaseException as err:  # handed to the main thread by wait()
+            self._error = err
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 @dataclass

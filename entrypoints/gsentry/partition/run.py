@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from gsentry.errors import InputError
 from gsentry.manifest import FileEntry, entries_from_json, entries_to_json, file_entries, merge_entries, write_manifest
 from gsentry.partition.assignment import ASSIGNMENT_DIR, META_FILE, random_assignment, read_assignment, write_assignment
-from gsentry.partition.builder import build_partition, stream_edges
+from gsentry.partition.builder import BackgroundImport, build_partition, stream_edges
 from gsentry.partition.layout import node_layout
 from gsentry.partition.metadata import ChunkedGraph, check_files, parse_metadata
 from gsentry.partition.writer import part_dir_name, partition_config, save_partition, write_config
@@ -123,6 +123,7 @@ def run_partition(job: HostJob, req: PartitionRequest) -> None:
         graph = parse_metadata(req.metadata_filename, inputs.metadata(req.metadata_filename))
         inputs.fetch(graph.files())
         check_files(graph, inputs.path)
+    dgl_import = BackgroundImport()  # the inputs are fine: overlap the import with the edge streaming
     with timed("assignment"):
         assignment = _assignment(job, graph, req, output)
     log.info(
@@ -156,9 +157,9 @@ def run_partition(job: HostJob, req: PartitionRequest) -> None:
         cluster.barrier("assigned")
 
     uploaded: list[FileEntry] = []  # this host's share of the manifest
+    with timed("waiting for the dgl import"):
+        dgl_import.wait()
     for part in my_parts:
-        with timed("import dgl"):
-            import dgl  # noqa: F401
         with timed(f"part {part}: build"):
             built = build_partition(graph, part, nodes, edges, kept.pop(part), inputs.path, check)
         staged = job.work / "output" / part_dir_name(part)
@@ -166,12 +167,11 @@ def run_partition(job: HostJob, req: PartitionRequest) -> None:
             save_partition(built, staged)
             del built
         _hold(check)
-        with timed(f"part {part}: upload"):
-            transfer.upload_tree(staged, output.child(part_dir_name(part)))
         with timed(f"part {part}: sha256"):
             uploaded += _entries_under(part_dir_name(part), staged)
-        with timed(f"part {part}: rmtree"):
-            shutil.rmtree(staged)
+        with timed(f"part {part}: upload"):  # a rename for a file:// output on the same filesystem
+            transfer.move_tree(staged, output.child(part_dir_name(part)))
+        shutil.rmtree(staged)
     # A barrier that also hands the leader every host's uploaded files (a host that died fails it, named).
     with timed("barrier built"):
         per_host = cluster.gather("built", entries_to_json(uploaded))
