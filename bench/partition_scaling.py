@@ -2,6 +2,11 @@
 ``dgl.distributed.partition_graph`` (random) on the same graph. Prints figures; asserts nothing.
 
     GRAPHSTORM_RUNTIME_PYTHON=... nice python bench/partition_scaling.py [--nodes 1000000] [--edges 10000000]
+        [--parts 2 [--parts 4]] [--no-dgl] [--work DIR]
+
+``--parts`` runs only those partition counts, ``--no-dgl`` skips DGL's partition_graph (faster
+iterations), and a ``--work`` folder keeps the generated graph, which a later run with the same
+folder, nodes and edges reuses.
 
 The graph: one node type with a 16-float feature (numpy, 4 chunks) and one edge type
 (parquet, 10 chunks), in DGL's chunked format. For P partitions the entry point runs as P hosts
@@ -108,7 +113,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_entry(work: Path, graph: Path, parts: int) -> list[tuple[float, float, float]]:
+def run_entry(work: Path, graph: Path, parts: int, log_level: str = "WARNING") -> list[tuple[float, float, float]]:
     hosts = [f"algo-{i + 1}" for i in range(parts)]
     port = free_port()
     procs = []
@@ -136,7 +141,7 @@ def run_entry(work: Path, graph: Path, parts: int) -> list[tuple[float, float, f
             "--partition-algorithm",
             "random",
             "--log-level",
-            "WARNING",
+            log_level,
             "--",
         ]
         procs.append(subprocess.Popen(argv, env=env))
@@ -152,40 +157,57 @@ def run_dgl(work: Path, graph: Path, parts: int) -> tuple[float, float, float]:
     return measured([proc])[0]
 
 
+def generate(work: Path, graph: Path, nodes: int, edges: int) -> None:
+    """Write the chunked graph, unless ``graph`` already holds one of this size (a kept ``--work``)."""
+    stamp = graph / "size.json"
+    size = json.dumps({"nodes": nodes, "edges": edges})
+    if stamp.is_file() and stamp.read_text() == size:
+        return
+    shutil.rmtree(graph, ignore_errors=True)
+    script = work / "generate.py"
+    script.write_text(GENERATE)
+    subprocess.run(
+        [
+            runtime_python(),
+            str(script),
+            str(graph),
+            str(nodes),
+            str(edges),
+            str(FEAT_DIM),
+            str(NODE_CHUNKS),
+            str(EDGE_CHUNKS),
+        ],
+        check=True,
+    )
+    stamp.write_text(size)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=1_000_000)
     parser.add_argument("--edges", type=int, default=10_000_000)
-    parser.add_argument("--work", help="scratch folder (default: a temporary one, removed after)")
+    parser.add_argument("--work", help="scratch folder, kept with its graph (default: a temporary one, removed after)")
+    parser.add_argument("--parts", type=int, action="append", help=f"partition counts to run (default {PARTS})")
+    parser.add_argument("--no-dgl", action="store_true", help="skip DGL's partition_graph")
+    parser.add_argument("--log-level", default="WARNING", help="the entry point's (INFO: its per-step times)")
+    parser.add_argument("--keep-output", action="store_true", help="keep <work>/out-<parts> (to compare runs)")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="partition-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     try:
         graph = work / "graph"
-        script = work / "generate.py"
-        script.write_text(GENERATE)
-        subprocess.run(
-            [
-                runtime_python(),
-                str(script),
-                str(graph),
-                str(args.nodes),
-                str(args.edges),
-                str(FEAT_DIM),
-                str(NODE_CHUNKS),
-                str(EDGE_CHUNKS),
-            ],
-            check=True,
-        )
+        generate(work, graph, args.nodes, args.edges)
         print(f"graph: {args.nodes:,} nodes, {args.edges:,} edges, {FEAT_DIM}-float node feature")
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} core(s)")
         print(
             f"{'parts':>5} {'host wall s':>11} {'host CPU s':>10} {'host GB':>8} {'DGL wall s':>10} "
             f"{'DGL CPU s':>9} {'DGL GB':>7} {'wall ratio':>10} {'CPU ratio':>9} {'GB ratio':>8}"
         )
-        for parts in PARTS:
-            hosts = run_entry(work, graph, parts)
+        for parts in args.parts or PARTS:
+            shutil.rmtree(work / f"out-{parts}", ignore_errors=True)
+            hosts = run_entry(work, graph, parts, args.log_level)
             wall, rss, cpu = (max(h[i] for h in hosts) for i in range(3))
-            dgl_wall, dgl_rss, dgl_cpu = run_dgl(work, graph, parts)
+            dgl_wall, dgl_rss, dgl_cpu = (float("nan"),) * 3 if args.no_dgl else run_dgl(work, graph, parts)
             print(
                 f"{parts:>5} {wall:>11.1f} {cpu:>10.1f} {rss:>8.2f} {dgl_wall:>10.1f} {dgl_cpu:>9.1f} "
                 f"{dgl_rss:>7.2f} {wall / dgl_wall:>10.2f} {cpu / dgl_cpu:>9.2f} {rss / dgl_rss:>8.2f}",
@@ -193,7 +215,8 @@ def main() -> None:
             )
             for i, (w, r, c) in enumerate(hosts):
                 print(f"      host algo-{i + 1}: {w:.1f} s wall, {c:.1f} s CPU, {r:.2f} GB")
-            shutil.rmtree(work / f"out-{parts}", ignore_errors=True)
+            if not args.keep_output:
+                shutil.rmtree(work / f"out-{parts}", ignore_errors=True)
             shutil.rmtree(work / f"dgl-{parts}", ignore_errors=True)
     finally:
         if not args.work:

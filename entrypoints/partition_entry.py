@@ -77,4 +77,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run_main(main))
+    cli.exit_now(cli.run_main(main))  # no wait for the version-check threads dgl's import starts

@@ -354,6 +354,36 @@ def test_download_graph_rejects_partition_count_mismatch_and_missing_config(tmp_
         download_graph(Transfer(), f"file://{tmp_path / 'src'}", "other", 0, 2, tmp_path / "d2")
 
 
+def test_move_tree_renames_files_into_a_file_output_on_the_same_filesystem(tmp_path):
+    staged = tmp_path / "work" / "part0"
+    (staged / "sub").mkdir(parents=True)
+    (staged / "graph.dgl").write_bytes(b"graph")
+    (staged / "sub" / "x").write_bytes(b"x")
+    inode = (staged / "graph.dgl").stat().st_ino
+    out = tmp_path / "out"
+    (out / "part0").mkdir(parents=True)
+    (out / "part0" / "graph.dgl").write_bytes(b"an earlier run's")
+    moved = Transfer().move_tree(staged, parse_uri(f"file://{out}").child("part0"))
+    assert sorted(loc.uri() for loc in moved) == [f"file://{out}/part0/graph.dgl", f"file://{out}/part0/sub/x"]
+    assert (out / "part0" / "graph.dgl").read_bytes() == b"graph"
+    assert (out / "part0" / "graph.dgl").stat().st_ino == inode  # renamed, not copied
+    assert (out / "part0" / "sub" / "x").read_bytes() == b"x"
+    assert not any(p.is_file() for p in staged.rglob("*"))
+
+
+def test_assignment_text_is_the_joined_decimal_ids():
+    import numpy as np
+
+    from gsentry.partition.assignment import assignment_text
+
+    rng = np.random.default_rng(0)
+    for num_parts, dtype in ((1, np.uint8), (2, np.uint8), (10, np.uint8), (255, np.uint8), (1000, np.uint16)):
+        for n in (0, 1, 7, 1000):
+            parts = rng.integers(0, num_parts, n).astype(dtype)
+            text = "\n".join(map(str, parts.tolist()))
+            assert assignment_text(parts) == (text + "\n" if text else "").encode()
+
+
 def test_transfer_round_trip_through_moto_s3(aws_env, tmp_path):
     bucket = aws_env.bucket("gsentry-units")
     _fake_graph(tmp_path / "src", 2)

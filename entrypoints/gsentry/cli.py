@@ -9,7 +9,9 @@ its reason in ``<opt_ml>/output/failure``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -62,8 +64,6 @@ def write_failure(opt_ml: Path, message: str) -> None:
 
 def run_main(main: Callable[[list[str]], None], argv: Sequence[str] | None = None) -> int:
     """Run an entry point's ``main`` and turn every failure into a message and exit code 1."""
-    import os
-
     from gsentry.contract import DEFAULT_OPT_ML, OPT_ML_ENV
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -86,3 +86,21 @@ def run_main(main: Callable[[list[str]], None], argv: Sequence[str] | None = Non
     print(f"ERROR: {headline}", file=sys.stderr, flush=True)
     write_failure(opt_ml, message)
     return 1
+
+
+def exit_now(code: int) -> NoReturn:
+    """
+    End the process with ``code`` once our output is flushed, skipping the interpreter's teardown.
+
+    For an entry point that imports dgl in its own process (partitioning): ``import dgl`` imports
+    ogb, which starts non-daemon threads asking PyPI whether ogb and ``outdated`` are the latest
+    versions. A normal exit joins them, 2-10 s here without a network (a PyPI round trip on every
+    host otherwise), then tears down torch's modules. Everything the entry point writes is closed
+    by the time ``run_main`` returns (files, sockets, the failure file); only the log streams
+    remain, flushed here.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe: nothing left to save
+            stream.flush()
+    os._exit(code)

@@ -39,6 +39,9 @@ DEFAULT_RDZV_PORT = 31877
 DEFAULT_ARRIVAL_TIMEOUT = 600.0
 DEFAULT_PEER_TIMEOUT = 60.0
 HEARTBEAT_SECONDS = 2.0
+# A host that starts before the leader listens retries this often: hosts start within a second of
+# each other, so a long pause here would be most of a short job's wait.
+CONNECT_RETRY_SECONDS = 0.25
 LOOPBACK = "127.0.0.1"
 
 
@@ -309,7 +312,7 @@ class Cluster:
                 break
             except OSError as err:  # not up yet, or its name does not resolve yet
                 last_error = err
-                time.sleep(1.0)
+                time.sleep(CONNECT_RETRY_SECONDS)
         if sock is None:
             raise PeerError(
                 leader,

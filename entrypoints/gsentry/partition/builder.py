@@ -12,6 +12,7 @@ documented partition format.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,33 @@ log = logging.getLogger(__name__)
 
 Resolve = Callable[[str], Path]
 Check = Callable[[], None]
+
+
+class BackgroundImport:
+    """
+    ``import dgl`` (and torch) in a thread, started while the edges stream.
+
+    The import takes 2-3 s of CPU and, in a container just started, reads about a gigabyte of
+    shared libraries from disk: that waiting overlaps the edge chunks' reading instead of
+    following it. :meth:`wait` re-raises what the import raised.
+    """
+
+    def __init__(self) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="import-dgl", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            import dgl  # noqa: F401
+            import torch  # noqa: F401
+        except BaseException as err:  # handed to the main thread by wait()
+            self._error = err
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 @dataclass
@@ -56,8 +84,6 @@ def stream_edges(
     check: Check,
 ) -> tuple[EdgeLayout, dict[int, dict[str, OwnedEdges]]]:
     """Read every edge chunk once: count every partition's edges (for the edge map) and keep ours."""
-    slot = np.full(num_parts, -1, dtype=np.int64)
-    slot[my_parts] = np.arange(len(my_parts))
     kept = {p: {et.name: OwnedEdges() for et in graph.etypes} for p in my_parts}
     counts: dict[str, np.ndarray] = {}
     for et in graph.etypes:
@@ -70,9 +96,8 @@ def stream_edges(
             _check_ids(graph, et.edges.field, rel, dst, et.dst)
             dparts = assignment[et.dst][dst]
             total += np.bincount(dparts, minlength=num_parts)
-            slots = slot[dparts]
-            for j, part in enumerate(my_parts):
-                (idx,) = np.nonzero(slots == j)
+            for part in my_parts:  # a compare of one byte per edge and partition (few per host)
+                idx = np.flatnonzero(dparts == part)
                 owned = kept[part][et.name]
                 owned.src.append(src[idx])
                 owned.dst.append(dst[idx])
@@ -87,6 +112,31 @@ def _check_ids(graph: ChunkedGraph, field_name: str, rel: str, ids: np.ndarray, 
         raise InputError(
             f"{graph.path}: {rel} ({field_name}) has {ntype} node IDs outside 0..{graph.num_nodes[ntype] - 1}."
         )
+
+
+def halo_nodes(src: np.ndarray, lo: int, hi: int, num_nodes: int) -> np.ndarray:
+    """
+    Return the sources outside the partition's own range ``lo..hi``, sorted and unique (its halo).
+
+    A mark per node of the graph instead of ``np.unique``: one pass over the edges, no sort of them.
+    """
+    seen = np.zeros(num_nodes, dtype=bool)
+    seen[src] = True
+    seen[lo:hi] = False
+    return np.flatnonzero(seen)
+
+
+def local_ids(src: np.ndarray, lo: int, hi: int, halo: np.ndarray, num_nodes: int) -> np.ndarray:
+    """
+    Return partition-local IDs of shuffled node IDs: own nodes ``0..hi-lo-1``, then the halo in its order.
+
+    A lookup table over the graph's nodes instead of a ``searchsorted`` of every edge in the halo.
+    """
+    table = np.empty(num_nodes, dtype=np.int64)
+    table[lo:hi] = np.arange(hi - lo, dtype=np.int64)
+    table[halo] = np.arange(hi - lo, hi - lo + len(halo), dtype=np.int64)
+    out: np.ndarray = table[src]
+    return out
 
 
 @dataclass
@@ -124,12 +174,14 @@ def build_partition(
         orig_eids[name] = eids
     src_h = np.concatenate(srcs) if srcs else np.zeros(0, dtype=np.int64)
     dst_h = np.concatenate(dsts) if dsts else np.zeros(0, dtype=np.int64)
-    outside = (src_h < lo) | (src_h >= hi)
-    halo = np.unique(src_h[outside])
+    del srcs, dsts
     num_inner = hi - lo
-    local_src = src_h - lo
-    local_src[outside] = num_inner + np.searchsorted(halo, src_h[outside])
+    num_edges = len(src_h)
+    halo = halo_nodes(src_h, lo, hi, nodes.total)
+    local_src = local_ids(src_h, lo, hi, halo, nodes.total)
+    del src_h
     local_dst = dst_h - lo
+    del dst_h
     node_ids = np.concatenate([np.arange(lo, hi, dtype=np.int64), halo])
     g = dgl.graph(
         (torch.from_numpy(local_src), torch.from_numpy(local_dst)), num_nodes=len(node_ids), idtype=torch.int64
@@ -139,9 +191,9 @@ def build_partition(
     inner = np.zeros(len(node_ids), dtype=np.uint8)
     inner[:num_inner] = 1
     g.ndata["inner_node"] = torch.from_numpy(inner)
-    g.edata[dgl.EID] = torch.arange(edges.starts[part, 0], edges.starts[part, 0] + len(src_h), dtype=torch.int64)
+    g.edata[dgl.EID] = torch.arange(edges.starts[part, 0], edges.starts[part, 0] + num_edges, dtype=torch.int64)
     g.edata[dgl.ETYPE] = torch.from_numpy(np.concatenate(etype_ids) if etype_ids else np.zeros(0, np.int32))
-    g.edata["inner_edge"] = torch.ones(len(src_h), dtype=torch.uint8)
+    g.edata["inner_edge"] = torch.ones(num_edges, dtype=torch.uint8)
 
     orig_nids = {t: nodes.owned[t][part] for t in nodes.ntypes}
     node_feats = {}
@@ -154,5 +206,5 @@ def build_partition(
         for feat, chunks in feats.items():
             check()
             edge_feats[f"{name}/{feat}"] = read_rows(chunks, graph.etype(name).chunk_rows, orig_eids[name], resolve)
-    log.info("part %d: %d inner node(s), %d halo node(s), %d edge(s)", part, num_inner, len(halo), len(src_h))
+    log.info("part %d: %d inner node(s), %d halo node(s), %d edge(s)", part, num_inner, len(halo), num_edges)
     return BuiltPartition(part, g, node_feats, edge_feats, orig_nids, orig_eids)

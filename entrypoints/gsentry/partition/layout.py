@@ -28,6 +28,11 @@ class NodeLayout:
     homog: dict[str, np.ndarray]  # per type: original per-type ID -> shuffled ID
     owned: dict[str, list[np.ndarray]]  # per type, per part: original IDs in shuffled order
 
+    @property
+    def total(self) -> int:
+        """Nodes of every type in every partition (the shuffled ID space)."""
+        return int(self.counts.sum())
+
     def part_range(self, part: int) -> tuple[int, int]:
         lo = int(self.starts[part, 0])
         return lo, lo + int(self.counts[part].sum())

@@ -18,7 +18,8 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 from gsentry.errors import InputError
 from gsentry.manifest import FileEntry, entries_from_json, entries_to_json, file_entries, merge_entries, write_manifest
 from gsentry.partition.assignment import ASSIGNMENT_DIR, META_FILE, random_assignment, read_assignment, write_assignment
-from gsentry.partition.builder import build_partition, stream_edges
+from gsentry.partition.builder import BackgroundImport, build_partition, stream_edges
 from gsentry.partition.layout import node_layout
 from gsentry.partition.metadata import ChunkedGraph, check_files, parse_metadata
 from gsentry.partition.writer import part_dir_name, partition_config, save_partition, write_config
@@ -98,16 +99,33 @@ def delete(transfer: Transfer, loc: Location) -> None:
         transfer.s3.delete_object(Bucket=loc.bucket, Key=loc.key)
 
 
+@contextmanager
+def timed(step: str) -> Iterator[None]:
+    """
+    Log the wall and CPU seconds of one step of this host's run.
+
+    Where a host's time goes, for ``bench/partition_scaling.py --log-level INFO``: the hosts of
+    that benchmark share two cores, so CPU seconds matter as much as wall time.
+    """
+    wall, cpu = time.monotonic(), time.process_time()
+    yield
+    log.info("%s: %.2f s wall, %.2f s CPU", step, time.monotonic() - wall, time.process_time() - cpu)
+
+
 def run_partition(job: HostJob, req: PartitionRequest) -> None:
     env, transfer, cluster = job.env, job.transfer, job.cluster
     my_parts = parts_of_host(req.num_parts, env.num_hosts, env.host_rank)
     inputs = InputFiles(transfer, parse_uri(req.graph_data, "--graph-data-s3"), job.work / "input")
     output = parse_uri(req.output_data, "--output-data-s3")
 
-    graph = parse_metadata(req.metadata_filename, inputs.metadata(req.metadata_filename))
-    inputs.fetch(graph.files())
-    check_files(graph, inputs.path)
-    assignment = _assignment(job, graph, req, output)
+    log.info("started: %.2f s CPU so far (interpreter, imports, rendezvous)", time.process_time())
+    with timed("metadata and chunk checks"):
+        graph = parse_metadata(req.metadata_filename, inputs.metadata(req.metadata_filename))
+        inputs.fetch(graph.files())
+        check_files(graph, inputs.path)
+    dgl_import = BackgroundImport()  # the inputs are fine: overlap the import with the edge streaming
+    with timed("assignment"):
+        assignment = _assignment(job, graph, req, output)
     log.info(
         "graph %s: %d node type(s), %d edge type(s); building part(s) %s of %d",
         graph.graph_name,
@@ -123,29 +141,40 @@ def run_partition(job: HostJob, req: PartitionRequest) -> None:
             raise error
 
     # Streaming the edges also checks their node IDs: still nothing written.
-    nodes = node_layout(graph, assignment, req.num_parts)
-    edges, kept = stream_edges(graph, assignment, req.num_parts, my_parts, inputs.path, check)
+    with timed("node layout"):
+        nodes = node_layout(graph, assignment, req.num_parts)
+    with timed("edge streaming"):
+        edges, kept = stream_edges(graph, assignment, req.num_parts, my_parts, inputs.path, check)
 
     config_loc = output.child(f"{graph.graph_name}.json")
     if env.is_leader:
-        delete(transfer, config_loc)  # an old config must not make this run's output look complete
-        job.clear_output(req.output_data, "--output-data-s3")  # nor an old manifest
-        if not req.skip_partitioning:
-            _upload_assignment(job, assignment, req.num_parts, output)
-    cluster.barrier("assigned")
+        with timed("leader: old config removed, assignment written"):
+            delete(transfer, config_loc)  # an old config must not make this run's output look complete
+            job.clear_output(req.output_data, "--output-data-s3")  # nor an old manifest
+            if not req.skip_partitioning:
+                _upload_assignment(job, assignment, req.num_parts, output)
+    with timed("barrier assigned"):
+        cluster.barrier("assigned")
 
     uploaded: list[FileEntry] = []  # this host's share of the manifest
+    with timed("waiting for the dgl import"):
+        dgl_import.wait()
     for part in my_parts:
-        built = build_partition(graph, part, nodes, edges, kept.pop(part), inputs.path, check)
+        with timed(f"part {part}: build"):
+            built = build_partition(graph, part, nodes, edges, kept.pop(part), inputs.path, check)
         staged = job.work / "output" / part_dir_name(part)
-        save_partition(built, staged)
-        del built
+        with timed(f"part {part}: save"):
+            save_partition(built, staged)
+            del built
         _hold(check)
-        transfer.upload_tree(staged, output.child(part_dir_name(part)))
-        uploaded += _entries_under(part_dir_name(part), staged)
+        with timed(f"part {part}: sha256"):
+            uploaded += _entries_under(part_dir_name(part), staged)
+        with timed(f"part {part}: upload"):  # a rename for a file:// output on the same filesystem
+            transfer.move_tree(staged, output.child(part_dir_name(part)))
         shutil.rmtree(staged)
     # A barrier that also hands the leader every host's uploaded files (a host that died fails it, named).
-    per_host = cluster.gather("built", entries_to_json(uploaded))
+    with timed("barrier built"):
+        per_host = cluster.gather("built", entries_to_json(uploaded))
 
     if per_host is not None:  # the leader
         files = merge_entries([entries_from_json(items) for items in per_host])
