@@ -43,6 +43,12 @@ class BackgroundImport:
     """
 
     def __init__(self) -> None:
+        # The readers' modules are imported here, in the main thread, first: the two threads then
+        # never import the same module at once (dgl imports pandas, which may import pyarrow), which
+        # Python resolves by handing one of them a partly initialised module.
+        import pyarrow.csv
+        import pyarrow.parquet  # noqa: F401
+
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="import-dgl", daemon=True)
         self._thread.start()
