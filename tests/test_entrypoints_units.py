@@ -371,6 +371,25 @@ def test_move_tree_renames_files_into_a_file_output_on_the_same_filesystem(tmp_p
     assert not any(p.is_file() for p in staged.rglob("*"))
 
 
+def test_move_tree_copies_a_file_it_cannot_rename_across_mounts(tmp_path, monkeypatch):
+    """Two bind mounts of one filesystem share st_dev, yet rename(2) between them fails with EXDEV."""
+    import errno
+    import os
+
+    staged = tmp_path / "work" / "part0"
+    staged.mkdir(parents=True)
+    (staged / "graph.dgl").write_bytes(b"graph")
+    out = tmp_path / "out"
+
+    def cross_mount(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "replace", cross_mount)
+    moved = Transfer().move_tree(staged, parse_uri(f"file://{out}").child("part0"))
+    assert [loc.uri() for loc in moved] == [f"file://{out}/part0/graph.dgl"]
+    assert (out / "part0" / "graph.dgl").read_bytes() == b"graph"
+
+
 def test_assignment_text_is_the_joined_decimal_ids():
     import numpy as np
 

@@ -15,6 +15,7 @@ then checked, so ``%2e%2e`` is the ``..`` it decodes to.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -290,6 +291,9 @@ class Transfer:
                 dest.path.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(path, dest.path)
             except OSError as err:
+                if err.errno == errno.EXDEV:  # two mounts of one filesystem (a container's bind mounts)
+                    self.upload_file(path, dest)
+                    continue
                 raise EntryError(f"cannot move {path} to {dest.uri()}: {err}") from err
         log.info("moved %d file(s) from %s to %s", len(jobs), src, prefix.uri())
         return [dest for _, dest in jobs]
