@@ -6,6 +6,15 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+# The asset aliases the step operators attach their outputs to (operators/assets.py), for DAGs
+# scheduled on them (``schedule=[AssetAlias(MODEL_ALIAS)]``). Defined here, in the package Airflow
+# imports when it starts (for this provider's config), so naming one costs a DAG file no import.
+GRAPH_ALIAS = "graphstorm-graph"
+PARTITIONED_GRAPH_ALIAS = "graphstorm-partitioned-graph"
+MODEL_ALIAS = "graphstorm-model"
+EMBEDDINGS_ALIAS = "graphstorm-embeddings"
+PREDICTIONS_ALIAS = "graphstorm-predictions"
+
 
 def get_provider_info() -> dict[str, Any]:
     """Return the provider info (the ``apache_airflow_provider`` entry point; ``airflow providers list``)."""

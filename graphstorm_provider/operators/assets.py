@@ -21,13 +21,15 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-log = logging.getLogger(__name__)
+from graphstorm_provider import (
+    EMBEDDINGS_ALIAS as EMBEDDINGS_ALIAS,
+    GRAPH_ALIAS as GRAPH_ALIAS,
+    MODEL_ALIAS as MODEL_ALIAS,
+    PARTITIONED_GRAPH_ALIAS as PARTITIONED_GRAPH_ALIAS,
+    PREDICTIONS_ALIAS as PREDICTIONS_ALIAS,
+)
 
-GRAPH_ALIAS = "graphstorm-graph"
-PARTITIONED_GRAPH_ALIAS = "graphstorm-partitioned-graph"
-MODEL_ALIAS = "graphstorm-model"
-EMBEDDINGS_ALIAS = "graphstorm-embeddings"
-PREDICTIONS_ALIAS = "graphstorm-predictions"
+log = logging.getLogger(__name__)
 
 # A step's output name (``JobRequest.outputs`` key) -> the alias its URI is attached to.
 OUTPUT_ALIASES: dict[str, str] = {
