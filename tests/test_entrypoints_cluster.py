@@ -100,7 +100,8 @@ def cluster_env(tmp_path):
 
 def _driver(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen:
     script = tmp_path / "driver.py"
-    script.write_text(DRIVER)
+    if not script.exists():  # written once per test: rewriting it truncated it under a host still reading it
+        script.write_text(DRIVER)
     proc = subprocess.Popen(
         [PY, str(script), str(ENTRYPOINTS)], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
