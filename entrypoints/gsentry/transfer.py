@@ -268,8 +268,7 @@ class Transfer:
 
     def upload_tree(self, src: Path, prefix: Location) -> list[Location]:
         """Upload every file under local folder ``src`` to ``prefix`` keeping relative paths."""
-        files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else []
-        jobs = [(p, prefix.child(p.relative_to(src).as_posix())) for p in files]
+        jobs = _tree_jobs(src, prefix)
         self._run_all(lambda job: self.upload_file(*job), jobs)
         log.info("uploaded %d file(s) from %s to %s", len(jobs), src, prefix.uri())
         return [dest for _, dest in jobs]
@@ -278,20 +277,20 @@ class Transfer:
         """
         Upload the local folder ``src`` to ``prefix``, moving its files rather than copying them when possible.
 
-        A ``file://`` prefix on the same filesystem gets each file renamed into place (no second
-        write of every byte, e.g. a partition's hundreds of megabytes); otherwise, or across
-        filesystems, this is :meth:`upload_tree`. Either way ``src`` may be removed afterwards.
+        A ``file://`` prefix gets each file renamed into place (no second write of every byte, e.g.
+        a partition's hundreds of megabytes), or copied where rename(2) cannot reach it (EXDEV:
+        another filesystem, or another mount of the same one, as a container's bind mounts are);
+        an ``s3://`` prefix is :meth:`upload_tree`. Either way ``src`` may be removed afterwards.
         """
-        files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else []
-        jobs = [(p, prefix.child(p.relative_to(src).as_posix())) for p in files]
-        if prefix.scheme != "file" or not jobs or not _same_filesystem(src, prefix.path):
+        if prefix.scheme != "file":
             return self.upload_tree(src, prefix)
+        jobs = _tree_jobs(src, prefix)
         for path, dest in jobs:
             try:
                 dest.path.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(path, dest.path)
             except OSError as err:
-                if err.errno == errno.EXDEV:  # two mounts of one filesystem (a container's bind mounts)
+                if err.errno == errno.EXDEV:
                     self.upload_file(path, dest)
                     continue
                 raise EntryError(f"cannot move {path} to {dest.uri()}: {err}") from err
@@ -307,12 +306,7 @@ class Transfer:
             list(pool.map(func, jobs))
 
 
-def _same_filesystem(local: Path, target: Path) -> bool:
-    """Whether ``target`` (or its nearest existing parent) is on the filesystem of ``local`` (a rename works)."""
-    existing = target
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    try:
-        return os.stat(local).st_dev == os.stat(existing).st_dev
-    except OSError:
-        return False
+def _tree_jobs(src: Path, prefix: Location) -> list[tuple[Path, Location]]:
+    """Every file under the local folder ``src`` (sorted) with its destination under ``prefix``."""
+    files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else []
+    return [(p, prefix.child(p.relative_to(src).as_posix())) for p in files]

@@ -19,33 +19,23 @@ that defines none), it runs Airflow's full wrapper, so nothing changes for such 
 from __future__ import annotations
 
 import functools
-import inspect
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 # What BaseOperatorMeta's wrapper carries (name-mangled in the metaclass); .partial() and
 # validate_mapping_kwargs read it on each class's __init__ of the MRO.
-WRAPPER_ATTRIBUTES = ("_BaseOperatorMeta__param_names", "_BaseOperatorMeta__non_optional_args")
+PARAM_NAMES_ATTRIBUTE = "_BaseOperatorMeta__param_names"
+WRAPPER_ATTRIBUTES = (PARAM_NAMES_ATTRIBUTE, "_BaseOperatorMeta__non_optional_args")
 # BaseOperator's record of the arguments an operator was created with.
 INIT_KWARGS_ATTRIBUTE = "_BaseOperator__init_kwargs"
 
 C = TypeVar("C", bound=type)
 
 
-def own_arguments(init: Callable[..., None]) -> tuple[str, ...]:
-    """Return the named (non-variadic) parameters of ``init`` but ``self``."""
-    return tuple(
-        name
-        for name, parameter in inspect.signature(init).parameters.items()
-        if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
-    )
-
-
 def fills_default_args(cls: C) -> C:
     """Give ``cls`` (a shared operator base class) the light ``__init__`` wrapper described above."""
     full: Any = vars(cls)["__init__"]  # BaseOperatorMeta's apply_defaults wrapper
     raw = full.__wrapped__
-    names = own_arguments(raw)
+    names = getattr(full, PARAM_NAMES_ATTRIBUTE)  # the class's own named arguments, as the wrapper found them
 
     @functools.wraps(raw)
     def light(self: Any, **kwargs: Any) -> None:

@@ -169,7 +169,7 @@ def run_partition(job: HostJob, req: PartitionRequest) -> None:
         _hold(check)
         with timed(f"part {part}: sha256"):
             uploaded += _entries_under(part_dir_name(part), staged)
-        with timed(f"part {part}: upload"):  # a rename for a file:// output on the same filesystem
+        with timed(f"part {part}: upload"):  # a rename into a file:// output where rename(2) reaches it
             transfer.move_tree(staged, output.child(part_dir_name(part)))
         shutil.rmtree(staged)
     # A barrier that also hands the leader every host's uploaded files (a host that died fails it, named).
