@@ -42,6 +42,49 @@ def test_a_file_using_task_names_its_module_for_the_dag_processor_to_pre_import(
         assert "airflow.sdk.definitions.decorators" in set(iter_airflow_imports(str(dag_file)))
 
 
+def _graphstorm_imports(dag_file: Path) -> set[str]:
+    """The graphstorm_provider modules a DAG file imports at its top level (not the package itself)."""
+    import ast
+
+    names = set()
+    for node in ast.parse(dag_file.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {n for n in names if n.startswith("graphstorm_provider.")}
+
+
+def test_the_preload_module_imports_what_every_example_dag_file_imports():
+    from graphstorm_provider import preload
+
+    wanted = set().union(*(_graphstorm_imports(f) for f in DAGS.glob("*.py")))
+    assert wanted, "the examples import GraphStorm operators"
+    assert wanted <= set(preload.MODULES), sorted(wanted - set(preload.MODULES))
+
+
+def test_airflow_local_settings_with_the_preload_line_imports_the_operators_and_nothing_heavy(tmp_path):
+    # What a DAG processor started with that line has imported before it forks a parser.
+    import os
+    import subprocess
+    import sys
+
+    from graphstorm_provider import preload
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "airflow_local_settings.py").write_text("import graphstorm_provider.preload  # noqa: F401\n")
+    probe = (
+        "import json, sys, airflow.settings; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('graphstorm_provider.', 'boto3', 'torch')))))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert set(preload.MODULES) <= loaded
+    assert not {m for m in loaded if m.startswith(("boto3", "torch"))}
+
+
 # --- params ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("dag_id", EXAMPLES)
 def test_every_param_has_a_title_a_description_and_integers_a_range(dag_id):
