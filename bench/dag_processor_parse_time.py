@@ -1,0 +1,171 @@
+"""The DAG processor's own parse time of each example DAG next to its EmptyOperator twin.
+
+``bench/dag_parse_time.py`` times the parse itself in a forked child and splits where the time
+goes; this one asks the real thing. It starts ``airflow dag-processor`` (one parsing process,
+every file re-parsed as soon as it is done) over a temporary DAGs folder holding the example
+DAG files and their twins (written by ``dag_parse_time.write_twin``: same tasks, edges, schedule
+and params, every task an ``EmptyOperator``), with a temporary ``AIRFLOW_HOME`` and SQLite
+database. After each parse the DAG processor stores the duration it measured for the file
+(from starting the parsing process to having its result) in ``dag.last_parse_duration``: what
+the UI shows as the DAG's "Last parse duration". The bench samples that column until every file
+was parsed ``--runs`` times and prints, per example, the medians and their ratio (goal: <= 1.05).
+
+Bytecode is cached as in a deployment (``PYTHONPYCACHEPREFIX`` in the temporary folder: these
+machines set ``PYTHONDONTWRITEBYTECODE``), and the first parse of every file is not counted.
+With ``--pre-import`` the temporary ``airflow_local_settings.py`` holds the line a deployment adds
+to import the GraphStorm operators once per DAG processor (``graphstorm_provider/preload.py``).
+
+    .venv/bin/python bench/dag_processor_parse_time.py [--runs 15] [--pre-import] [--dags-folder dags]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import dag_parse_time  # the twin writer and the in-process parse that finds each DAG's shape
+
+REPO = Path(__file__).resolve().parents[1]
+GOAL_RATIO = dag_parse_time.GOAL_RATIO
+TWIN_SUFFIX = "__empty_twin"
+POLL_SECONDS = 0.05
+# How long the DAG processor may take to parse every file --runs times (+1 warm-up parse).
+TIMEOUT_SECONDS = 900
+
+
+def airflow_env(home: Path, dags: Path) -> dict[str, str]:
+    """Environment of a DAG processor that re-parses every file at once, one file at a time."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    bin_dir = str(Path(sys.executable).parent)
+    env.update(
+        {
+            "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
+            "AIRFLOW_HOME": str(home),
+            "PYTHONPYCACHEPREFIX": str(home / "pycache"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "0",
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3600",
+            "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "3600",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        }
+    )
+    return env
+
+
+def write_folder(examples: list[Path], dags: Path) -> dict[str, tuple[str, str]]:
+    """Copy the examples and write their twins into ``dags``; map each example file to (its dag_id, the twin's)."""
+    dags.mkdir(parents=True)
+    pairs = {}
+    for example in examples:
+        report = dag_parse_time._parse_in_child(example)
+        shutil.copy(example, dags / example.name)
+        dag_parse_time.write_twin(report["shapes"], dags, example.stem)
+        dag_id = sorted(report["shapes"])[0]  # one DAG per example file
+        pairs[example.name] = (dag_id, dag_id + TWIN_SUFFIX)
+    return pairs
+
+
+# The line a deployment adds to its airflow_local_settings.py (imported by every Airflow process at
+# start, the DAG processor's manager included) so that its parsing processes, forked from it, find
+# the GraphStorm modules imported, as they find the airflow.* modules a DAG file names.
+PRE_IMPORT_SETTINGS = "import graphstorm_provider.preload  # noqa: F401\n"
+
+
+def write_local_settings(home: Path) -> None:
+    """``$AIRFLOW_HOME/config/airflow_local_settings.py`` pre-importing the GraphStorm modules."""
+    (home / "config").mkdir(exist_ok=True)
+    (home / "config" / "airflow_local_settings.py").write_text(PRE_IMPORT_SETTINGS)
+
+
+def sample(db: Path, dag_ids: set[str], runs: int, proc: subprocess.Popen) -> dict[str, list[float]]:
+    """Each DAG's parse durations as the DAG processor stored them, one per parse, until ``runs`` each."""
+    seen: dict[str, set] = {d: set() for d in dag_ids}
+    durations: dict[str, list[float]] = {d: [] for d in dag_ids}
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while min(len(v) for v in durations.values()) < runs + 1:
+        if proc.poll() is not None:
+            raise RuntimeError(f"airflow dag-processor exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not every file was parsed {runs + 1} times in {TIMEOUT_SECONDS} s: {durations}")
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+                rows = con.execute("SELECT dag_id, last_parsed_time, last_parse_duration FROM dag").fetchall()
+        except sqlite3.OperationalError:  # locked or not migrated yet
+            rows = []
+        for dag_id, parsed_at, duration in rows:
+            if dag_id in seen and duration is not None and parsed_at not in seen[dag_id]:
+                seen[dag_id].add(parsed_at)
+                durations[dag_id].append(duration)
+        time.sleep(POLL_SECONDS)
+    # The first parse compiles and caches bytecode; every file keeps as many parses as the others.
+    return {d: v[1 : runs + 1] for d, v in durations.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--dags-folder", type=Path, default=REPO / "dags")
+    parser.add_argument(
+        "--pre-import",
+        action="store_true",
+        help="import the GraphStorm operators in the DAG processor before it forks (airflow_local_settings.py)",
+    )
+    args = parser.parse_args(argv)
+    examples = sorted(p for p in args.dags_folder.glob("*.py") if not p.name.startswith("_"))
+
+    home = Path(tempfile.mkdtemp(prefix="gs-bench-processor-"))
+    try:
+        os.environ.setdefault("AIRFLOW_HOME", str(home / "shapes"))
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+        pairs = write_folder(examples, home / "dags")
+        env = airflow_env(home, home / "dags")
+        if args.pre_import:
+            write_local_settings(home)
+        subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+        with open(home / "dag-processor.log", "wb") as log:
+            proc = subprocess.Popen(
+                ["airflow", "dag-processor"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            try:
+                dag_ids = {d for pair in pairs.values() for d in pair}
+                durations = sample(home / "airflow.db", dag_ids, args.runs, proc)
+            finally:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    try:
+                        proc.wait(30)
+                    except subprocess.TimeoutExpired:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        proc.wait()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+    print(f"airflow dag-processor's last_parse_duration, median of {args.runs} parses per file (one parsing process)")
+    print(f"{'example DAG file':<34} {'example ms':>10} {'twin ms':>8} {'ratio':>6}")
+    worst = 0.0
+    for name, (dag_id, twin_id) in pairs.items():
+        ours, theirs = statistics.median(durations[dag_id]), statistics.median(durations[twin_id])
+        worst = max(worst, ours / theirs)
+        print(f"{name:<34} {ours * 1000:>10.1f} {theirs * 1000:>8.1f} {ours / theirs:>6.2f}")
+    verdict = "meets" if worst <= GOAL_RATIO else "MISSES"
+    print(f"worst ratio {worst:.2f}: {verdict} the goal <= {GOAL_RATIO}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
