@@ -36,6 +36,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 GOAL_RATIO = 1.05
+# Appended to a dag_id and a file stem to name its EmptyOperator twin.
+TWIN_SUFFIX = "__empty_twin"
 BUNDLE_NAME = "dags-folder"
 
 TWIN_TEMPLATE = '''"""EmptyOperator twin of {dag_id} (same tasks and edges), made by bench/dag_parse_time.py."""
@@ -68,7 +70,7 @@ def _schedule_source(schedule) -> str:
     raise TypeError(f"the bench cannot mirror schedule {schedule!r} in a twin")
 
 
-def _parse_in_child(path: Path) -> dict:
+def parse_in_child(path: Path) -> dict:
     """Fork; the child parses and serializes ``path`` as the DAG processor does and reports back."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -143,14 +145,14 @@ def write_twin(shapes: dict, folder: Path, stem: str) -> Path:
         parts.append(
             TWIN_TEMPLATE.format(
                 dag_id=dag_id,
-                twin_id=f"{dag_id}__empty_twin",
+                twin_id=dag_id + TWIN_SUFFIX,
                 schedule=shape["schedule"],
                 params=params,
                 task_ids=shape["task_ids"],
                 edges=shape["edges"],
             )
         )
-    path = folder / f"{stem}__empty_twin.py"
+    path = folder / f"{stem}{TWIN_SUFFIX}.py"
     path.write_text("\n".join(parts))
     return path
 
@@ -200,14 +202,14 @@ def child_import_ms(modules: tuple[str, ...], runs: int) -> float:
 def measure(example: Path, folder: Path, runs: int) -> tuple[dict[str, float], dict[str, float], int]:
     """Median wall and CPU seconds of the example's and its twin's parses, and the number of tasks."""
     pre_import_airflow_modules(example)
-    first = _parse_in_child(example)
+    first = parse_in_child(example)
     twin = write_twin(first["shapes"], folder, example.stem)
     pre_import_airflow_modules(twin)
-    _parse_in_child(twin)  # writes the twin's bytecode, as ``first`` did the example's
+    parse_in_child(twin)  # writes the twin's bytecode, as ``first`` did the example's
     ours, theirs = [], []
     for _ in range(runs):  # alternate, so machine load hits both alike
-        ours.append(_parse_in_child(example))
-        theirs.append(_parse_in_child(twin))
+        ours.append(parse_in_child(example))
+        theirs.append(parse_in_child(twin))
 
     def medians(reports: list[dict]) -> dict[str, float]:
         return {key: statistics.median(r[key] for r in reports) for key in ("seconds", "cpu_seconds")}

@@ -38,7 +38,6 @@ import dag_parse_time  # the twin writer and the in-process parse that finds eac
 
 REPO = Path(__file__).resolve().parents[1]
 GOAL_RATIO = dag_parse_time.GOAL_RATIO
-TWIN_SUFFIX = "__empty_twin"
 POLL_SECONDS = 0.05
 # How long the DAG processor may take to parse every file --runs times (+1 warm-up parse).
 TIMEOUT_SECONDS = 900
@@ -72,11 +71,11 @@ def write_folder(examples: list[Path], dags: Path) -> dict[str, tuple[str, str]]
     dags.mkdir(parents=True)
     pairs = {}
     for example in examples:
-        report = dag_parse_time._parse_in_child(example)
+        report = dag_parse_time.parse_in_child(example)
         shutil.copy(example, dags / example.name)
         dag_parse_time.write_twin(report["shapes"], dags, example.stem)
         dag_id = sorted(report["shapes"])[0]  # one DAG per example file
-        pairs[example.name] = (dag_id, dag_id + TWIN_SUFFIX)
+        pairs[example.name] = (dag_id, dag_id + dag_parse_time.TWIN_SUFFIX)
     return pairs
 
 
