@@ -28,8 +28,10 @@ def new_dag(**kwargs: object) -> DAG:
     return DAG(dag_id="init_defaults", schedule=None, start_date=datetime(2024, 1, 1), params=PARAMS, **kwargs)
 
 
-def test_a_graphstorm_task_merges_the_dags_params_once_more_than_an_airflow_operator(monkeypatch):
-    """Its own class's pass and BaseOperator's: not one per class of the hierarchy (four for training)."""
+def test_a_graphstorm_task_copies_the_dags_params_once_as_an_airflow_operator_does(monkeypatch):
+    """Its own class's pass only: not one per class of the hierarchy (four for training), nor BaseOperator's."""
+    from airflow.providers.standard.operators.empty import EmptyOperator
+
     calls = []
     real = sdk_operator._get_parent_defaults
 
@@ -39,8 +41,11 @@ def test_a_graphstorm_task_merges_the_dags_params_once_more_than_an_airflow_oper
 
     monkeypatch.setattr(sdk_operator, "_get_parent_defaults", counting)
     with new_dag():
+        EmptyOperator(task_id="empty")
+        assert len(calls) == 1
+        calls.clear()
         train = GSTrainOperator(task_id="train", **TRAIN_ARGS)
-        assert len(calls) == 2
+        assert len(calls) == 1
         calls.clear()
         GConstructOperator(
             task_id="gconstruct",
@@ -49,8 +54,40 @@ def test_a_graphstorm_task_merges_the_dags_params_once_more_than_an_airflow_oper
             graph_config_file="config.json",
             graph_name="acm",
         )
-        assert len(calls) == 2
+        assert len(calls) == 1
     assert set(train.params) == set(PARAMS)  # the DAG's params still reach the task
+    assert train.params is not new_dag().params  # a copy of its own, as Airflow makes
+
+
+def test_base_operator_arguments_come_from_default_args_and_are_recorded():
+    default_args = {"retries": 4, "owner": "graph-team", "params": {"extra": Param(1, type="integer")}}
+    with new_dag(default_args=default_args):
+        op = GSTrainOperator(task_id="train", **TRAIN_ARGS)
+        mine = GSTrainOperator(task_id="mine", retries=0, **TRAIN_ARGS)
+    assert (op.retries, op.owner, mine.retries) == (4, "graph-team", 0)
+    assert set(op.params) == {*PARAMS, "extra"}
+    init_kwargs = op._BaseOperator__init_kwargs
+    assert (init_kwargs["retries"], init_kwargs["owner"]) == (4, "graph-team")
+    assert "default_args" not in init_kwargs
+    assert init_kwargs["multiple_outputs"] is True  # what GraphStormBaseOperator handed BaseOperator
+
+
+def test_a_mixin_between_the_graphstorm_base_and_base_operator_still_runs():
+    from airflow.sdk import BaseOperator
+
+    class Tagging(BaseOperator):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.tagged = True
+
+    class TaggedTrain(GSTrainOperator, Tagging):
+        pass
+
+    assert TaggedTrain.__mro__.index(Tagging) == TaggedTrain.__mro__.index(GraphStormBaseOperator) + 1
+    with new_dag(default_args={"retries": 2}):
+        op = TaggedTrain(task_id="train", **TRAIN_ARGS)
+    assert op.tagged
+    assert op.retries == 2
 
 
 def test_default_args_reach_every_class_of_the_hierarchy_and_explicit_arguments_win():

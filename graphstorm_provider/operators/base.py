@@ -29,7 +29,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
 from graphstorm_provider.operators import assets as _assets
-from graphstorm_provider.operators.init_defaults import fills_default_args
+from graphstorm_provider.operators.init_defaults import fills_default_args, init_base_operator
 from graphstorm_provider.operators.links import OPERATOR_LINKS
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ class GraphStormBaseOperator(BaseOperator):
         # --- assets: the step's AssetAlias outlets (operators/assets.py)
         step = getattr(type(self), "spec_module", "").rsplit(".", 1)[-1]
         kwargs["outlets"] = _assets.with_step_outlets(step, kwargs.get("outlets"))
-        super().__init__(**kwargs)
+        init_base_operator(self, GraphStormBaseOperator, kwargs)  # without a second params copy
         self.image_url = image_url
         self.role = role
         self.instance_type = instance_type

@@ -14,12 +14,17 @@ only fills this class's own arguments from the ``default_args`` it is handed - w
 wrapper would have done - and records them with the operator's init kwargs (``.partial()`` /
 mapped operators and serialization read them). Called as the outermost ``__init__`` (a subclass
 that defines none), it runs Airflow's full wrapper, so nothing changes for such classes.
+
+:func:`init_base_operator` does the same for ``BaseOperator.__init__`` itself, so a GraphStorm
+task copies the DAG's params once, as an ``EmptyOperator`` does, not twice.
 """
 
 from __future__ import annotations
 
 import functools
 from typing import Any, TypeVar
+
+from airflow.sdk import BaseOperator
 
 # What BaseOperatorMeta's wrapper carries (name-mangled in the metaclass); .partial() and
 # validate_mapping_kwargs read it on each class's __init__ of the MRO.
@@ -42,11 +47,7 @@ def fills_default_args(cls: C) -> C:
         if type(self).__init__ is light:  # no subclass __init__ ran Airflow's pass: run it here
             full(self, **kwargs)
             return
-        default_args = kwargs.get("default_args") or {}
-        filled = {name: default_args[name] for name in names if name not in kwargs and name in default_args}
-        if filled:
-            kwargs.update(filled)
-            getattr(self, INIT_KWARGS_ATTRIBUTE).update(filled)
+        _fill_from_default_args(self, kwargs, names)
         raw(self, **kwargs)
 
     for attribute in WRAPPER_ATTRIBUTES:
@@ -54,3 +55,34 @@ def fills_default_args(cls: C) -> C:
     # functools.wraps set __wrapped__ to the raw function, as the full wrapper has it.
     type.__setattr__(cls, "__init__", light)
     return cls
+
+
+def _fill_from_default_args(op: Any, kwargs: dict[str, Any], names: set[str]) -> None:
+    """Fill the arguments ``names`` that ``kwargs`` lacks from its ``default_args``, as Airflow's pass does."""
+    default_args = kwargs.get("default_args") or {}
+    filled = {name: default_args[name] for name in names if name not in kwargs and name in default_args}
+    if filled:
+        kwargs.update(filled)
+        getattr(op, INIT_KWARGS_ATTRIBUTE).update(filled)
+
+
+def init_base_operator(op: Any, cls: type[Any], kwargs: dict[str, Any]) -> None:
+    """
+    ``super(cls, op).__init__(**kwargs)`` for a class ``cls`` whose next class is ``BaseOperator``.
+
+    Called from ``cls.__init__``, which only ever runs inside a subclass's full ``apply_defaults``
+    pass (the outermost ``__init__`` of an operator is always one): that pass has found the DAG
+    and task group, merged the params and ``default_args`` and will set the XComArg
+    dependencies, so ``BaseOperator``'s own pass would only copy the DAG's params again. This
+    fills ``BaseOperator``'s arguments from ``default_args`` and records what it was given, as
+    its pass would, and runs its ``__init__``. If another class comes between (a mixin), it
+    runs ``super().__init__`` as usual.
+    """
+    mro = type(op).__mro__
+    if mro[mro.index(cls) + 1] is not BaseOperator:
+        super(cls, op).__init__(**kwargs)
+        return
+    full: Any = BaseOperator.__init__
+    _fill_from_default_args(op, kwargs, getattr(full, PARAM_NAMES_ATTRIBUTE))
+    full.__wrapped__(op, **kwargs)
+    getattr(op, INIT_KWARGS_ATTRIBUTE).update({k: v for k, v in kwargs.items() if k != "default_args"})
