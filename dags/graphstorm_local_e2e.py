@@ -28,11 +28,8 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-# The DAG processor imports a DAG file's top-level airflow.* imports once, before it forks the
-# file's parser ([dag_processor] parsing_pre_import_modules). airflow.sdk loads ``task`` lazily,
-# so without this line every parse of this file would import the TaskFlow modules (~20 ms).
-import airflow.sdk.definitions.decorators  # noqa: F401
-from airflow.sdk import DAG, task
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG
 
 from graphstorm_provider.dags_support import (
     check_run_conf,
@@ -63,6 +60,20 @@ JOB_ARGS = {
 }
 GSF_ARGS = {**JOB_ARGS, "task_type": "{{ params.task_type }}"}
 
+
+def prepare(params: dict, dag_run, dag, run_id: str) -> dict[str, str]:
+    """Refuse unknown conf keys; write the raw graph and the GraphStorm YAML under the run prefix."""
+    check_run_conf(dag_run.conf, dag.params)
+    return prepare_inputs(params, run_prefix(params["base_uri"], dag_run.logical_date, run_id))
+
+
+def report(prepared: dict, graph: dict, trained: dict, inferred: dict) -> dict:
+    """Score the test papers; write ``summary.json`` naming exactly the outputs it used."""
+    from graphstorm_provider.data.report import write_report
+
+    return write_report(prepared, graph, trained, inferred, s3_client=s3_client_for(prepared["run_prefix"]))
+
+
 with DAG(
     dag_id=DAG_ID,
     description="GraphStorm gconstruct -> train -> infer on a synthetic ACM graph (local or SageMaker)",
@@ -83,14 +94,9 @@ with DAG(
     ),
     doc_md=__doc__,
 ) as dag:
-
-    @task
-    def prepare(params: dict | None = None, dag_run=None, dag=None, run_id: str | None = None) -> dict[str, str]:
-        """Refuse unknown conf keys; write the raw graph and the GraphStorm YAML under the run prefix."""
-        check_run_conf(dag_run.conf, dag.params)
-        return prepare_inputs(params, run_prefix(params["base_uri"], dag_run.logical_date, run_id))
-
-    prepared = prepare()
+    # The two Python steps are classic PythonOperators, not TaskFlow @task functions: a @task
+    # costs every parse of this file about 2 ms more than an operator (bench/dag_parse_time.py).
+    prepared = PythonOperator(task_id="prepare", python_callable=prepare, multiple_outputs=True).output
 
     gconstruct = GConstructOperator(
         task_id="gconstruct",
@@ -120,11 +126,8 @@ with DAG(
         **GSF_ARGS,
     )
 
-    @task(multiple_outputs=False)  # one XCom: the summary dict
-    def report(prepared: dict, graph: dict, trained: dict, inferred: dict) -> dict:
-        """Score the test papers; write ``summary.json`` naming exactly the outputs it used."""
-        from graphstorm_provider.data.report import write_report
-
-        return write_report(prepared, graph, trained, inferred, s3_client=s3_client_for(prepared["run_prefix"]))
-
-    report(prepared, gconstruct.output, train.output, infer.output)
+    PythonOperator(
+        task_id="report",
+        python_callable=report,  # one XCom: the summary dict
+        op_kwargs={"prepared": prepared, "graph": gconstruct.output, "trained": train.output, "inferred": infer.output},
+    )

@@ -25,11 +25,8 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-# The DAG processor imports a DAG file's top-level airflow.* imports once, before it forks the
-# file's parser ([dag_processor] parsing_pre_import_modules). airflow.sdk loads ``task`` lazily,
-# so without this line every parse of this file would import the TaskFlow modules (~20 ms).
-import airflow.sdk.definitions.decorators  # noqa: F401
-from airflow.sdk import DAG, Param, task
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, Param
 
 from graphstorm_provider.dags_support import check_run_conf, graphstorm_params, hyperparameters, run_prefix
 from graphstorm_provider.operators.gconstruct import GConstructOperator
@@ -89,6 +86,58 @@ PARAMS["image_url"] = Param(
     "GraphStorm SageMaker image built by docker/build_image.sh and pushed.",
 )
 
+
+def prepare(params: dict | None = None, dag_run=None, dag=None, run_id: str | None = None) -> dict[str, str]:
+    """Refuse unknown conf keys; upload the raw graph and the YAML under the run prefix."""
+    check_run_conf(dag_run.conf, dag.params)
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    from graphstorm_provider.data import storage
+    from graphstorm_provider.data.synthetic_acm import SyntheticAcmSpec, generate_synthetic_acm
+    from graphstorm_provider.data.train_config import node_classification_yaml
+
+    prefix = run_prefix(params["base_uri"], dag_run.logical_date, run_id)
+    raw = f"{prefix}/raw"
+    spec = SyntheticAcmSpec(
+        num_papers=int(params["num_papers"]), num_classes=int(params["num_classes"]), seed=int(params["seed"])
+    )
+    yaml_uri = f"{prefix}/config/{params['graph_name']}_nc.yaml"
+    with storage.using_s3_client(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()):
+        summary = generate_synthetic_acm(raw, spec)
+        storage.write_bytes(yaml_uri, node_classification_yaml(spec.num_classes).encode())
+    return {
+        "run_prefix": prefix,
+        "raw_graph_s3": raw,
+        "graph_config_file": summary.graph_config_file,
+        "train_yaml_s3": yaml_uri,
+    }
+
+
+def summary(prepared: dict, graph: dict, trained: dict, inferred: dict) -> dict:
+    """Write ``summary.json``: the jobs and exactly the folders each step used."""
+    import json
+    import logging
+
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    from graphstorm_provider.data import storage
+
+    result = {
+        "run_prefix": prepared["run_prefix"],
+        "raw_graph": prepared["raw_graph_s3"],
+        "graph": graph["output_graph_s3"],
+        "model": trained["model_artifact_s3"],
+        "embeddings": inferred.get("output_emb_s3"),
+        "predictions": inferred["output_prediction_s3"],
+        "jobs": {"gconstruct": graph["job_name"], "train": trained["job_name"], "infer": inferred["job_name"]},
+    }
+    uri = f"{prepared['run_prefix']}/summary.json"
+    with storage.using_s3_client(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()):
+        storage.write_bytes(uri, json.dumps(result, indent=2).encode())
+    logging.getLogger("airflow.task").info("GraphStorm SageMaker summary: %s", uri)
+    return {**result, "summary": uri}
+
+
 with DAG(
     dag_id=DAG_ID,
     description="GraphStorm gconstruct -> train -> infer as SageMaker jobs (deferrable), outputs per date",
@@ -100,34 +149,9 @@ with DAG(
     params=PARAMS,
     doc_md=__doc__,
 ) as dag:
-
-    @task
-    def prepare(params: dict | None = None, dag_run=None, dag=None, run_id: str | None = None) -> dict[str, str]:
-        """Refuse unknown conf keys; upload the raw graph and the YAML under the run prefix."""
-        check_run_conf(dag_run.conf, dag.params)
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from graphstorm_provider.data import storage
-        from graphstorm_provider.data.synthetic_acm import SyntheticAcmSpec, generate_synthetic_acm
-        from graphstorm_provider.data.train_config import node_classification_yaml
-
-        prefix = run_prefix(params["base_uri"], dag_run.logical_date, run_id)
-        raw = f"{prefix}/raw"
-        spec = SyntheticAcmSpec(
-            num_papers=int(params["num_papers"]), num_classes=int(params["num_classes"]), seed=int(params["seed"])
-        )
-        yaml_uri = f"{prefix}/config/{params['graph_name']}_nc.yaml"
-        with storage.using_s3_client(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()):
-            summary = generate_synthetic_acm(raw, spec)
-            storage.write_bytes(yaml_uri, node_classification_yaml(spec.num_classes).encode())
-        return {
-            "run_prefix": prefix,
-            "raw_graph_s3": raw,
-            "graph_config_file": summary.graph_config_file,
-            "train_yaml_s3": yaml_uri,
-        }
-
-    prepared = prepare()
+    # The Python steps are classic PythonOperators, not TaskFlow @task functions: a @task costs
+    # every parse of this file about 2 ms more than an operator (bench/dag_parse_time.py).
+    prepared = PythonOperator(task_id="prepare", python_callable=prepare, multiple_outputs=True).output
 
     gconstruct = GConstructOperator(
         task_id="gconstruct",
@@ -160,29 +184,8 @@ with DAG(
         **GSF_ARGS,
     )
 
-    @task(multiple_outputs=False)  # one XCom
-    def summary(prepared: dict, graph: dict, trained: dict, inferred: dict) -> dict:
-        """Write ``summary.json``: the jobs and exactly the folders each step used."""
-        import json
-        import logging
-
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from graphstorm_provider.data import storage
-
-        result = {
-            "run_prefix": prepared["run_prefix"],
-            "raw_graph": prepared["raw_graph_s3"],
-            "graph": graph["output_graph_s3"],
-            "model": trained["model_artifact_s3"],
-            "embeddings": inferred.get("output_emb_s3"),
-            "predictions": inferred["output_prediction_s3"],
-            "jobs": {"gconstruct": graph["job_name"], "train": trained["job_name"], "infer": inferred["job_name"]},
-        }
-        uri = f"{prepared['run_prefix']}/summary.json"
-        with storage.using_s3_client(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()):
-            storage.write_bytes(uri, json.dumps(result, indent=2).encode())
-        logging.getLogger("airflow.task").info("GraphStorm SageMaker summary: %s", uri)
-        return {**result, "summary": uri}
-
-    summary(prepared, gconstruct.output, train.output, infer.output)
+    PythonOperator(
+        task_id="summary",
+        python_callable=summary,  # one XCom
+        op_kwargs={"prepared": prepared, "graph": gconstruct.output, "trained": train.output, "inferred": infer.output},
+    )

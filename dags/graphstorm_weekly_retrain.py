@@ -25,11 +25,8 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-# The DAG processor imports a DAG file's top-level airflow.* imports once, before it forks the
-# file's parser ([dag_processor] parsing_pre_import_modules). airflow.sdk loads ``task`` lazily,
-# so without this line every parse of this file would import the TaskFlow modules (~20 ms).
-import airflow.sdk.definitions.decorators  # noqa: F401
-from airflow.sdk import DAG, task
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG
 
 from graphstorm_provider.dags_support import check_run_conf, graphstorm_params, hyperparameters
 from graphstorm_provider.operators.gconstruct import GConstructOperator
@@ -62,6 +59,51 @@ JOB_ARGS = {
 }
 GSF_ARGS = {**JOB_ARGS, "task_type": "{{ params.task_type }}"}
 
+
+def prepare(params: dict | None = None, dag_run=None, dag=None, ds_nodash: str | None = None) -> dict[str, str]:
+    """Refuse unknown conf keys; find (or, in this example, create) the week's input."""
+    check_run_conf(dag_run.conf, dag.params)
+    import logging
+
+    from graphstorm_provider.data import storage
+    from graphstorm_provider.data.synthetic_acm import (
+        GRAPH_CONFIG_FILE,
+        SyntheticAcmSpec,
+        generate_synthetic_acm,
+    )
+    from graphstorm_provider.data.train_config import node_classification_yaml
+
+    base = params["base_uri"].rstrip("/")
+    prefix = f"{base}/{ds_nodash}"
+    raw = f"{base}/input/{ds_nodash}"
+    yaml_uri = f"{prefix}/config/{params['graph_name']}_nc.yaml"
+    with storage.using_s3_client(s3_client_for(base)):
+        # The marker is written last: a week whose export was cut short is written again.
+        if not storage.list_files(f"{raw}/{INPUT_COMPLETE_MARKER}"):
+            # Stand-in for the upstream export: a different graph each week, same for a re-run.
+            week_seed = (int(params["seed"]) * 1_000_003 + int(ds_nodash)) % 2**31
+            spec = SyntheticAcmSpec(
+                num_papers=int(params["num_papers"]), num_classes=int(params["num_classes"]), seed=week_seed
+            )
+            generate_synthetic_acm(raw, spec)
+            storage.write_bytes(f"{raw}/{INPUT_COMPLETE_MARKER}", b"")
+            logging.getLogger("airflow.task").info("wrote the week's synthetic input under %s", raw)
+        storage.write_bytes(yaml_uri, node_classification_yaml(int(params["num_classes"])).encode())
+    return {
+        "run_prefix": prefix,
+        "raw_graph_s3": raw,
+        "graph_config_file": GRAPH_CONFIG_FILE,
+        "train_yaml_s3": yaml_uri,
+    }
+
+
+def report(prepared: dict, graph: dict, trained: dict, inferred: dict) -> dict:
+    """Score the week's test papers; write ``summary.json`` naming exactly the outputs it used."""
+    from graphstorm_provider.data.report import write_report
+
+    return write_report(prepared, graph, trained, inferred, s3_client=s3_client_for(prepared["run_prefix"]))
+
+
 with DAG(
     dag_id=DAG_ID,
     description="Weekly GraphStorm retraining on that week's graph (backfillable; outputs per logical date)",
@@ -82,45 +124,9 @@ with DAG(
     ),
     doc_md=__doc__,
 ) as dag:
-
-    @task
-    def prepare(params: dict | None = None, dag_run=None, dag=None, ds_nodash: str | None = None) -> dict[str, str]:
-        """Refuse unknown conf keys; find (or, in this example, create) the week's input."""
-        check_run_conf(dag_run.conf, dag.params)
-        import logging
-
-        from graphstorm_provider.data import storage
-        from graphstorm_provider.data.synthetic_acm import (
-            GRAPH_CONFIG_FILE,
-            SyntheticAcmSpec,
-            generate_synthetic_acm,
-        )
-        from graphstorm_provider.data.train_config import node_classification_yaml
-
-        base = params["base_uri"].rstrip("/")
-        prefix = f"{base}/{ds_nodash}"
-        raw = f"{base}/input/{ds_nodash}"
-        yaml_uri = f"{prefix}/config/{params['graph_name']}_nc.yaml"
-        with storage.using_s3_client(s3_client_for(base)):
-            # The marker is written last: a week whose export was cut short is written again.
-            if not storage.list_files(f"{raw}/{INPUT_COMPLETE_MARKER}"):
-                # Stand-in for the upstream export: a different graph each week, same for a re-run.
-                week_seed = (int(params["seed"]) * 1_000_003 + int(ds_nodash)) % 2**31
-                spec = SyntheticAcmSpec(
-                    num_papers=int(params["num_papers"]), num_classes=int(params["num_classes"]), seed=week_seed
-                )
-                generate_synthetic_acm(raw, spec)
-                storage.write_bytes(f"{raw}/{INPUT_COMPLETE_MARKER}", b"")
-                logging.getLogger("airflow.task").info("wrote the week's synthetic input under %s", raw)
-            storage.write_bytes(yaml_uri, node_classification_yaml(int(params["num_classes"])).encode())
-        return {
-            "run_prefix": prefix,
-            "raw_graph_s3": raw,
-            "graph_config_file": GRAPH_CONFIG_FILE,
-            "train_yaml_s3": yaml_uri,
-        }
-
-    prepared = prepare()
+    # The Python steps are classic PythonOperators, not TaskFlow @task functions: a @task costs
+    # every parse of this file about 2 ms more than an operator (bench/dag_parse_time.py).
+    prepared = PythonOperator(task_id="prepare", python_callable=prepare, multiple_outputs=True).output
 
     gconstruct = GConstructOperator(
         task_id="gconstruct",
@@ -153,11 +159,8 @@ with DAG(
         **GSF_ARGS,
     )
 
-    @task(multiple_outputs=False)  # one XCom: the summary dict
-    def report(prepared: dict, graph: dict, trained: dict, inferred: dict) -> dict:
-        """Score the week's test papers; write ``summary.json`` naming exactly the outputs it used."""
-        from graphstorm_provider.data.report import write_report
-
-        return write_report(prepared, graph, trained, inferred, s3_client=s3_client_for(prepared["run_prefix"]))
-
-    report(prepared, gconstruct.output, train.output, infer.output)
+    PythonOperator(
+        task_id="report",
+        python_callable=report,  # one XCom: the summary dict
+        op_kwargs={"prepared": prepared, "graph": gconstruct.output, "trained": train.output, "inferred": infer.output},
+    )

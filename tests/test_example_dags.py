@@ -32,14 +32,46 @@ def task_states(dag_run) -> dict[str, str]:
 
 
 # --- parse time ------------------------------------------------------------------------------
-@pytest.mark.parametrize("dag_file", sorted(DAGS.glob("*.py")), ids=lambda p: p.stem)
-def test_a_file_using_task_names_its_module_for_the_dag_processor_to_pre_import(dag_file):
-    # The DAG processor imports a file's top-level airflow.* imports once, before it forks the
-    # file's parser; airflow.sdk loads ``task`` lazily, so without the name every parse pays for it.
-    from airflow.utils.file import iter_airflow_imports
+# What parsing a file imports once the DAG processor has pre-imported its top-level airflow.*
+# imports ([dag_processor] parsing_pre_import_modules) and the preload line ran: nothing, so a
+# forked parse pays for no module (airflow.sdk loads ``task`` lazily: a @task would import the
+# TaskFlow modules in every parse unless the file names them).
+NEW_MODULES_PROBE = """
+import importlib, importlib.util, json, sys
+from datetime import datetime
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
+from airflow.utils.file import iter_airflow_imports
+import graphstorm_provider.preload
 
-    if "@task" in dag_file.read_text():
-        assert "airflow.sdk.definitions.decorators" in set(iter_airflow_imports(str(dag_file)))
+with DAG("warm_up", schedule=None, start_date=datetime(2024, 1, 1)):  # what a running DAG processor has done
+    EmptyOperator(task_id="t")
+found = {}
+for path in sys.argv[1:]:
+    for name in iter_airflow_imports(path):
+        importlib.import_module(name)
+    before = set(sys.modules)
+    spec = importlib.util.spec_from_file_location("example_under_test", path)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    found[path] = sorted(set(sys.modules) - before - {"example_under_test"})
+print(json.dumps(found))
+"""
+
+
+def test_parsing_an_example_imports_no_module_the_dag_processor_has_not_imported_before_the_fork(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    files = [str(p) for p in sorted(DAGS.glob("*.py"))]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", NEW_MODULES_PROBE, *files], env=env, capture_output=True, text=True, check=True
+    )
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(found) == set(files)
+    assert found == dict.fromkeys(files, [])
 
 
 def _graphstorm_imports(dag_file: Path) -> set[str]:
