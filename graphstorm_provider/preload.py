@@ -5,7 +5,7 @@ The DAG processor forks a new process for every parse of a DAG file. Modules the
 had imported before the fork cost that process nothing. Airflow imports the ``airflow.*``
 modules a DAG file names in advance (``[dag_processor] parsing_pre_import_modules``), but not a
 third-party provider's. So without this module, every parse of a GraphStorm DAG imports the
-GraphStorm operators again: about 5 ms on a 2-core machine, half of it the page faults of a forked
+GraphStorm operators again: 5-10 ms on a 2-core machine, half of it the page faults of a forked
 process writing to memory it shares with its parent (``bench/dag_processor_parse_time.py
 --pre-import`` measures the difference in the DAG processor's own parse times).
 
