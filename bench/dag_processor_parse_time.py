@@ -4,8 +4,8 @@
 goes; this one asks the real thing. It starts ``airflow dag-processor`` (one parsing process,
 every file re-parsed as soon as it is done) over a temporary DAGs folder holding the example
 DAG files and their twins (written by ``dag_parse_time.write_twin``: same tasks, edges, schedule,
-params, description, tags and ``doc_md``, every task an ``EmptyOperator``), with a temporary ``AIRFLOW_HOME`` and SQLite
-database. After each parse the DAG processor stores the duration it measured for the file
+params, description, tags and ``doc_md``, every task an ``EmptyOperator``), with a temporary
+``AIRFLOW_HOME`` and SQLite database. After each parse the DAG processor stores the duration it measured for the file
 (from starting the parsing process to having its result) in ``dag.last_parse_duration``: what
 the UI shows as the DAG's "Last parse duration". The bench samples that column until every file
 was parsed ``--runs`` times and prints, per example, the medians and their ratio (goal: <= 1.05).

@@ -77,7 +77,7 @@ JOB_ARGS = {
 GSF_ARGS = {**JOB_ARGS, "graph_name": "{{ params.graph_name }}", "task_type": "{{ params.task_type }}"}
 
 
-def prepare(params: dict | None = None, dag_run=None, dag=None, run_id: str | None = None) -> dict[str, str]:
+def prepare(params: dict, dag_run, dag, run_id: str) -> dict[str, str]:
     """Refuse unknown conf keys; write the chunked graph and the GraphStorm YAML under the run prefix."""
     check_run_conf(dag_run.conf, dag.params)
     return prepare_inputs(

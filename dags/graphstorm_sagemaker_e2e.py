@@ -87,7 +87,7 @@ PARAMS["image_url"] = Param(
 )
 
 
-def prepare(params: dict | None = None, dag_run=None, dag=None, run_id: str | None = None) -> dict[str, str]:
+def prepare(params: dict, dag_run, dag, run_id: str) -> dict[str, str]:
     """Refuse unknown conf keys; upload the raw graph and the YAML under the run prefix."""
     check_run_conf(dag_run.conf, dag.params)
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook

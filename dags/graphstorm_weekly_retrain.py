@@ -28,23 +28,13 @@ from datetime import datetime
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG
 
-from graphstorm_provider.dags_support import check_run_conf, graphstorm_params, hyperparameters
+from graphstorm_provider.dags_support import check_run_conf, graphstorm_params, hyperparameters, s3_client_for
 from graphstorm_provider.operators.gconstruct import GConstructOperator
 from graphstorm_provider.operators.infer import GSInferOperator
 from graphstorm_provider.operators.train import GSTrainOperator
 
 DAG_ID = "graphstorm_weekly_retrain"
-AWS_CONN_ID = "aws_default"
 DEFAULT_BASE_URI = os.environ.get("GRAPHSTORM_WEEKLY_BASE_URI", "file:///tmp/graphstorm-airflow/weekly")
-
-
-def s3_client_for(uri: str):
-    """The Airflow connection's S3 client for an ``s3://`` base (credentials, region, endpoint)."""
-    if not uri.startswith("s3://"):
-        return None
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    return S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
 
 
 INPUT_COMPLETE_MARKER = "_SUCCESS"  # a week's input is complete once this exists
@@ -60,7 +50,7 @@ JOB_ARGS = {
 GSF_ARGS = {**JOB_ARGS, "task_type": "{{ params.task_type }}"}
 
 
-def prepare(params: dict | None = None, dag_run=None, dag=None, ds_nodash: str | None = None) -> dict[str, str]:
+def prepare(params: dict, dag_run, dag, ds_nodash: str) -> dict[str, str]:
     """Refuse unknown conf keys; find (or, in this example, create) the week's input."""
     check_run_conf(dag_run.conf, dag.params)
     import logging
