@@ -379,6 +379,7 @@ def test_clearing_only_train_leaves_no_mismatched_outputs(deployment, local_run)
 # ---- an unknown conf key -----------------------------------------------------------------------------
 def test_unknown_conf_key_fails_the_first_task_naming_it(deployment):
     """Airflow accepts a key no param declares; ``prepare`` refuses it at once; no GraphStorm step runs."""
+    deployment.unpause(LOCAL_DAG)  # not left to local_run: alone, a run of the paused DAG stays queued
     status, run = deployment.trigger(LOCAL_DAG, {**SMALL_CONF, "num_epoch": 5})
     assert status == 200, run  # the REST API (and the form) cannot refuse it: the first task does
     finished = deployment.wait_for_run(LOCAL_DAG, run["dag_run_id"], timeout=SHORT_RUN_TIMEOUT_S)
