@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from graphstorm_provider.execution.compose_runner import ComposeJobError, ComposeJobRunner
+from graphstorm_provider.execution.compose_runner import ComposeJobError, ComposeJobRunner, HostFailure, failure_cause
 from graphstorm_provider.jobs.request import JobRequest
 
 # Every host: record who it is, wait until it can resolve every host name (the SageMaker
@@ -51,6 +51,16 @@ print(f"hello from {me}", flush=True)
 action = os.environ.get("ACTION_" + me.replace("-", "_"), "exit0")
 if action.startswith("exit"):
     sys.exit(int(action[4:]))
+def fail(reason):  # as the entry points fail: the reason in SageMaker's failure file, exit 1
+    os.makedirs("/opt/ml/output", exist_ok=True)
+    with open("/opt/ml/output/failure", "w") as f:
+        f.write(reason)
+    sys.exit(1)
+if action.startswith("blame-"):  # "blame-algo-2": lost that peer (gsentry's PeerError), at once
+    fail(f"host {action[len('blame-'):]}: connection closed before the host finished")
+if action.startswith("fail-after-"):  # "fail-after-3": its own failure, after 3 s of clean-up
+    time.sleep(float(action[len("fail-after-"):]))
+    fail(f"GraphStorm failed on {me}\nTraceback: details")
 time.sleep(600)  # "sleep": stay up until killed, stopped or timed out
 """
 
@@ -104,6 +114,22 @@ def wait_for(path: Path, limit_s: float = 120) -> None:
         time.sleep(0.2)
 
 
+HOSTS = ["algo-1", "algo-2", "algo-3"]
+
+
+def test_the_cause_is_the_first_failed_host_that_blames_no_peer():
+    lost = HostFailure("algo-1", 1, "host algo-3: connection closed before the host finished")
+    own = HostFailure("algo-3", 1, "GraphStorm's exception")
+    assert failure_cause([lost, own], HOSTS) == "algo-3"
+    # A host without a failure file (killed: 137) blames no one.
+    assert failure_cause([HostFailure("algo-2", 137, None), lost], HOSTS) == "algo-2"
+    # Every failed host blames a peer: the one the first blames, exited or not.
+    assert failure_cause([lost, HostFailure("algo-2", 1, "host algo-3: sent nothing for 60 s")], HOSTS) == "algo-3"
+    # A name that is not a peer (itself, or no host of the job) is no blame.
+    assert failure_cause([HostFailure("algo-1", 1, "host algo-1: odd"), own], HOSTS) == "algo-1"
+    assert failure_cause([HostFailure("algo-1", 1, "host algo-9: odd"), own], HOSTS) == "algo-1"
+
+
 def test_two_hosts_run_with_the_sagemaker_contract(compose_tool, probe_image, tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-in-any-file-0123")
     lines = Lines()
@@ -142,6 +168,41 @@ def test_first_failing_host_fails_the_job_and_the_rest_are_stopped(compose_tool,
     with pytest.raises(ComposeJobError, match="host algo-2 .* exited with code 3") as failed:
         runner.run()
     assert (failed.value.host, failed.value.exit_code) == ("algo-2", 3)
+    assert_clean(runner)
+
+
+def test_the_host_its_peers_blame_fails_the_job_though_they_exit_first(compose_tool, probe_image, tmp_path):
+    # algo-2 fails and takes 3 s to stop its processes; algo-1 learns of it at once, reports the
+    # lost peer and exits first. The job failed because of algo-2, with algo-2's code and reason.
+    job = probe_job(
+        probe_image,
+        tmp_path / "out",
+        unique("gs-probe-blame"),
+        actions={"algo-1": "blame-algo-2", "algo-2": "fail-after-3"},
+    )
+    lines = Lines()
+    runner = ComposeJobRunner(job, log=lines, work_dir=tmp_path / "work")
+    with pytest.raises(ComposeJobError) as failed:
+        runner.run()
+    assert (failed.value.host, failed.value.exit_code) == ("algo-2", 1), str(failed.value)
+    assert str(failed.value).endswith("exited with code 1: GraphStorm failed on algo-2"), str(failed.value)
+    assert failed.value.reason == "GraphStorm failed on algo-2"
+    assert "host algo-1 exited with code 1" in lines  # it did exit first
+    assert_clean(runner)
+    assert not list((tmp_path / "work").glob("*failure*"))  # the reasons were read, not kept
+
+
+def test_a_blamed_host_that_does_not_exit_is_named_with_its_peers_report(compose_tool, probe_image, tmp_path):
+    job = probe_job(
+        probe_image, tmp_path / "out", unique("gs-probe-silent"), actions={"algo-1": "blame-algo-2", "algo-2": "sleep"}
+    )
+    runner = ComposeJobRunner(job, log=Lines(), work_dir=tmp_path / "work", blamed_exit_grace_s=2)
+    with pytest.raises(ComposeJobError) as failed:
+        runner.run()
+    assert (failed.value.host, failed.value.exit_code) == ("algo-2", 1), str(failed.value)
+    assert "algo-2 (container {}), as reported by host algo-1 (exit code 1): host algo-2: connection closed".format(
+        runner.containers["algo-2"]
+    ) in str(failed.value)
     assert_clean(runner)
 
 

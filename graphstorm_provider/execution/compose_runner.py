@@ -5,8 +5,10 @@ Run a multi-host job as a compose project and always clean up after it.
 detached, streams each host's log prefixed by its host name, and watches the
 containers through the engine. The job's result follows SageMaker's rule: it
 succeeds when every host exits 0 and fails as soon as one host fails, with that
-host's name and exit code; the other hosts are then stopped, not waited for, so a
-dead host never leaves the job hanging. A timeout (the request's
+host's name, exit code and failure reason; the other hosts are then stopped, not
+waited for, so a dead host never leaves the job hanging. The host named is the one
+whose own failure ended the job: a host that lost a peer says so in its failure
+file (``host algo-2: ...``, the entry points' contract) and may exit first. A timeout (the request's
 ``StoppingCondition.MaxRuntimeInSeconds``, or the one given) fails the job too.
 
 Teardown runs on every path, success, failure, timeout and :meth:`stop` (the
@@ -58,15 +60,55 @@ _UP_TIMEOUT_S = 300
 _DOWN_TIMEOUT_S = 120
 _TIMED_OUT = EXIT_TIMED_OUT
 _GUARD_EXIT_TIMEOUT_S = 10  # for the guard to read `done` and exit
+# Where a container leaves its failure reason (SageMaker's FailureReason; execution/opt_ml.py).
+_FAILURE_FILE = "/opt/ml/output/failure"
+# How a host that lost a peer words its failure (the entry points' PeerError): it names the peer.
+_PEER_FAILURE = re.compile(r"^host (algo-\d+): ")
+# How long a host its peers blame may take to exit after they did (it is failing already).
+_BLAMED_EXIT_GRACE_S = 15.0
 
 
 class ComposeJobError(RuntimeError):
-    """The job failed; ``host`` is the first host that failed (None for timeout/stop)."""
+    """
+    The job failed; ``host`` is the host whose failure ended it (None for timeout/stop).
 
-    def __init__(self, message: str, *, exit_code: int, host: str | None = None) -> None:
+    ``reason``: the first line of that host's failure file, when it left one.
+    """
+
+    def __init__(self, message: str, *, exit_code: int, host: str | None = None, reason: str | None = None) -> None:
         super().__init__(message)
         self.exit_code = exit_code
         self.host = host
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class HostFailure:
+    """Why a host failed: its exit code and the first line of its failure file (None without one)."""
+
+    host: str
+    exit_code: int
+    reason: str | None
+
+
+def blamed_peer(failure: HostFailure, hosts: list[str]) -> str | None:
+    """Return the peer a failed host blames for its failure (``host algo-2: ...``), or None."""
+    match = _PEER_FAILURE.match(failure.reason or "")
+    peer = match.group(1) if match else None
+    return peer if peer in hosts and peer != failure.host else None
+
+
+def failure_cause(failures: list[HostFailure], hosts: list[str]) -> str:
+    """
+    Return the host whose own failure ended the job, from the failed hosts in the order they finished.
+
+    The first one that blames no peer; if every one blames a peer, the peer the first one blames
+    (a host killed, frozen or still on its way out).
+    """
+    for failure in failures:
+        if blamed_peer(failure, hosts) is None:
+            return failure.host
+    return blamed_peer(failures[0], hosts) or failures[0].host
 
 
 @dataclass
@@ -119,6 +161,7 @@ class ComposeJobRunner:
         timeout_s: float | None = None,
         poll_interval_s: float = 1.0,
         stop_grace_s: int = 5,
+        blamed_exit_grace_s: float = _BLAMED_EXIT_GRACE_S,
     ) -> None:
         self.job = job
         self.options = options or ComposeOptions()
@@ -139,6 +182,8 @@ class ComposeJobRunner:
         self.timeout_s = float(timeout_s or stopping or _DEFAULT_TIMEOUT_S)
         self.poll_interval_s = poll_interval_s
         self.stop_grace_s = stop_grace_s
+        self.blamed_exit_grace_s = blamed_exit_grace_s
+        self._failure: ComposeJobError | None = None  # set by _wait when a host failed
         self.tool: ComposeTool | None = None
         self._stop = threading.Event()
         # Re-entrant: on_kill may call stop() from a signal handler while run() is in teardown().
@@ -179,15 +224,8 @@ class ComposeJobRunner:
             if self._stop.is_set():
                 # stop() may have torn down while `up` was still creating containers.
                 self._remove_by_name(quiet=False)
-        failed = [(host, code) for host, code in result.exit_codes.items() if code]
-        if failed:
-            host, code = failed[0]
-            raise ComposeJobError(
-                f"{self.job.step} job {self.job.job_name} failed: host {host} "
-                f"(container {self.containers[host]}) exited with code {code}",
-                exit_code=code,
-                host=host,
-            )
+        if self._failure is not None:
+            raise self._failure
         self._emit(f"Job {self.job.job_name} finished on all hosts in {result.duration_s:.1f} s")
         if not self._keep_work_dir:
             # Our own folder holds only the compose file: keep it after a failure, for debugging.
@@ -374,6 +412,7 @@ class ComposeJobRunner:
                 self._raise_if_stopped()
                 # One failed host fails the job (as on SageMaker); the rest are stopped now.
                 self._failed = True
+                self._failure = self._job_failure(ordered)
                 return ordered
             if len(codes) == len(self.hosts):
                 return ordered
@@ -387,6 +426,56 @@ class ComposeJobRunner:
                     exit_code=124,
                 )
             self._stop.wait(self.poll_interval_s)
+
+    def _job_failure(self, codes: dict[str, int]) -> ComposeJobError:
+        """Return the job's error, naming the host whose own failure ended it (``codes`` in finish order)."""
+        failures = [HostFailure(host, code, self._failure_reason(host)) for host, code in codes.items() if code]
+        cause = failure_cause(failures, self.hosts)
+        if cause not in codes:  # blamed by a peer that exited first: let it exit with its own code
+            code = self._await_exit(cause, self.blamed_exit_grace_s)
+            if code is not None:
+                codes[cause] = code
+                failures.insert(0, HostFailure(cause, code, self._failure_reason(cause) if code else None))
+        job = f"{self.job.step} job {self.job.job_name} failed: host {cause} (container {self.containers[cause]})"
+        own = next((f for f in failures if f.host == cause), None)
+        if own is not None and own.exit_code:
+            detail = f": {own.reason}" if own.reason else ""
+            message = f"{job} exited with code {own.exit_code}{detail}"
+            return ComposeJobError(message, exit_code=own.exit_code, host=cause, reason=own.reason)
+        # Still running, or gone without a code: what the peer that blamed it saw.
+        report = failures[0]
+        message = f"{job}, as reported by host {report.host} (exit code {report.exit_code}): {report.reason}"
+        return ComposeJobError(message, exit_code=report.exit_code, host=cause, reason=report.reason)
+
+    def _await_exit(self, host: str, limit_s: float) -> int | None:
+        """Return the host's exit code once it exits within ``limit_s`` seconds, else None."""
+        deadline = time.monotonic() + limit_s
+        while True:
+            status, code, _ = self._state(host)
+            if status == "missing":
+                return None
+            if status in _FINISHED_STATES:
+                self._emit(f"host {host} exited with code {code}")
+                return code if code is not None else 255
+            if time.monotonic() > deadline or self._stop.wait(min(self.poll_interval_s, 0.5)):
+                return None
+
+    def _failure_reason(self, host: str) -> str | None:
+        """
+        Return the first line of the failure file an exited host's container left, or None.
+
+        Copied out of the container (``<engine> cp`` reads a stopped one) into a file that is removed once
+        read: the reason goes into the error and the log, not into a file of ours.
+        """
+        target = self.work_dir / f".failure-{host}"
+        try:
+            proc = self._run([self._tool.engine, "cp", f"{self.containers[host]}:{_FAILURE_FILE}", str(target)], 60)
+            if proc.returncode != 0 or not target.is_file():
+                return None
+            lines = target.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+            return lines[0].strip() if lines else None
+        finally:
+            target.unlink(missing_ok=True)
 
     def _raise_if_stopped(self) -> None:
         if self._stop.is_set():
