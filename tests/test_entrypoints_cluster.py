@@ -40,6 +40,14 @@ DRIVER = textwrap.dedent("""
         print("past-barrier", flush=True)
         if mode == "fail":
             raise EntryError("boom: GraphStorm exploded")
+        if mode == "child":  # run DRIVER_CHILD as the host's GraphStorm process, as the entry points do
+            from pathlib import Path
+            from gsentry.job import HostJob
+            from gsentry.launcher import Command
+            from gsentry.transfer import Transfer
+
+            job = HostJob(env, Transfer(env.region), cluster, Path(os.environ["DRIVER_WORK"]))
+            job.run_command(Command("trainer", [sys.executable, "-c", os.environ["DRIVER_CHILD"]]))
         deadline = time.monotonic() + float(os.environ.get("DRIVER_WAIT", "0"))
         while time.monotonic() < deadline:
             error = cluster.failure()
@@ -203,6 +211,46 @@ def test_failing_worker_reports_its_error_to_the_leader(tmp_path, cluster_env):
     assert "boom: GraphStorm exploded" in werr
     assert leader.returncode == 1
     assert "host algo-2: failed: boom: GraphStorm exploded" in lerr
+
+
+# algo-2's trainer group dies, leaving a worker that holds its output open (torch's workers
+# outlive a SIGKILLed launcher); algo-1's own trainer fails 2 s later, because of it (as its
+# collectives break). algo-2 must tell algo-1 before it waits for that output or stops anything,
+# so that algo-1 reports the lost peer, not its own failure: the host named is the cause.
+FAILING_GROUP = """
+import pathlib, subprocess, sys
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+pathlib.Path({mark!r}).write_text("failed")
+sys.exit(1)
+"""
+BROKEN_BY_IT = """
+import os, sys, time
+while not os.path.exists({mark!r}):
+    time.sleep(0.05)
+time.sleep(2)
+sys.exit(1)
+"""
+
+
+def test_a_host_whose_process_fails_tells_its_peers_before_their_processes_fail_too(tmp_path, cluster_env):
+    mark = str(tmp_path / "algo-2-failed")
+    work = {h: tmp_path / h / "work" for h in ("algo-1", "algo-2")}
+    for folder in work.values():
+        folder.mkdir(parents=True)
+    leader = _driver(
+        tmp_path,
+        cluster_env("algo-1", DRIVER_MODE="child", DRIVER_WORK=work["algo-1"], DRIVER_CHILD=BROKEN_BY_IT.format(mark=mark)),
+    )
+    worker = _driver(
+        tmp_path,
+        cluster_env("algo-2", DRIVER_MODE="child", DRIVER_WORK=work["algo-2"], DRIVER_CHILD=FAILING_GROUP.format(mark=mark)),
+    )
+    _, werr = worker.communicate(timeout=60)
+    _, lerr = leader.communicate(timeout=60)
+    assert worker.returncode == 1
+    assert "ERROR: trainer failed (exit code 1)" in werr, werr
+    assert leader.returncode == 1
+    assert "ERROR: host algo-2: failed: trainer exited with code 1" in lerr, lerr
 
 
 def test_failing_leader_fails_the_workers_naming_it(tmp_path, cluster_env):

@@ -401,6 +401,11 @@ class Cluster:
             for peer in list(self.peers.values()):
                 peer.send({"type": "hb"})
 
+    def report_failure(self, reason: str) -> None:
+        """Tell every peer at once that this host failed, before it cleans up (:meth:`finish` hangs up later)."""
+        for peer in self.peers.values():
+            peer.send({"type": "fail", "host": self.env.current_host, "reason": reason})
+
     def finish(self, error: BaseException | None = None) -> None:
         """Tell every peer this host is done (or failed, with the reason) and hang up."""
         self._stop.set()

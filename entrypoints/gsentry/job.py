@@ -228,12 +228,12 @@ class HostJob:
         # Servers first: DGL clients retry until their servers listen, not the other way round.
         for child in children:
             child.start()
-        supervise(children, self.abort_reason)
+        supervise(children, self.abort_reason, self.cluster.report_failure)
         return ip_config, plan
 
     def run_command(self, command: Command) -> None:
         child = self._child(command).start()
-        supervise([child], self.abort_reason)
+        supervise([child], self.abort_reason, self.cluster.report_failure)
 
     def _child(self, command: Command) -> Child:
         return Child(command.name, command.argv, {**os.environ, **command.env}, cwd=self.work)

@@ -132,14 +132,19 @@ class AbortRequested(Exception):
 def supervise(
     children: list[Child],
     should_abort: Callable[[], Exception | None] = lambda: None,
+    on_failure: Callable[[str], None] = lambda reason: None,
     poll_seconds: float = 0.5,
 ) -> None:
     """
     Wait for every child to exit 0.
 
-    The first child that exits non-zero stops all the others and its error is raised. If
+    The first child that exits non-zero fails the host: ``on_failure`` is told at once (the host
+    tells its peers before anything else: stopping its processes breaks theirs, and they must not
+    take that for the cause), every child is stopped (its session too, which ends the failed
+    child's output: a killed launcher's workers hold it open) and its error is raised. If
     ``should_abort`` returns an exception (a dead peer host, a signal), every child is stopped and
-    that exception is raised. No timeouts here: the peers' watchdog bounds the time a
+    that exception is raised; it is asked first, so a peer's failure wins over a failure of this
+    host's own seen at the same time. No timeouts here: the peers' watchdog bounds the time a
     distributed job can hang.
     """
     try:
@@ -148,19 +153,26 @@ def supervise(
             if abort is not None:
                 raise abort
             codes = [(child, child.poll()) for child in children]
-            failed = [child for child, code in codes if code not in (None, 0)]
+            failed = [(child, code) for child, code in codes if code not in (None, 0)]
             if failed:
-                raise failed[0].failure()
+                child, code = failed[0]
+                on_failure(f"{child.name} exited with code {code}")
+                _stop_all(children)
+                raise child.failure()
             if all(code == 0 for _, code in codes):
                 for child in children:
                     child.finish_output()
                 return
             time.sleep(poll_seconds)
     finally:
-        for child in children:
-            if child.proc and child.proc.poll() is None:
-                log.warning("stopping %s", child.name)
-            child.stop()
+        _stop_all(children)
+
+
+def _stop_all(children: list[Child]) -> None:
+    for child in children:
+        if child.proc and child.proc.poll() is None:
+            log.warning("stopping %s", child.name)
+        child.stop()
 
 
 def run(
