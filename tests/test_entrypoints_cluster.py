@@ -239,11 +239,15 @@ def test_a_host_whose_process_fails_tells_its_peers_before_their_processes_fail_
         folder.mkdir(parents=True)
     leader = _driver(
         tmp_path,
-        cluster_env("algo-1", DRIVER_MODE="child", DRIVER_WORK=work["algo-1"], DRIVER_CHILD=BROKEN_BY_IT.format(mark=mark)),
+        cluster_env(
+            "algo-1", DRIVER_MODE="child", DRIVER_WORK=work["algo-1"], DRIVER_CHILD=BROKEN_BY_IT.format(mark=mark)
+        ),
     )
     worker = _driver(
         tmp_path,
-        cluster_env("algo-2", DRIVER_MODE="child", DRIVER_WORK=work["algo-2"], DRIVER_CHILD=FAILING_GROUP.format(mark=mark)),
+        cluster_env(
+            "algo-2", DRIVER_MODE="child", DRIVER_WORK=work["algo-2"], DRIVER_CHILD=FAILING_GROUP.format(mark=mark)
+        ),
     )
     _, werr = worker.communicate(timeout=60)
     _, lerr = leader.communicate(timeout=60)
