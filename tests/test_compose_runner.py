@@ -125,7 +125,8 @@ def test_the_cause_is_the_first_failed_host_that_blames_no_peer():
     assert failure_cause([HostFailure("algo-2", 137, None), lost], HOSTS) == "algo-2"
     # Every failed host blames a peer: the one the first blames, exited or not.
     assert failure_cause([lost, HostFailure("algo-2", 1, "host algo-3: sent nothing for 60 s")], HOSTS) == "algo-3"
-    # A name that is not a peer (itself, or no host of the job) is no blame.
+    # A host that is not a suspect (itself, one that exited 0, no host of the job) is no blame.
+    assert failure_cause([lost, HostFailure("algo-2", 1, "its own")], ["algo-1", "algo-2"]) == "algo-1"
     assert failure_cause([HostFailure("algo-1", 1, "host algo-1: odd"), own], HOSTS) == "algo-1"
     assert failure_cause([HostFailure("algo-1", 1, "host algo-9: odd"), own], HOSTS) == "algo-1"
 
@@ -203,6 +204,21 @@ def test_a_blamed_host_that_does_not_exit_is_named_with_its_peers_report(compose
     assert "algo-2 (container {}), as reported by host algo-1 (exit code 1): host algo-2: connection closed".format(
         runner.containers["algo-2"]
     ) in str(failed.value)
+    assert_clean(runner)
+
+
+def test_a_host_that_finished_is_not_blamed_by_one_that_failed(compose_tool, probe_image, tmp_path):
+    job = probe_job(
+        probe_image,
+        tmp_path / "out",
+        unique("gs-probe-ok-blamed"),
+        actions={"algo-1": "blame-algo-2", "algo-2": "exit0"},
+    )
+    runner = ComposeJobRunner(job, log=Lines(), work_dir=tmp_path / "work", blamed_exit_grace_s=5)
+    with pytest.raises(ComposeJobError) as failed:
+        runner.run()
+    assert (failed.value.host, failed.value.exit_code) == ("algo-1", 1), str(failed.value)
+    assert failed.value.reason == "host algo-2: connection closed before the host finished"
     assert_clean(runner)
 
 

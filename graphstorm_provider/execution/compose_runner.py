@@ -430,15 +430,20 @@ class ComposeJobRunner:
     def _job_failure(self, codes: dict[str, int]) -> ComposeJobError:
         """Return the job's error, naming the host whose own failure ended it (``codes`` in finish order)."""
         failures = [HostFailure(host, code, self._failure_reason(host)) for host, code in codes.items() if code]
-        cause = failure_cause(failures, self.hosts)
+        suspects = [host for host in self.hosts if codes.get(host) != 0]  # a host that succeeded is no cause
+        cause = failure_cause(failures, suspects)
         if cause not in codes:  # blamed by a peer that exited first: let it exit with its own code
             code = self._await_exit(cause, self.blamed_exit_grace_s)
             if code is not None:
                 codes[cause] = code
-                failures.insert(0, HostFailure(cause, code, self._failure_reason(cause) if code else None))
+            if code == 0:  # it finished its work after all: the blame does not hold
+                suspects.remove(cause)
+                cause = failure_cause(failures, suspects)
+            elif code is not None:
+                failures.insert(0, HostFailure(cause, code, self._failure_reason(cause)))
         job = f"{self.job.step} job {self.job.job_name} failed: host {cause} (container {self.containers[cause]})"
         own = next((f for f in failures if f.host == cause), None)
-        if own is not None and own.exit_code:
+        if own is not None:
             detail = f": {own.reason}" if own.reason else ""
             message = f"{job} exited with code {own.exit_code}{detail}"
             return ComposeJobError(message, exit_code=own.exit_code, host=cause, reason=own.reason)
