@@ -107,6 +107,15 @@ def assert_clean(runner: ComposeJobRunner) -> None:
     assert runner.leftovers() == []
 
 
+def run_until_it_fails(job: JobRequest, work: Path, **runner_args) -> tuple[ComposeJobError, ComposeJobRunner, Lines]:
+    """Run ``job``, which must fail: its error, the runner and the lines it logged."""
+    lines = Lines()
+    runner = ComposeJobRunner(job, log=lines, work_dir=work, **runner_args)
+    with pytest.raises(ComposeJobError) as failed:
+        runner.run()
+    return failed.value, runner, lines
+
+
 def wait_for(path: Path, limit_s: float = 120) -> None:
     end = time.monotonic() + limit_s
     while not path.exists():
@@ -181,13 +190,10 @@ def test_the_host_its_peers_blame_fails_the_job_though_they_exit_first(compose_t
         unique("gs-probe-blame"),
         actions={"algo-1": "blame-algo-2", "algo-2": "fail-after-3"},
     )
-    lines = Lines()
-    runner = ComposeJobRunner(job, log=lines, work_dir=tmp_path / "work")
-    with pytest.raises(ComposeJobError) as failed:
-        runner.run()
-    assert (failed.value.host, failed.value.exit_code) == ("algo-2", 1), str(failed.value)
-    assert str(failed.value).endswith("exited with code 1: GraphStorm failed on algo-2"), str(failed.value)
-    assert failed.value.reason == "GraphStorm failed on algo-2"
+    error, runner, lines = run_until_it_fails(job, tmp_path / "work")
+    assert (error.host, error.exit_code) == ("algo-2", 1), str(error)
+    assert str(error).endswith("exited with code 1: GraphStorm failed on algo-2"), str(error)
+    assert error.reason == "GraphStorm failed on algo-2"
     assert "host algo-1 exited with code 1" in lines  # it did exit first
     assert_clean(runner)
     assert not list((tmp_path / "work").glob("*failure*"))  # the reasons were read, not kept
@@ -197,13 +203,11 @@ def test_a_blamed_host_that_does_not_exit_is_named_with_its_peers_report(compose
     job = probe_job(
         probe_image, tmp_path / "out", unique("gs-probe-silent"), actions={"algo-1": "blame-algo-2", "algo-2": "sleep"}
     )
-    runner = ComposeJobRunner(job, log=Lines(), work_dir=tmp_path / "work", blamed_exit_grace_s=2)
-    with pytest.raises(ComposeJobError) as failed:
-        runner.run()
-    assert (failed.value.host, failed.value.exit_code) == ("algo-2", 1), str(failed.value)
+    error, runner, _ = run_until_it_fails(job, tmp_path / "work", blamed_exit_grace_s=2)
+    assert (error.host, error.exit_code) == ("algo-2", 1), str(error)
     assert "algo-2 (container {}), as reported by host algo-1 (exit code 1): host algo-2: connection closed".format(
         runner.containers["algo-2"]
-    ) in str(failed.value)
+    ) in str(error)
     assert_clean(runner)
 
 
@@ -214,11 +218,9 @@ def test_a_host_that_finished_is_not_blamed_by_one_that_failed(compose_tool, pro
         unique("gs-probe-ok-blamed"),
         actions={"algo-1": "blame-algo-2", "algo-2": "exit0"},
     )
-    runner = ComposeJobRunner(job, log=Lines(), work_dir=tmp_path / "work", blamed_exit_grace_s=5)
-    with pytest.raises(ComposeJobError) as failed:
-        runner.run()
-    assert (failed.value.host, failed.value.exit_code) == ("algo-1", 1), str(failed.value)
-    assert failed.value.reason == "host algo-2: connection closed before the host finished"
+    error, runner, _ = run_until_it_fails(job, tmp_path / "work", blamed_exit_grace_s=5)
+    assert (error.host, error.exit_code) == ("algo-1", 1), str(error)
+    assert error.reason == "host algo-2: connection closed before the host finished"
     assert_clean(runner)
 
 
