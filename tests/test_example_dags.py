@@ -117,6 +117,81 @@ def test_airflow_local_settings_with_the_preload_line_imports_the_operators_and_
     assert not {m for m in loaded if m.startswith(("boto3", "torch"))}
 
 
+def _graphstorm_operator_classes(modules) -> set[type]:
+    import sys
+
+    from airflow.sdk import BaseOperator
+
+    return {
+        value
+        for name in modules
+        for value in vars(sys.modules[name]).values()
+        if isinstance(value, type) and issubclass(value, BaseOperator) and value.__module__ == name
+    }
+
+
+def test_the_preload_warm_up_creates_a_task_of_every_preloaded_operator_and_fills_its_class_caches():
+    from airflow.sdk.definitions._internal.contextmanager import DagContext
+
+    from graphstorm_provider import preload
+
+    dag = preload.warm_up()
+    classes = _graphstorm_operator_classes(preload.MODULES)
+    assert len(classes) == 4, classes  # gconstruct, partition, train, infer
+    assert {type(task) for task in dag.tasks} == classes
+    assert all("_BaseOperator__serialized_fields" in vars(cls) for cls in classes)  # per class, not inherited
+    assert dag.get_task("infer").upstream_task_ids == {"partition", "train"}  # wired through XCom
+    assert DagContext.get_current() is None
+
+
+def test_a_dag_file_that_imports_the_preload_module_holds_its_own_dags_only(tmp_path):
+    # In a fresh interpreter the warm-up runs during the DagBag's import of the file: its DAG
+    # must not be registered as one of the file's.
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "with_preload.py").write_text(
+        "import graphstorm_provider.preload  # noqa: F401\n"
+        "from airflow.providers.standard.operators.empty import EmptyOperator\n"
+        "from airflow.sdk import DAG\n"
+        "with DAG('mine', schedule=None):\n"
+        "    EmptyOperator(task_id='t')\n"
+    )
+    probe = (
+        "import json, sys\n"
+        "from airflow.dag_processing.dagbag import BundleDagBag\n"
+        "bag = BundleDagBag(dag_folder=sys.argv[1], bundle_path=sys.argv[2], bundle_name='b', load_op_links=False)\n"
+        "print(json.dumps({'dags': sorted(bag.dag_ids), 'errors': list(bag.import_errors)}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "with_preload.py"), str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"dags": ["mine"], "errors": []}
+
+
+def test_a_failed_preload_warm_up_logs_one_warning_and_raises_nothing(monkeypatch, caplog):
+    import logging
+
+    from graphstorm_provider import preload
+
+    def broken() -> None:
+        raise TypeError("GConstructOperator.__init__() got an unexpected keyword argument 'graph_name'")
+
+    monkeypatch.setattr(preload, "warm_up", broken)
+    with caplog.at_level(logging.WARNING, logger=preload.__name__):
+        preload._warm_up_or_warn()
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert "warm-up failed" in caplog.records[0].getMessage()
+    assert "unexpected keyword argument 'graph_name'" in caplog.records[0].getMessage()
+
+
 # --- params ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("dag_id", EXAMPLES)
 def test_every_param_has_a_title_a_description_and_integers_a_range(dag_id):
