@@ -7,7 +7,9 @@
 * ``airflow db migrate`` against it, then ``airflow api-server``, ``airflow scheduler``
   (LocalExecutor), ``airflow triggerer`` and ``airflow dag-processor``, with a temporary
   ``AIRFLOW_HOME``, the repo's ``dags/`` folder and ``GRAPHSTORM_RUNTIME_PYTHON`` in every
-  component's environment. Scheduler and triggerer run with ``--skip-serve-logs``: Airflow's log
+  component's environment, and the README's line in ``$AIRFLOW_HOME/config/airflow_local_settings.py``
+  (``import graphstorm_provider.preload``: every component imports the GraphStorm operators and
+  runs their warm-up at start). Scheduler and triggerer run with ``--skip-serve-logs``: Airflow's log
   server binds every interface; the api-server reads the task logs from the shared log folder.
 
 and waits until ``/api/v2/monitor/health`` reports the metadatabase, scheduler, triggerer and DAG
@@ -51,6 +53,8 @@ VENV_BIN = Path(sys.executable).parent
 PG_USER = "postgres"
 PG_DEFAULT_BINDIR = Path("/usr/lib/postgresql/15/bin")
 COMPONENTS = ("api-server", "scheduler", "triggerer", "dag-processor")
+# The README's "Running it in a real Airflow": the line a deployment adds to its local settings.
+LOCAL_SETTINGS = "import graphstorm_provider.preload  # noqa: F401\n"
 HEALTHY_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 START_TIMEOUT_S = 240.0
 STOP_GRACE_S = 20.0
@@ -192,6 +196,8 @@ class Deployment:
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
         self.runs.mkdir(exist_ok=True)
+        (self.home / "config").mkdir(exist_ok=True)
+        (self.home / "config" / "airflow_local_settings.py").write_text(LOCAL_SETTINGS)
         self._start_postgres()
         self.airflow("db", "migrate", timeout=600)
         for component in COMPONENTS:

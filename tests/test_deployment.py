@@ -202,6 +202,10 @@ def test_every_example_dag_parses_in_the_dag_processor(deployment):
     present = deployment.wait_for_dags(wanted)
     assert deployment.import_errors() == []
     assert wanted <= present
+    # Every component ran the preload line's warm-up, and its DAG is registered nowhere.
+    assert deployment.dag_ids() == wanted
+    for name in deployment.procs:
+        assert "warm-up failed" not in (deployment.root / f"{name}.log").read_text(errors="replace"), name
 
 
 # ---- the local DAG through the REST API --------------------------------------------------------
