@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 WORK_DIR_ENV = "GRAPHSTORM_COMPOSE_WORK_DIR"
 _FINISHED_STATES = {"exited", "stopped", "dead"}
+# The exit code of a host whose container is gone or whose engine reported none.
+_UNKNOWN_EXIT_CODE = 255
 _DEFAULT_TIMEOUT_S = 24 * 3600
 _UP_TIMEOUT_S = 300
 _DOWN_TIMEOUT_S = 120
@@ -398,11 +400,10 @@ class ComposeJobRunner:
                     continue
                 status, code, finished = self._state(host)
                 if status == "missing":
-                    codes[host] = 255
+                    codes[host] = _UNKNOWN_EXIT_CODE
                     self._emit(f"host {host}: container {self.containers[host]} disappeared")
                 elif status in _FINISHED_STATES:
-                    codes[host] = code if code is not None else 255
-                    self._emit(f"host {host} exited with code {codes[host]}")
+                    codes[host] = self._exited(host, code)
                 else:
                     continue
                 finished_at[host] = finished or "~"  # unknown finish time sorts last
@@ -460,10 +461,15 @@ class ComposeJobRunner:
             if status == "missing":
                 return None
             if status in _FINISHED_STATES:
-                self._emit(f"host {host} exited with code {code}")
-                return code if code is not None else 255
+                return self._exited(host, code)
             if time.monotonic() > deadline or self._stop.wait(min(self.poll_interval_s, 0.5)):
                 return None
+
+    def _exited(self, host: str, code: int | None) -> int:
+        """Log that a host's container exited; return its exit code (unknown when the engine gave none)."""
+        code = code if code is not None else _UNKNOWN_EXIT_CODE
+        self._emit(f"host {host} exited with code {code}")
+        return code
 
     def _failure_reason(self, host: str) -> str | None:
         """
