@@ -38,7 +38,6 @@ AWS_CONN_ID = "aws_default"
 DEFAULT_BASE_URI = os.environ.get("GRAPHSTORM_SAGEMAKER_BASE_URI", "s3://my-graphstorm-bucket/airflow-runs")
 SAGEMAKER_INSTANCE_PATTERN = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
 ECR_IMAGE_PATTERN = r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+)?$"
-CHECK_INTERVAL_SECONDS = 30  # between status checks of a running job (in the triggerer)
 
 PREFIX = "{{ gs_run_prefix(params.base_uri, dag_run.logical_date, run_id) }}"
 ATTEMPT = "{{ ti.try_number }}"
@@ -50,8 +49,7 @@ JOB_ARGS = {
     "region": "{{ params.region }}",
     "graph_name": "{{ params.graph_name }}",
     "aws_conn_id": AWS_CONN_ID,
-    "deferrable": True,
-    "check_interval": CHECK_INTERVAL_SECONDS,
+    "deferrable": True,  # status checks every [graphstorm] check_interval seconds (default 30)
 }
 GSF_ARGS = {**JOB_ARGS, "task_type": "{{ params.task_type }}"}
 

@@ -43,7 +43,8 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "config": {
             "graphstorm": {
-                "description": "Where the local backends find the GraphStorm runtime.",
+                "description": "Where the local backends find the GraphStorm runtime, and how "
+                "often the operators check a SageMaker job.",
                 "options": {
                     "runtime_python": {
                         "description": "Python interpreter of the GraphStorm runtime environment "
@@ -52,6 +53,15 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "/opt/graphstorm-runtime/bin/python",
                         "default": None,
+                    },
+                    "check_interval": {
+                        "description": "Seconds between status checks of a SageMaker job while a "
+                        "task waits for it (in the worker, or in the triggerer when deferred), for "
+                        "operators that set no check_interval.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "60",
+                        "default": "30",
                     },
                     "compose_command": {
                         "description": "Compose tool for multi-host local runs: 'docker compose', "

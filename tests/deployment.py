@@ -55,6 +55,9 @@ PG_DEFAULT_BINDIR = Path("/usr/lib/postgresql/15/bin")
 COMPONENTS = ("api-server", "scheduler", "triggerer", "dag-processor")
 # The README's "Running it in a real Airflow": the line a deployment adds to its local settings.
 LOCAL_SETTINGS = "import graphstorm_provider.preload  # noqa: F401\n"
+# [graphstorm] check_interval of the deployment: how often a deferred SageMaker task's trigger
+# checks its job (the default, 30 s, would make the SageMaker test wait a minute longer).
+SAGEMAKER_CHECK_INTERVAL_S = 10
 HEALTHY_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 START_TIMEOUT_S = 240.0
 STOP_GRACE_S = 20.0
@@ -175,6 +178,8 @@ class Deployment:
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "15",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
                 "GRAPHSTORM_E2E_BASE_URI": f"file://{self.runs}",
+                # How often the triggerer checks the SageMaker example's jobs (default 30 s).
+                "AIRFLOW__GRAPHSTORM__CHECK_INTERVAL": str(SAGEMAKER_CHECK_INTERVAL_S),
             }
         )
         runtime = os.environ.get("GRAPHSTORM_RUNTIME_PYTHON")

@@ -33,7 +33,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.deployment import REPO, Deployment, DeploymentError, postgres_bindir, remove, start_deployment
+from tests.deployment import (
+    REPO,
+    SAGEMAKER_CHECK_INTERVAL_S,
+    Deployment,
+    DeploymentError,
+    postgres_bindir,
+    remove,
+    start_deployment,
+)
 
 LOCAL_DAG = "graphstorm_local_e2e"
 # Small enough for ~2 minutes on two shared cores; every other param keeps its default.
@@ -47,7 +55,7 @@ SMALL_CONF = {
 }
 RUN_TIMEOUT_S = 900
 SHORT_RUN_TIMEOUT_S = 240  # a run that starts no GraphStorm process
-SAGEMAKER_RUN_TIMEOUT_S = 420  # three jobs, each ~one 30 s trigger check once let complete
+SAGEMAKER_RUN_TIMEOUT_S = 420  # three jobs, each ~one trigger check (SAGEMAKER_CHECK_INTERVAL_S) once let complete
 SAGEMAKER_DAG = "graphstorm_sagemaker_e2e"
 WEEKLY_DAG = "graphstorm_weekly_retrain"
 SAGEMAKER_BUCKET = "gs-deployment-sagemaker"
@@ -59,7 +67,6 @@ SAGEMAKER_CONF = {
     "image_url": "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker-cpu",
     "role": "arn:aws:iam::123456789012:role/SageMakerExecutionRole",
 }
-CHECK_INTERVAL_S = 30  # the SageMaker DAG's check_interval: how often the triggerer describes a job
 DESCRIBES_PER_JOB = 3  # once the SageMaker test lets jobs complete: at which describe each does
 BACKFILL_MAX_ACTIVE_RUNS = "1"  # both weeks use one graph name: DistDGL's /dev/shm names collide
 ARTIFACTS = Path(os.environ.get("GRAPHSTORM_TEST_ARTIFACTS", REPO / ".test-artifacts"))
@@ -418,7 +425,7 @@ def test_sagemaker_dag_waits_deferred_holding_no_worker_slot_then_succeeds(deplo
         assert state == "deferred", deployment.failure_summary(SAGEMAKER_DAG, run_id)
         # While it waits the triggerer keeps describing the job (the operator checked once itself).
         seen = aws.proxy.describes
-        deadline = time.monotonic() + 3 * CHECK_INTERVAL_S
+        deadline = time.monotonic() + 3 * SAGEMAKER_CHECK_INTERVAL_S
         while aws.proxy.describes <= seen and time.monotonic() < deadline:
             time.sleep(1)
         assert aws.proxy.describes > seen, "the triggerer never polled the job"
@@ -435,8 +442,9 @@ def test_sagemaker_dag_waits_deferred_holding_no_worker_slot_then_succeeds(deplo
         pool = deployment.ok("GET", "/api/v2/pools/default_pool")
         assert (pool["running_slots"], pool["deferred_slots"]) == (0, 1), pool
         # From now on each job completes at its third describe: the operator's own check, the
-        # trigger's first check (InProgress), the trigger's next check 30 s later. So train and
-        # infer defer too, and gconstruct completes at the trigger's next check. (A job that has
+        # trigger's first check (InProgress), the trigger's next check SAGEMAKER_CHECK_INTERVAL_S
+        # later. So train and infer defer too, and gconstruct completes at the trigger's next
+        # check. (A job that has
         # completed before the trigger's first check makes the trigger fire within seconds of the
         # deferral, and the scheduler, still to process the executor's event for the deferring
         # process, then fails the resumed task: "finished with state success, but the task

@@ -66,6 +66,55 @@ def test_a_running_job_defers_with_attempts_from_its_max_run(aws_env, running_jo
     assert running_jobs_proxy.targets.count("SageMaker.DescribeTrainingJob") == 2
 
 
+@pytest.mark.parametrize(("configured", "expected"), [("12", 12), (None, 30)])
+def test_without_check_interval_the_trigger_checks_as_often_as_the_config_says(
+    configured, expected, aws_env, running_jobs_proxy, monkeypatch
+):
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    from graphstorm_provider.operators.base import DEFAULT_CHECK_INTERVAL_S
+
+    assert DEFAULT_CHECK_INTERVAL_S == 30
+    if configured is None:
+        monkeypatch.delenv("AIRFLOW__GRAPHSTORM__CHECK_INTERVAL", raising=False)
+    else:
+        monkeypatch.setenv("AIRFLOW__GRAPHSTORM__CHECK_INTERVAL", configured)
+    _point_connection_at(running_jobs_proxy.url, monkeypatch)
+    operator_class, kwargs = _operators()["train"]
+    operator = operator_class(task_id="train", deferrable=True, sm_estimator_parameters={"max_run": 1800}, **kwargs)
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context={})
+    _, trigger = deferred.value.trigger.serialize()
+    assert trigger["waiter_delay"] == expected
+    assert trigger["waiter_max_attempts"] == -(-(1800 + 3600) // expected)
+
+
+@pytest.mark.parametrize(
+    ("explicit", "configured", "named"),
+    [
+        (0, None, "check_interval"),
+        ("soon", None, "check_interval"),
+        (None, "0", "[graphstorm] check_interval"),
+        (None, "1.5", "[graphstorm] check_interval"),
+    ],
+)
+def test_a_bad_check_interval_fails_at_task_start_without_retries_naming_where_it_came_from(
+    explicit, configured, named, aws_env, monkeypatch
+):
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    if configured is not None:
+        monkeypatch.setenv("AIRFLOW__GRAPHSTORM__CHECK_INTERVAL", configured)
+    operator_class, kwargs = _operators()["train"]
+    operator = operator_class(task_id="train", deferrable=True, check_interval=explicit, **kwargs)
+    with pytest.raises(AirflowFailException) as failed:
+        operator.execute(context={})
+    message = str(failed.value)
+    assert message.startswith(f"{named} must be a whole number of seconds from 1, got ")
+    assert "\n" not in message
+    assert aws_env.received("SageMaker.CreateTrainingJob") == []  # nothing launched
+
+
 def test_a_job_that_already_ended_finishes_without_deferring(aws_env):
     """moto completes jobs at once: the check before deferring sees Completed, no TaskDeferred."""
     operator_class, kwargs = _operators()["train"]

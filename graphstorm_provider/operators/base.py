@@ -57,6 +57,9 @@ COMMON_TEMPLATE_FIELDS: tuple[str, ...] = (
 SPEC_ATTRIBUTE_ALIASES: dict[str, str] = {"task_type": "gs_task_type"}
 # Upper bound of ``aws_max_attempts`` (attempts per AWS API call; more would defeat the time bound).
 MAX_AWS_ATTEMPTS = 20
+# Seconds between status checks of a SageMaker job when neither the operator nor
+# ``[graphstorm] check_interval`` says.
+DEFAULT_CHECK_INTERVAL_S = 30
 
 
 @fills_default_args  # one default_args pass per task, not one per class (operators/init_defaults.py)
@@ -92,7 +95,10 @@ class GraphStormBaseOperator(BaseOperator):
         succeeds as soon as the job is created.
     :param print_log: Whether to stream the job's CloudWatch log lines into the task log while
         waiting (status changes are always logged).
-    :param check_interval: Seconds between status checks while waiting.
+    :param check_interval: Seconds between status checks of a SageMaker job while waiting (in
+        the worker, or in the triggerer when deferred), a whole number from 1. Default: the
+        Airflow config ``[graphstorm] check_interval``, else 30. Checked at task start: a bad
+        value fails the task without retries, naming where it came from.
     :param max_ingestion_time: If set, the task fails - and stops the job - when the job runs
         longer than this many seconds. ``None`` means no limit.
     :param deferrable: Wait in the triggerer (``SageMakerTrigger``) instead of a worker slot.
@@ -160,7 +166,7 @@ class GraphStormBaseOperator(BaseOperator):
         aws_conn_id: str | None = "aws_default",
         wait_for_completion: bool = True,
         print_log: bool = True,
-        check_interval: int = 30,
+        check_interval: int | None = None,
         max_ingestion_time: int | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         waiter_max_attempts: int | None = None,
@@ -194,6 +200,7 @@ class GraphStormBaseOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.print_log = print_log
         self.check_interval = check_interval
+        self._check_interval_s = DEFAULT_CHECK_INTERVAL_S  # what execute resolves check_interval to
         self.max_ingestion_time = max_ingestion_time
         self.deferrable = deferrable
         self.waiter_max_attempts = waiter_max_attempts
@@ -291,6 +298,25 @@ class GraphStormBaseOperator(BaseOperator):
 
             raise AirflowFailException(str(err)) from err
 
+    def _check_interval_or_fail(self) -> int:
+        """``check_interval``, else ``[graphstorm] check_interval``, else the default; a bad value fails without retries."""
+        from airflow.providers.common.compat.sdk import AirflowFailException
+
+        value: Any = self.check_interval
+        source = "check_interval"
+        if value is None:
+            from airflow.sdk.configuration import conf
+
+            value = conf.get("graphstorm", "check_interval", fallback=None) or DEFAULT_CHECK_INTERVAL_S
+            source = "[graphstorm] check_interval"
+        try:
+            seconds = int(str(value).strip())
+        except ValueError:
+            seconds = 0
+        if isinstance(value, bool) or seconds < 1:
+            raise AirflowFailException(f"{source} must be a whole number of seconds from 1, got {str(value)[:100]!r}.")
+        return seconds
+
     def _connection_region(self) -> str | None:
         """``region_name`` of the AWS connection's extra, if the connection exists and has one."""
         if not self.aws_conn_id:
@@ -309,6 +335,7 @@ class GraphStormBaseOperator(BaseOperator):
     # ------------------------------------------------------------------ execute
     def execute(self, context: Context) -> dict[str, str]:
         job = self._build_or_fail(context)
+        self._check_interval_s = self._check_interval_or_fail()
         self._job = job
         self.log.info("GraphStorm %s job %s (%s x %s).", job.step, job.job_name, job.instance_count, job.instance_type)
         # --- guards before any launch: input manifests, step cache (operators/guards.py) ---
@@ -442,7 +469,7 @@ class GraphStormBaseOperator(BaseOperator):
         result = backend.run(
             job,
             wait=self.waits and not defer,
-            poll_seconds=self.check_interval,
+            poll_seconds=self._check_interval_s,
             timeout_seconds=self.max_ingestion_time,
             on_status=lambda status: self.log.info("%s", status),
             on_log=self.job_log(),
@@ -471,8 +498,8 @@ class GraphStormBaseOperator(BaseOperator):
             trigger=SageMakerTrigger(
                 job_name=job.job_name,
                 job_type=job_type(job.kind),
-                waiter_delay=self.check_interval,
-                waiter_max_attempts=waiter_max_attempts(job, self.check_interval, self.waiter_max_attempts),
+                waiter_delay=self._check_interval_s,
+                waiter_max_attempts=waiter_max_attempts(job, self._check_interval_s, self.waiter_max_attempts),
                 aws_conn_id=self.aws_conn_id,
                 region_name=job.region,
                 botocore_config=self.botocore_config(),
