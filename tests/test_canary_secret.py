@@ -2,6 +2,9 @@
 pipeline and a compose run; afterwards every file under the Airflow home, the run prefix and the
 compose project folder, and the captured task logs, are searched: zero hits.
 
+The local pipeline's canary run is the suite's one ``s3://`` run of the local example DAG
+(``tests/test_e2e_local.py``, which imports the helpers below); the compose run is here.
+
 The connection ``aws_default`` carries a unique access key, secret and session token. The moto
 server accepts any credentials, so the pipeline really signs its S3 requests with them (the local
 jobs get them as ``AWS_*`` variables); the compose hosts check that the secret reached their
@@ -20,12 +23,7 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
-
 from tests.compose_jobs_canary import canary_compose_job
-
-DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "graphstorm_local_e2e.py"
-CONF = {"num_papers": 600, "num_epochs": 1, "hidden_size": 16, "seed": 1, "graph_name": "acm_canary_test"}
 
 
 def canaries() -> dict[str, str]:
@@ -93,44 +91,6 @@ def test_reading_the_files_keeps_this_processes_sqlite_locks(tmp_path):
     subprocess.run([sys.executable, "-c", other, str(db)], check=True)
     assert (tmp_path / "airflow.db-wal").exists()
     held.close()
-
-
-@pytest.mark.e2e
-def test_canary_connection_secret_leaves_no_trace_in_the_local_pipeline(
-    load_dag, airflow_home, aws_env, monkeypatch, capfd
-):
-    from airflow.utils.state import DagRunState
-
-    values = canaries()
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection(values, aws_env.endpoint_url, aws_env.region))
-    bucket = "gs-canary"
-    base_uri = aws_env.bucket(bucket) + "/runs"  # the test's own client: the fixture's credentials
-    s3 = aws_env.client("s3")
-    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)  # from here on only the connection has credentials
-    dag = load_dag(DAG_FILE.read_text(), "graphstorm_local_e2e")
-    run = dag.test(run_conf={**CONF, "base_uri": base_uri})
-    captured = capfd.readouterr()
-    assert run.state == DagRunState.SUCCESS, captured.err[-3000:]
-
-    keys = [
-        o["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-        for o in page.get("Contents", [])
-    ]
-    assert any(k.endswith("/model/1/_manifest.json") or "/model/" in k for k in keys), keys
-    blobs = {f"s3://{bucket}/{k}": s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
-    blobs.update(files_under(airflow_home))
-    # The metadata database is searched too: XComs and the rendered template fields live there.
-    assert any(where.endswith("airflow.db") for where in blobs)
-    blobs["task log (stdout)"] = captured.out.encode()
-    blobs["task log (stderr)"] = captured.err.encode()
-    assert hits(values, blobs) == []
-    # The jobs really ran with the connection's credentials: moto saw requests signed with the key
-    # (the S3 objects are there), and the real manifests carry the request digest of the step cache.
-    manifests = [json.loads(data) for where, data in blobs.items() if where.endswith("/_manifest.json")]
-    assert {m["step"] for m in manifests} >= {"gconstruct", "train", "infer"}
-    assert all(len(m.get("request_digest") or "") == 64 for m in manifests), manifests
 
 
 def test_canary_connection_secret_leaves_no_trace_in_a_compose_run(

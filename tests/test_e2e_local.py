@@ -1,8 +1,13 @@
 """The example DAG end to end with real GraphStorm: gconstruct -> train -> infer, locally.
 
 Once with ``file://`` URIs (no AWS at all) and once with ``s3://`` URIs against the moto server,
-where every step stages its inputs from and uploads its outputs to S3 over HTTP.
-Each run trains a real model (about 1-3 minutes on 2 cores).
+where every step stages its inputs from and uploads its outputs to S3 over HTTP, signed with the
+canary credentials of the AWS connection (``tests/test_canary_secret.py``), which must leave no
+trace.
+Each run trains a real model (about 1-3 minutes on 2 cores), so the ``file://`` run is also the
+one that checks training progress and assets: one readable log line per epoch while training
+runs, the metrics and learning curve in the train XCom, and every output an asset event with its
+job, graph and (for the model) metrics.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from graphstorm_provider.data import storage
+from tests.test_canary_secret import canaries, connection, files_under, hits
+from tests.test_operator_assets import asset_events
+from tests.test_operators_sagemaker import task_states, xcoms
 
 pytestmark = pytest.mark.e2e
 
@@ -25,16 +33,17 @@ DAG_ID = "graphstorm_local_e2e"
 CONF = {"num_papers": 1500, "num_epochs": 3, "hidden_size": 32, "seed": 1, "graph_name": "acm_e2e_test"}
 
 
-def _run_dag(load_dag, base_uri: str, s3_client=None) -> dict:
+def _run_dag(load_dag, base_uri: str, s3_client=None):
+    """Run the DAG with ``CONF``; return the DAG run and the report's ``summary.json``."""
     from airflow.utils.state import DagRunState
 
     dag = load_dag(DAG_FILE.read_text(), DAG_ID)
     run = dag.test(run_conf={**CONF, "base_uri": base_uri})
-    assert run.state == DagRunState.SUCCESS, f"DAG run ended {run.state}"
+    assert run.state == DagRunState.SUCCESS, task_states(run)
     with storage.using_s3_client(s3_client):
         summaries = [uri for uri in storage.list_files(base_uri) if uri.endswith("/summary.json")]
         assert len(summaries) == 1, summaries
-        return json.loads(storage.read_bytes(summaries[0]))
+        return run, json.loads(storage.read_bytes(summaries[0]))
 
 
 def _parquet_rows(prefix: str) -> pa.Table:
@@ -101,26 +110,73 @@ def _check_results(summary: dict, base_uri: str) -> None:
     assert summary["num_test_predicted"] == summary["num_test_embedded"] == summary["num_test"] == len(test_ids)
 
 
-def test_pipeline_with_file_uris(load_dag, tmp_path, monkeypatch):
+def _check_progress_and_assets(dag_run, output: str) -> None:
+    """Epoch lines in the log, metrics and learning curve in the train XCom, one asset event per output."""
+    train = xcoms(dag_run, "train")
+    epochs = train["metrics"]["epochs"]
+    assert [e["epoch"] for e in epochs] == list(range(CONF["num_epochs"]))
+    assert train["metrics"]["seed"] == CONF["seed"]
+    curve = Path(train["learning_curve_s3"].removeprefix("file://"))
+    assert curve.parent == Path(train["model_artifact_s3"].removeprefix("file://"))
+    assert curve.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    for record in epochs:  # logged as the epoch ended, in the train task's log
+        assert f"epoch {record['epoch']}: loss " in output
+
+    events = {e["aliases"][0]: e for e in asset_events() if e["run_id"] == dag_run.run_id}
+    assert sorted(events) == ["graphstorm-embeddings", "graphstorm-graph", "graphstorm-model", "graphstorm-predictions"]
+    model = events["graphstorm-model"]
+    assert model["uri"] == train["model_artifact_s3"].rstrip("/")
+    assert model["extra"]["job_name"] == train["job_name"]
+    assert model["extra"]["graph_name"] == CONF["graph_name"]
+    assert model["extra"]["metrics"]["epochs"] == CONF["num_epochs"]
+    assert model["extra"]["metrics"]["test"] == epochs[-1]["test"]
+    assert events["graphstorm-predictions"]["uri"] == xcoms(dag_run, "infer")["output_prediction_s3"].rstrip("/")
+
+
+def test_pipeline_with_file_uris(load_dag, tmp_path, monkeypatch, capfd):
     # No AWS anywhere: a laptop without an account.
     for name in ("AWS_ENDPOINT_URL", "AIRFLOW_CONN_AWS_DEFAULT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name, raising=False)
     base_uri = f"file://{tmp_path}/runs"
-    summary = _run_dag(load_dag, base_uri)
+    dag_run, summary = _run_dag(load_dag, base_uri)
     _check_results(summary, base_uri)
     _check_manifests(summary)
+    _check_progress_and_assets(dag_run, capfd.readouterr().out)
 
 
-def test_pipeline_with_s3_uris_on_moto(load_dag, aws_env, monkeypatch):
-    base_uri = aws_env.bucket("graphstorm-e2e") + "/runs"
-    # Only the Airflow connection (aws_default) knows where S3 is: every task must use it.
-    monkeypatch.delenv("AWS_ENDPOINT_URL")
-    summary = _run_dag(load_dag, base_uri, s3_client=aws_env.client("s3"))
-    with storage.using_s3_client(aws_env.client("s3")):
+def test_pipeline_with_s3_uris_on_moto_and_a_canary_secret_that_leaves_no_trace(
+    load_dag, airflow_home, aws_env, monkeypatch, capfd
+):
+    # Only the Airflow connection knows where S3 is and holds the credentials: every task must use
+    # it. Its key, secret and session token are canaries (fault injection 6 of issue 9): afterwards
+    # every S3 object of the run, every file under the Airflow home (the metadata database, with
+    # the XComs and rendered template fields, included) and the captured task logs are searched.
+    values = canaries()
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection(values, aws_env.endpoint_url, aws_env.region))
+    bucket = "graphstorm-e2e"
+    base_uri = aws_env.bucket(bucket) + "/runs"  # the test's own client: the fixture's credentials
+    s3 = aws_env.client("s3")
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    _, summary = _run_dag(load_dag, base_uri, s3_client=s3)
+    captured = capfd.readouterr()
+    with storage.using_s3_client(s3):
         _check_results(summary, base_uri)
-    _check_manifests(summary, aws_env.client("s3"))
+    _check_manifests(summary, s3)
     # The run really went through S3: the constructed graph and the model are objects in the bucket.
-    keys = [obj["Key"] for obj in aws_env.client("s3").list_objects_v2(Bucket="graphstorm-e2e")["Contents"]]
-    run_key = summary["run_prefix"][len("s3://graphstorm-e2e/") :]
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket) for o in page["Contents"]]
+    run_key = summary["run_prefix"][len(f"s3://{bucket}/") :]
     assert any(k.startswith(f"{run_key}/graph/") and k.endswith(".json") for k in keys)
     assert any(k.startswith(f"{run_key}/model/") for k in keys)
+
+    blobs = {f"s3://{bucket}/{k}": s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
+    blobs.update(files_under(airflow_home))
+    assert any(where.endswith("airflow.db") for where in blobs)
+    blobs["task log (stdout)"] = captured.out.encode()
+    blobs["task log (stderr)"] = captured.err.encode()
+    assert hits(values, blobs) == []
+    # The jobs really ran with the connection's credentials: moto saw requests signed with the key
+    # (the S3 objects are there), and the real manifests carry the request digest of the step cache.
+    manifests = [json.loads(data) for where, data in blobs.items() if where.endswith("/_manifest.json")]
+    assert {m["step"] for m in manifests} >= {"gconstruct", "train", "infer"}
+    assert all(len(m.get("request_digest") or "") == 64 for m in manifests), manifests
