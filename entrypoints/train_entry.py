@@ -31,7 +31,7 @@ from gsentry.errors import InputError
 from gsentry.job import HostJob, set_flag
 from gsentry.launcher import TRAIN_TASK_TYPES
 from gsentry.metrics import METRICS_FILE_NAME
-from gsentry.model import copy_latest_to
+from gsentry.model import copy_latest_to, make_save_model_path
 from gsentry.startup import check_uris, gsf_parser, prepare_gsf, start
 
 log = logging.getLogger("train_entry")
@@ -85,7 +85,7 @@ def main(argv: list[str]) -> None:
         graph = job.download_graph(args.graph_data_s3, args.graph_name)
         yaml_path = job.download_file(args.train_yaml_s3, "--train-yaml-s3", job.work / "config")
         gs_args = set_flag(launch.script_args, "--cf", str(yaml_path))
-        save_model_path = job.work / "model_checkpoints"
+        save_model_path = make_save_model_path(job.work)  # made now: GraphStorm's processes race to make it
         gs_args = set_flag(gs_args, "--save-model-path", str(save_model_path))
         if args.model_checkpoint_to_load:
             # A checkpoint folder (``.../epoch-2/``) or a whole artifact prefix (its latest checkpoint).

@@ -24,8 +24,26 @@ from pathlib import Path, PurePosixPath
 
 CHECKPOINT_DIR = re.compile(r"^epoch-(\d+)(?:-iter-(\d+))?$")
 MODEL_FILE = "model.bin"
+# The folder of a host's work directory that GraphStorm saves checkpoints into.
+SAVE_MODEL_DIR = "model_checkpoints"
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 _SPARSE_EMB = re.compile(r"^sparse_emb_(\d+)\.pt$")
+
+
+def make_save_model_path(work: Path) -> Path:
+    """
+    Create and return the host's ``--save-model-path`` folder, before GraphStorm starts.
+
+    Every GraphStorm process of a host (its DistDGL servers and trainers) builds a ``GSConfig``,
+    which probes a missing ``save_model_path`` by creating and removing it, then creates it with
+    ``os.makedirs(exist_ok=True)``. Run side by side, one process's probe removes the folder
+    between another's ``mkdir`` and its ``isdir`` check, and that process dies with
+    ``FileExistsError`` (seen on a 2-host training). An existing folder is probed with a temporary
+    file instead, so nothing races.
+    """
+    path = work / SAVE_MODEL_DIR
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def checkpoint_key(name: str) -> tuple[int, int] | None:
