@@ -4,7 +4,8 @@ The graph is the synthetic user/movie/genre one (``graphstorm_provider.data.synt
 edge classification on ``user,rates,movie``, ``genre`` without features, 2 partitions built by
 GConstruct. Every run trains 1 epoch on 2 emulated hosts (compose), runs 2-host inference saving
 embeddings and predictions, and checks that every test edge has a prediction and every user and
-movie an embedding, keyed by raw ID. This is the run that failed one time in two before the
+movie an embedding, keyed by raw ID, that every host ran GraphStorm with the same hash seed, and
+that none of the run's containers or networks is left. This is the run that failed one time in two before the
 launch pinned one string-hash seed for the whole job (issue 9; docs/ARCHITECTURE.md).
 
     .venv/bin/python bench/multihost_stress.py [--runs 20] [--image graphstorm:sm] [--infer-only]
@@ -12,13 +13,14 @@ launch pinned one string-hash seed for the whole job (issue 9; docs/ARCHITECTURE
 Prints one line per run (pass/FAIL, train and infer seconds, the failure's first line) and the
 pass count; exits 0 only if every run passed. ``--infer-only`` trains once and repeats only the
 inference. Needs a container engine and the job image (``docker/build_image.sh``);
-``tests/test_compose_heterograph.py`` runs it with ``--runs 2`` (marked ``e2e``).
+``tests/test_compose_heterograph.py`` runs it with 2 runs (marked ``e2e``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -42,6 +44,9 @@ from graphstorm_provider.data.synthetic_movies import (
     raw_test_edges,
 )
 
+# What each host's entry point logs of the hash seed its GraphStorm processes run with; a run
+# whose hosts name different seeds has the cause of issue 9's race back.
+HASH_SEED_LINE = re.compile(r"^\[(algo-\d+)\].*GraphStorm processes run with PYTHONHASHSEED=(\S+)")
 GRAPH = "movies"
 TASK = "edge_classification"
 NUM_CLASSES = 3
@@ -228,6 +233,25 @@ def check_outputs(prepared: PreparedGraph, out: Path) -> list[str]:
     return problems
 
 
+def hash_seeds(lines: list[str]) -> dict[str, str]:
+    """The PYTHONHASHSEED each host reported in ``lines``, by host name (``algo-1``, ...)."""
+    return dict(m.groups() for m in map(HASH_SEED_LINE.match, lines) if m)
+
+
+def host_problems(lines: list[str], runners: list, hosts: int) -> list[str]:
+    """What is wrong with a finished multi-host run's hosts: different hash seeds, containers or networks left."""
+    if hosts == 1:
+        return []  # the local backend: one process tree, no containers
+    problems = []
+    seeds = hash_seeds(lines)
+    if len(seeds) != hosts or len(set(seeds.values())) != 1:
+        problems.append(f"hosts reported hash seeds {seeds}, expected one seed from each of {hosts} hosts")
+    left = [name for runner in runners for name in runner.leftovers()]
+    if left:
+        problems.append(f"left behind: {', '.join(left)}")
+    return problems
+
+
 def _first_line(err: BaseException, lines: list[str]) -> str:
     """The failing host's own one-line error (the entry points print ``ERROR: <reason>``)."""
     for line in lines:
@@ -255,6 +279,7 @@ def stress(
         result = RunResult(index)
         run_dir = workdir / f"run{index:02d}"
         lines: list[str] = []
+        runners: list = []
 
         def keep(line: str, lines: list[str] = lines) -> None:  # bound now: this run's lines
             lines.append(line)
@@ -265,16 +290,18 @@ def stress(
                 started = time.monotonic()
                 candidate = f"file://{run_dir}/model/"
                 try:
-                    train(prepared, image, candidate, run_dir / "train-work", hosts=hosts, log=keep)
+                    runners.append(train(prepared, image, candidate, run_dir / "train-work", hosts=hosts, log=keep))
                 finally:
                     result.train_s = time.monotonic() - started
                 model_uri = candidate
             started = time.monotonic()
             try:
-                infer(prepared, image, model_uri, run_dir / "out", run_dir / "infer-work", hosts=hosts, log=keep)
+                runners.append(
+                    infer(prepared, image, model_uri, run_dir / "out", run_dir / "infer-work", hosts=hosts, log=keep)
+                )
             finally:
                 result.infer_s = time.monotonic() - started
-            result.problems = check_outputs(prepared, run_dir / "out")
+            result.problems = check_outputs(prepared, run_dir / "out") + host_problems(lines, runners, hosts)
         except Exception as err:
             result.error = _first_line(err, lines)
         report(result)
