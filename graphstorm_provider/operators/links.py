@@ -8,7 +8,8 @@ operator persists ``{"kind", "job_name", "region"}`` under :data:`JOB_XCOM_KEY` 
 SageMaker job (:func:`persist`), and each link formats that record. Airflow 3 calls
 ``get_link`` on the worker when the task finishes and stores the URL in the link's own XCom,
 which the UI shows - the Amazon provider's links work the same way. A local run
-(``instance_type="local"``) persists nothing, so it links to nothing SageMaker (empty link).
+(``instance_type="local"``) persists nothing and looks nothing up, so it links to nothing
+SageMaker (empty link).
 
 SageMaker names a job's log streams ``<job name>/algo-<n>-<start time>``; the start time is
 unknown until the job runs, so the log link opens the job's log group filtered to the streams
@@ -111,7 +112,17 @@ def persist(context: Any, operator: Any, ref: SageMakerJobRef) -> None:
     context["ti"].xcom_push(key=JOB_XCOM_KEY, value=ref.to_xcom())
 
 
-def _persisted_job(ti_key: TaskInstanceKey) -> SageMakerJobRef | None:
+def _persisted_job(operator: BaseOperator, ti_key: TaskInstanceKey) -> SageMakerJobRef | None:
+    """
+    Return the job the task recorded; a local run recorded none, so it is not looked up.
+
+    Airflow calls the links with the task as it ran (templates rendered). Looking up an XCom that
+    is not there logs an ERROR line from Airflow's client, two per local task, one per link.
+    """
+    from graphstorm_provider.jobs.request import LOCAL_INSTANCE_TYPE
+
+    if getattr(operator, "instance_type", None) == LOCAL_INSTANCE_TYPE:
+        return None
     from airflow.sdk.execution_time.xcom import XCom
 
     return SageMakerJobRef.from_xcom(XCom.get_value(key=JOB_XCOM_KEY, ti_key=ti_key))
@@ -123,7 +134,7 @@ class SageMakerJobConsoleLink(BaseOperatorLink):
     name = "SageMaker job"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        ref = _persisted_job(ti_key)
+        ref = _persisted_job(operator, ti_key)
         return job_console_url(ref) if ref else ""
 
 
@@ -133,7 +144,7 @@ class SageMakerJobLogsLink(BaseOperatorLink):
     name = "SageMaker job logs"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        ref = _persisted_job(ti_key)
+        ref = _persisted_job(operator, ti_key)
         return job_logs_url(ref) if ref else ""
 
 
