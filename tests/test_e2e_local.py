@@ -13,6 +13,7 @@ job, graph and (for the model) metrics.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -141,7 +142,10 @@ def test_pipeline_with_file_uris(load_dag, tmp_path, monkeypatch, capfd):
     dag_run, summary = _run_dag(load_dag, base_uri)
     _check_results(summary, base_uri)
     _check_manifests(summary)
-    _check_progress_and_assets(dag_run, capfd.readouterr().out)
+    output = capfd.readouterr().out
+    _check_progress_and_assets(dag_run, output)
+    # Nothing at ERROR in a run that succeeded (the links look no SageMaker job up, for one).
+    assert re.findall(r"^.*\[error\s*\].*$", output, re.MULTILINE) == []
 
 
 def test_pipeline_with_s3_uris_on_moto_and_a_canary_secret_that_leaves_no_trace(
