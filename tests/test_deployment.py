@@ -264,6 +264,11 @@ def test_local_tasks_log_no_aws_warning_and_graphstorm_output_is_leveled(deploym
         assert "[algo-1]" in log, log[-2000:]
         for warning in AWS_WARNINGS:
             assert warning not in log, f"{task_id}: {warning!r} in its log"
+        assert [line for line in log.splitlines() if line.startswith("error")] == [], task_id
+    # A local task looks no SageMaker job up for its links: Airflow's client would log each missing
+    # XCom at ERROR, in the output of the task's supervisor (the scheduler's, with LocalExecutor).
+    supervisors = (deployment.root / "scheduler.log").read_text(errors="replace").splitlines()
+    assert [line for line in supervisors if "XCom not found" in line and run_id in line] == []
     # GraphStorm's own logging keeps its level: INFO lines at info, its Python warnings at warning,
     # and nothing at error in a successful run.
     for task_id in ("gconstruct", "train"):
