@@ -1,7 +1,7 @@
 """``gs-sagemaker gconstruct|partition|train|infer`` against a real endpoint (moto server over HTTP).
 
 Every command runs as a subprocess of the installed console script, exactly as a user types it
-(the seed README's example commands included), with ``AWS_ENDPOINT_URL`` pointing at the moto
+(GraphStorm's SageMaker README's example commands included), with ``AWS_ENDPOINT_URL`` pointing at the moto
 server. The tests then read back what the server received: ``describe_*`` field by field, plus
 the recorded request bodies for the fields moto's describe answers drop.
 """
@@ -24,10 +24,10 @@ from tests.process_trees import end_tree, with_default_sigint
 GS_SAGEMAKER = str(Path(sys.executable).parent / "gs-sagemaker")
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker-cpu"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
-REGION = "us-east-1"  # the seed's train/infer examples use it; so does the moto fixture
+REGION = "us-east-1"  # GraphStorm's SageMaker README's train/infer examples use it; so does the moto fixture
 PATH_TO = "s3://graphstorm-examples/acm"
 
-# The seed README's example commands, placeholders filled in, flags verbatim.
+# GraphStorm's SageMaker README's example commands, placeholders filled in, flags verbatim.
 SEED_GCONSTRUCT = f"""
         --image-url {IMAGE} \\
         --region {REGION} \\
@@ -269,7 +269,7 @@ def test_seed_infer_example_names_both_outputs(aws_env):
 
 
 def test_seed_estimator_parameters_reach_the_request(aws_env):
-    """The seed's --sm-estimator-parameters example (plus the security group a VPC needs)."""
+    """GraphStorm's SageMaker README's --sm-estimator-parameters example (plus the security group a VPC needs)."""
     params = (
         "max_run=3600 volume_size=100 encrypt_inter_container_traffic=True "
         "subnets=['subnet-1234','subnet-4567'] security_group_ids=['sg-0123']"

@@ -1,4 +1,4 @@
-"""``gs-sagemaker compose``: the seed generator's flags, file names and credential handling.
+"""``gs-sagemaker compose``: GraphStorm's compose generator's flags, file names and credential handling.
 
 Runs the installed console script as a user would (a subprocess), and checks the files
 it writes against the compose specification's schema.

@@ -1,4 +1,4 @@
-"""Job specs: the seed's commands parse, render complete SageMaker requests (checked against
+"""Job specs: GraphStorm's SageMaker README commands parse, render complete SageMaker requests (checked against
 botocore's service model), and bad input fails with one sentence naming the parameter."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 NOW = datetime(2026, 11, 28, 12, 30, 45, 123456, tzinfo=UTC)
 
-# The seed README's commands with its placeholders filled in.
+# GraphStorm's SageMaker README commands with its placeholders filled in.
 SEED_GCONSTRUCT = f"""
     --image-url {IMAGE} --region us-west-2 --entry-point run/gconstruct_entry.py --role {ROLE}
     --input-graph-s3 s3://path-to/acm/ --output-graph-s3 s3://path-to/acm_output/
@@ -89,7 +89,7 @@ def error_of(spec_class, command: list[str] | None = None, **kwargs) -> str:
     return message
 
 
-# --- the seed's commands -------------------------------------------------------------------------
+# --- GraphStorm's SageMaker README commands -------------------------------------------------------
 
 
 def test_seed_gconstruct_renders_a_processing_job():

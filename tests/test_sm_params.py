@@ -1,4 +1,4 @@
-"""--sm-estimator-parameters: the seed's "k=v k=v" grammar and the SDK-2 -> API mapping."""
+"""--sm-estimator-parameters: the "k=v k=v" grammar of GraphStorm's SageMaker launch scripts and the SDK-2 -> API mapping."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def assert_valid_api_request(request: dict, operation: str) -> None:
     assert not report.has_errors(), report.generate_report()
 
 
-# --- the grammar, on the seed's own examples ------------------------------------------------
+# --- the grammar, on the launch scripts' own examples ---------------------------------------------
 
 
 def test_seed_training_example_parses_to_literals():
