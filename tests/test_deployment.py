@@ -259,23 +259,23 @@ def test_local_dag_run_writes_outputs_and_xcoms(deployment, local_run):
 
 def test_local_tasks_log_no_aws_warning_and_graphstorm_output_is_leveled(deployment, local_run):
     run_id = local_run["dag_run_id"]
-    for task_id in ("gconstruct", "train", "infer"):
-        log = deployment.task_log(LOCAL_DAG, run_id, task_id)
+    logs = {task_id: deployment.task_log(LOCAL_DAG, run_id, task_id) for task_id in ("gconstruct", "train", "infer")}
+    for task_id, log in logs.items():
         assert "[algo-1]" in log, log[-2000:]
         for warning in AWS_WARNINGS:
             assert warning not in log, f"{task_id}: {warning!r} in its log"
-        assert [line for line in log.splitlines() if line.startswith("error")] == [], task_id
+        # Nothing at error in a task that succeeded: neither GraphStorm's output nor anything else.
+        errors = [line for line in log.splitlines() if line.startswith("error")]
+        assert errors == [], f"{task_id}: {errors[:10]}"
     # A local task looks no SageMaker job up for its links: Airflow's client would log each missing
     # XCom at ERROR, in the output of the task's supervisor (the scheduler's, with LocalExecutor).
     supervisors = (deployment.root / "scheduler.log").read_text(errors="replace").splitlines()
     assert [line for line in supervisors if "XCom not found" in line and run_id in line] == []
-    # GraphStorm's own logging keeps its level: INFO lines at info, its Python warnings at warning,
-    # and nothing at error in a successful run.
+    # GraphStorm's own logging keeps its level: INFO lines at info, its Python warnings at warning.
     for task_id in ("gconstruct", "train"):
-        lines = [line for line in deployment.task_log(LOCAL_DAG, run_id, task_id).splitlines() if "[algo-1]" in line]
+        lines = [line for line in logs[task_id].splitlines() if "[algo-1]" in line]
         levels = {line.split(" ", 1)[0] for line in lines}
         assert "info" in levels, levels
-        assert "error" not in levels, [line for line in lines if line.startswith("error")][:10]
         assert all(line.startswith("info") for line in lines if "INFO:root:" in line)
         assert all(line.startswith("warning") for line in lines if re.search(r":\d+: \w*Warning: ", line))
 
