@@ -4,8 +4,10 @@
 #   1. the Airflow environment (.venv), 2. the GraphStorm runtime (.venv-runtime),
 #   3. PostgreSQL 15 and headless Chromium for the real-deployment tests (Debian packages),
 #   4. a container engine and the job image (podman + runc; skipped with the reason where none can run),
-#   5. pytest over tests/ (moto server, real GraphStorm runs, real containers).
-# Extra arguments go to pytest, e.g. `bash scripts/run_tests.sh -k compose`.
+#   5. pytest over tests/ (moto server, real GraphStorm runs, real containers), in
+#      GRAPHSTORM_TEST_WORKERS (default 2) pytest-xdist workers: each test module runs whole on one
+#      worker, and every module that starts containers in one group (tests/conftest.py says why).
+# Extra arguments go to pytest, e.g. `bash scripts/run_tests.sh -k compose`; `-n 0` runs in one process.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -28,4 +30,4 @@ case $engine_status in
 esac
 
 export GRAPHSTORM_RUNTIME_PYTHON="$root/.venv-runtime/bin/python"
-exec .venv/bin/python -m pytest -ra --durations=20 "$@"
+exec .venv/bin/python -m pytest -ra --durations=20 -n "${GRAPHSTORM_TEST_WORKERS:-2}" --dist loadgroup "$@"
