@@ -6,7 +6,7 @@
 #   4. a container engine and the job image (podman + runc; skipped with the reason where none can run),
 #   5. pytest over tests/ (moto server, real GraphStorm runs, real containers), in
 #      GRAPHSTORM_TEST_WORKERS (default 2) pytest-xdist workers: each test module runs whole on one
-#      worker, and every module that starts containers in one group (tests/conftest.py says why).
+#      worker, and every module that starts containers in one group (tests/parallel_groups.py says why).
 # Extra arguments go to pytest, e.g. `bash scripts/run_tests.sh -k compose`; `-n 0` runs in one process.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

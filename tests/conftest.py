@@ -100,29 +100,14 @@ os.environ.update(
 
 
 # --- Parallel runs: which tests may share the machine ----------------------------------------
-# scripts/run_tests.sh runs the suite in pytest-xdist workers with ``--dist loadgroup``: each
-# group runs whole on one worker. A module is its own group, so its module-scoped fixtures (a
-# deployment, a GConstruct baseline) are made once. Every module that starts containers is in
-# one group: podman's containers, networks and image tags are machine-wide, and these tests build
-# images and look for leftovers by name. Everything else a test starts is its own: a free port, a
-# temporary folder, a private /dev/shm for each local job (gsentry.isolation).
-CONTAINER_FIXTURES = frozenset({"compose_tool", "job_image", "probe_image"})
-# Modules that reach podman without those fixtures: the image tests build it with a fixture of
-# their own; the credential tests run a stand-in compose tool beside podman.
-CONTAINER_MODULES = frozenset({"test_container_image", "test_compose_credentials"})
-CONTAINER_GROUP = "containers"
-
-
-def xdist_group_of(module: str, container_modules: set[str] | frozenset[str]) -> str:
-    """The group a test module runs in: ``containers`` for one that reaches podman, else its own."""
-    return CONTAINER_GROUP if module in container_modules else module
+# scripts/run_tests.sh runs the suite in pytest-xdist workers with ``--dist loadgroup``; the groups
+# are tests/parallel_groups.py's (a module of its own: importing this conftest again under another
+# name would choose a second Airflow home for the whole process).
+from tests.parallel_groups import group_items  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
-    containers = {item.path.stem for item in items if CONTAINER_FIXTURES & set(item.fixturenames)}
-    containers |= CONTAINER_MODULES
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item.path.stem, containers)))
+    group_items(items)
 
 
 def _free_port() -> int:

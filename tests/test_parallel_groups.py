@@ -1,6 +1,6 @@
 """The suite runs in pytest-xdist workers (scripts/run_tests.sh): what must not run side by side doesn't.
 
-``tests/conftest.py`` puts each module's tests in one group (its module-scoped fixtures are made
+``tests/parallel_groups.py`` (through ``tests/conftest.py``) puts each module's tests in one group (its module-scoped fixtures are made
 once) and every module that reaches podman in the ``containers`` group (containers, networks and
 image tags are machine-wide). These checks collect the whole suite in a subprocess, as a worker
 does, and read each test's group.
@@ -16,7 +16,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from tests.conftest import CONTAINER_GROUP
+from tests.parallel_groups import CONTAINER_GROUP
 
 ROOT = Path(__file__).resolve().parents[1]
 # A module that starts the engine names it as an argv element, probes it, or takes a container
@@ -72,3 +72,15 @@ def test_each_module_runs_whole_in_one_group_and_every_module_that_reaches_podma
         "test_compose_credentials",
     } <= reaching
     assert {m for m, g in groups.items() if g == {CONTAINER_GROUP}} == reaching
+
+
+def test_the_worker_uses_the_airflow_home_its_fixture_names(airflow_home):
+    # Importing tests/conftest.py a second time (``from tests.conftest import ...``: pytest loads it
+    # as ``conftest``) re-ran its module code and pointed the whole process at a second, empty
+    # Airflow home: 26 tests failed with "no such table: dag" and ``airflow tasks test`` looked in
+    # the wrong DAGs folder.
+    import sys
+
+    assert "tests.conftest" not in sys.modules
+    assert os.environ["AIRFLOW_HOME"] == str(airflow_home)
+    assert os.environ["AIRFLOW__CORE__DAGS_FOLDER"] == str(airflow_home / "dags")

@@ -1,0 +1,31 @@
+"""Which tests may share the machine when the suite runs in pytest-xdist workers (``--dist loadgroup``).
+
+Each test module is a group of its own, so it runs whole on one worker and its module-scoped
+fixtures (a deployment, a GConstruct baseline) are made once. Every module that reaches podman is
+in one ``containers`` group: podman's containers, networks and image tags are machine-wide, and
+these tests build images and look for leftovers by name. Everything else a test starts is its
+own: a free port, a temporary folder, a private /dev/shm for each local job (gsentry.isolation).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+CONTAINER_FIXTURES = frozenset({"compose_tool", "job_image", "probe_image"})
+# Modules that reach podman without those fixtures: the image tests build it with a fixture of
+# their own; the credential tests run a stand-in compose tool beside podman.
+CONTAINER_MODULES = frozenset({"test_container_image", "test_compose_credentials"})
+CONTAINER_GROUP = "containers"
+
+
+def group_of(module: str, container_modules: set[str] | frozenset[str]) -> str:
+    """The group a test module runs in: ``containers`` for one that reaches podman, else its own."""
+    return CONTAINER_GROUP if module in container_modules else module
+
+
+def group_items(items: list[pytest.Item]) -> None:
+    """Mark every collected test with its ``xdist_group``."""
+    containers = {item.path.stem for item in items if CONTAINER_FIXTURES & set(item.fixturenames)}
+    containers |= CONTAINER_MODULES
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group_of(item.path.stem, containers)))
