@@ -18,14 +18,10 @@ CONTAINER_MODULES = frozenset({"test_container_image", "test_compose_credentials
 CONTAINER_GROUP = "containers"
 
 
-def group_of(module: str, container_modules: set[str] | frozenset[str]) -> str:
-    """The group a test module runs in: ``containers`` for one that reaches podman, else its own."""
-    return CONTAINER_GROUP if module in container_modules else module
-
-
 def group_items(items: list[pytest.Item]) -> None:
-    """Mark every collected test with its ``xdist_group``."""
+    """Mark every collected test with its ``xdist_group``: ``containers`` if its module reaches podman, else its module."""
     containers = {item.path.stem for item in items if CONTAINER_FIXTURES & set(item.fixturenames)}
     containers |= CONTAINER_MODULES
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(group_of(item.path.stem, containers)))
+        module = item.path.stem
+        item.add_marker(pytest.mark.xdist_group(CONTAINER_GROUP if module in containers else module))

@@ -1,8 +1,8 @@
 """The suite runs in pytest-xdist workers (scripts/run_tests.sh): what must not run side by side doesn't.
 
-``tests/parallel_groups.py`` (through ``tests/conftest.py``) puts each module's tests in one group (its module-scoped fixtures are made
-once) and every module that reaches podman in the ``containers`` group (containers, networks and
-image tags are machine-wide). These checks collect the whole suite in a subprocess, as a worker
+``tests/parallel_groups.py`` (through ``tests/conftest.py``) puts each module's tests in one group
+(its module-scoped fixtures are made once) and every module that reaches podman in the
+``containers`` group (containers, networks and image tags are machine-wide). These checks collect the whole suite in a subprocess, as a worker
 does, and read each test's group.
 """
 
@@ -16,14 +16,14 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from tests.parallel_groups import CONTAINER_GROUP
+from tests.parallel_groups import CONTAINER_FIXTURES, CONTAINER_GROUP
 
 ROOT = Path(__file__).resolve().parents[1]
 # A module that starts the engine names it as an argv element, probes it, or takes a container
 # fixture as a test's or fixture's parameter.
 _REACHES_PODMAN = re.compile(
     r"""\[\s*["']podman["']|engine_unavailable_reason\(|which\(["']podman["']\)"""
-    r"""|def \w+\([^)]*\b(?:compose_tool|job_image|probe_image)\b"""
+    rf"""|def \w+\([^)]*\b(?:{"|".join(sorted(CONTAINER_FIXTURES))})\b"""
 )
 _DUMP_PLUGIN = """
 import json, os
@@ -79,8 +79,6 @@ def test_the_worker_uses_the_airflow_home_its_fixture_names(airflow_home):
     # as ``conftest``) re-ran its module code and pointed the whole process at a second, empty
     # Airflow home: 26 tests failed with "no such table: dag" and ``airflow tasks test`` looked in
     # the wrong DAGs folder.
-    import sys
-
     assert "tests.conftest" not in sys.modules
     assert os.environ["AIRFLOW_HOME"] == str(airflow_home)
     assert os.environ["AIRFLOW__CORE__DAGS_FOLDER"] == str(airflow_home / "dags")
