@@ -1,5 +1,10 @@
 """Shared test fixtures: a real AWS endpoint (moto server over HTTP) and a throwaway Airflow home.
 
+Everything temporary a test process and its children write (the Airflow home, the moto server's
+log, ``tmp_path``, a launcher's ``torchelastic_*`` folders) goes into one scratch folder, its
+``TMPDIR`` (tests/scratch.py): removed when the session passes; when it fails, kept, and the
+terminal summary names it.
+
 Fixtures
 --------
 ``moto_server`` (session)
@@ -82,11 +87,17 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
 }
 
+# --- Scratch folder: every temporary file of this process and its children goes there --------
+# (tests/scratch.py): removed when the session passes, kept and named when it fails.
+from tests import scratch  # noqa: E402
+
+_SCRATCH = scratch.make()
+
 # --- Airflow home: must be in the environment before the first `import airflow` -------------
 # Airflow reads its configuration once at import, so the session's AIRFLOW_HOME is chosen here,
 # at conftest import time, not inside a fixture.
-_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="gs-airflow-home-"))
-(_AIRFLOW_HOME / "dags").mkdir()
+_AIRFLOW_HOME = _SCRATCH / "airflow-home"
+(_AIRFLOW_HOME / "dags").mkdir(parents=True)
 os.environ.update(
     {
         "AIRFLOW_HOME": str(_AIRFLOW_HOME),
@@ -108,6 +119,21 @@ from tests.parallel_groups import group_items  # noqa: E402
 
 def pytest_collection_modifyitems(config, items):
     group_items(items)
+
+
+_SCRATCH_KEPT: list[str] = []  # the line the terminal summary prints when the scratch folder is kept
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own clean-up of its tmp_path folders, which live in the scratch
+def pytest_sessionfinish(session, exitstatus):
+    message = scratch.finish(_SCRATCH, passed=exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED))
+    _SCRATCH_KEPT.extend([message] if message else [])
+
+
+def pytest_terminal_summary(terminalreporter):
+    # A pytest-xdist worker prints no summary: its folder is inside the controller's, which is named.
+    for line in _SCRATCH_KEPT:
+        terminalreporter.write_line(line)
 
 
 def _free_port() -> int:

@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests import scratch
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 PG_USER = "postgres"
@@ -245,8 +247,8 @@ class Deployment:
     def _start_postgres(self) -> None:
         bindir = postgres_bindir()
         # Its own folder under the system temp dir: the postgres user must reach it, and a test's
-        # tmp_path (under a 0700 folder) is out of its reach.
-        pg_root = self.pg_root = Path(tempfile.mkdtemp(prefix="gs-deployment-pg-"))
+        # tmp_path and $TMPDIR (under the session's 0700 scratch folder) are out of its reach.
+        pg_root = self.pg_root = Path(tempfile.mkdtemp(prefix="gs-deployment-pg-", dir=scratch.system_tmpdir()))
         data = pg_root / "data"
         pg_root.chmod(0o700)
         if os.geteuid() == 0:
