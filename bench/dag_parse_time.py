@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -228,8 +229,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--dags-folder", type=Path, default=REPO / "dags")
     args = parser.parse_args(argv)
+    scratch = Path(tempfile.mkdtemp(prefix="gs-bench-parse-"))  # Airflow home and bytecode, removed at the end
+    try:
+        return _run(args, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
-    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="gs-bench-airflow-"))
+
+def _run(args: argparse.Namespace, scratch: Path) -> int:
+    os.environ.setdefault("AIRFLOW_HOME", str(scratch / "airflow-home"))
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     # What a DAG processor's parsing process has imported before it reads a file.
@@ -240,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Bytecode as a deployment has it (see the module docstring), kept out of the checkout.
     sys.dont_write_bytecode = False
-    sys.pycache_prefix = tempfile.mkdtemp(prefix="gs-bench-pycache-")
+    sys.pycache_prefix = str(scratch / "pycache")
     examples = sorted(p for p in args.dags_folder.glob("*.py") if not p.name.startswith("_"))
     with tempfile.TemporaryDirectory(prefix="gs-bench-warmup-") as warm:
         warm_up(Path(warm))
