@@ -96,7 +96,7 @@ _SCRATCH = scratch.make()
 # --- Airflow home: must be in the environment before the first `import airflow` -------------
 # Airflow reads its configuration once at import, so the session's AIRFLOW_HOME is chosen here,
 # at conftest import time, not inside a fixture.
-_AIRFLOW_HOME = _SCRATCH / "airflow-home"
+_AIRFLOW_HOME = _SCRATCH / scratch.AIRFLOW_HOME_DIR
 (_AIRFLOW_HOME / "dags").mkdir(parents=True)
 os.environ.update(
     {

@@ -21,6 +21,7 @@ from pathlib import Path
 
 PREFIX = "gs-tests-"
 TMP_DIR = "tmp"
+AIRFLOW_HOME_DIR = "airflow-home"  # the session's Airflow home, made by the conftest
 # The scratch folder of this process, for its tests to check.
 ROOT_ENV = "GS_TEST_SCRATCH"
 # The temporary folder the session started with (the controller's, under pytest-xdist).

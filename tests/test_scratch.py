@@ -70,4 +70,4 @@ def test_a_session_that_fails_keeps_its_scratch_folder_and_says_where(tmp_path):
     assert kept.name.startswith(scratch.PREFIX)
     assert f"test scratch folder kept: {kept}" in proc.stdout
     assert [p.name for p in (kept / scratch.TMP_DIR).iterdir() if p.name.startswith("torchelastic_")]
-    assert (kept / "airflow-home" / "airflow.db").is_file()
+    assert (kept / scratch.AIRFLOW_HOME_DIR / "airflow.db").is_file()
