@@ -392,10 +392,13 @@ class Deployment:
             raise DeploymentError(f"{method} {path} answered {status}: {answer}")
         return answer
 
-    def airflow(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
-        """The ``airflow`` CLI against this deployment (its database and configuration)."""
+    def airflow(
+        self, *args: str, timeout: float = 300, check: bool = True, answer: str | None = None
+    ) -> subprocess.CompletedProcess:
+        """The ``airflow`` CLI against this deployment (its database and configuration); ``answer`` goes to its prompt."""
         result = subprocess.run(
             [str(VENV_BIN / "airflow"), *args],
+            input=answer,
             check=False,
             env=self.env(),
             cwd=self.root,

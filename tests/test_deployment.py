@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import time
 import urllib.parse
@@ -73,6 +74,8 @@ ARTIFACTS = Path(os.environ.get("GRAPHSTORM_TEST_ARTIFACTS", REPO / ".test-artif
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 UI_WAIT_S = 60
+# The README's command line that clears a GraphStorm step with its downstream tasks in one dated run.
+README_CLEAR_COMMAND = re.compile(r"`(airflow tasks clear <dag> [^`]+)`")
 AWS_WARNINGS = ("aws_default", "No AWS credentials", "Unable to find AWS Connection", "Unable to locate credentials")
 
 pytestmark = pytest.mark.e2e
@@ -479,8 +482,12 @@ def test_sagemaker_dag_waits_deferred_holding_no_worker_slot_then_succeeds(deplo
 def test_sagemaker_task_page_shows_the_jobs_extra_links(deployment, browser):
     """The SageMaker run of the test above: its train task's page in the UI shows both extra
     links, and the REST API gives their URLs: the console page and the log streams of its job."""
-    runs = deployment.ok("GET", f"/api/v2/dags/{SAGEMAKER_DAG}/dagRuns")["dag_runs"]
-    [run] = [r for r in runs if r["state"] == "success"]
+    runs = deployment.dag_runs(SAGEMAKER_DAG)
+    succeeded = [r for r in runs if r["state"] == "success"]
+    assert len(succeeded) == 1, [
+        (r["dag_run_id"], r["state"], deployment.failure_summary(SAGEMAKER_DAG, r["dag_run_id"])) for r in runs
+    ]
+    [run] = succeeded
     run_id = urllib.parse.quote(run["dag_run_id"], safe="")
     job_name = deployment.xcom(SAGEMAKER_DAG, run["dag_run_id"], "summary")["jobs"]["train"]
     links = deployment.ok("GET", f"/api/v2/dags/{SAGEMAKER_DAG}/dagRuns/{run_id}/taskInstances/train/links")[
@@ -552,3 +559,27 @@ def test_backfill_of_two_weeks_writes_two_date_prefixes_and_distinct_jobs(deploy
             jobs.append(name)
     assert len(set(jobs)) == len(jobs) == 6, jobs
     assert sorted(p.name for p in base.iterdir()) == ["20260104", "20260111", "input"]
+
+
+# ---- the README's `airflow tasks clear` line, on a backfilled week -----------------------------------
+def test_readme_clear_command_selects_train_and_its_downstream_in_one_dated_run(deployment):
+    """The README's CLI clear, for one week of the backfill above, answered "n" at Airflow's prompt.
+
+    It must list exactly ``train`` and the tasks downstream of it in that week's run, and clear nothing.
+    """
+    found = README_CLEAR_COMMAND.findall((REPO / "README.md").read_text())
+    assert len(found) == 1, found
+    argv = shlex.split(found[0].replace("<dag>", WEEKLY_DAG).replace("<date>", "2026-01-11"))
+    runs = {r["logical_date"][:10]: r["dag_run_id"] for r in deployment.dag_runs(WEEKLY_DAG)}
+    assert "2026-01-11" in runs, runs
+    run_id = runs["2026-01-11"]
+
+    result = deployment.airflow(*argv[1:], answer="n\n", timeout=120)
+
+    listed = re.findall(r"<TaskInstance: ([\w.-]+)\.([\w.-]+) (\S+) \[", result.stdout)
+    assert sorted(listed) == [(WEEKLY_DAG, task, run_id) for task in ("infer", "report", "train")], (
+        f"{argv}: {result.stdout[-2000:]}"
+    )
+    assert "Cancelled, nothing was cleared." in result.stdout
+    states = {task: ti["state"] for task, ti in deployment.task_instances(WEEKLY_DAG, run_id).items()}
+    assert set(states.values()) == {"success"}, states
