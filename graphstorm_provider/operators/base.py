@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import math
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, cast
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
@@ -60,6 +61,39 @@ MAX_AWS_ATTEMPTS = 20
 # Seconds between status checks of a SageMaker job when neither the operator nor
 # ``[graphstorm] check_interval`` says.
 DEFAULT_CHECK_INTERVAL_S = 30
+# Upper bound of ``waiter_max_attempts``: more checks than the longest SageMaker job (28 days)
+# needs at one check a second (2.4 million); a larger number is a typo, not a wait.
+MAX_WAITER_ATTEMPTS = 10_000_000
+# Upper bound of ``max_ingestion_time`` in seconds (30 days): no SageMaker job may run longer
+# (``MaxRuntimeInSeconds`` is at most 28 days), and it keeps the deferral's timeout a valid date.
+MAX_INGESTION_TIME_S = 30 * 24 * 3600
+
+
+def _shown(value: object) -> str:
+    """``value`` as an error message shows it: its repr (a string in quotes), at most 100 characters."""
+    return repr(value)[:100]
+
+
+def waiter_max_attempts_error(value: object) -> str | None:
+    """Return the one sentence that refuses ``value`` as ``waiter_max_attempts``, or ``None`` if it is valid."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_WAITER_ATTEMPTS):
+        return None
+    return f"waiter_max_attempts must be a whole number from 1 to {MAX_WAITER_ATTEMPTS}, got {_shown(value)}."
+
+
+def max_ingestion_time_error(value: object) -> str | None:
+    """Return the one sentence that refuses ``value`` as ``max_ingestion_time``, or ``None`` if it is valid."""
+    if value is None or (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 1 <= value <= MAX_INGESTION_TIME_S
+    ):
+        return None
+    return (
+        f"max_ingestion_time must be None (no limit) or a number of seconds from 1 to {MAX_INGESTION_TIME_S}, "
+        f"got {_shown(value)}."
+    )
 
 
 @fills_default_args  # one default_args pass per task, not one per class (operators/init_defaults.py)
@@ -100,11 +134,15 @@ class GraphStormBaseOperator(BaseOperator):
         Airflow config ``[graphstorm] check_interval``, else 30. Checked at task start: a bad
         value fails the task without retries, naming where it came from.
     :param max_ingestion_time: If set, the task fails - and stops the job - when the job runs
-        longer than this many seconds. ``None`` means no limit.
+        longer than this many seconds: a number (``int`` or ``float``, not a string) from 1 to
+        2592000 (30 days, ``MAX_INGESTION_TIME_S``). ``None`` means no limit. A bad value fails
+        when the operator is created (a mapped task: at task start, without retries), naming it.
     :param deferrable: Wait in the triggerer (``SageMakerTrigger``) instead of a worker slot.
         Only effective with ``wait_for_completion=True``.
     :param waiter_max_attempts: In deferrable mode, how many status checks before giving up (the
-        task then fails and stops the job). Default: enough checks, one per ``check_interval``, to
+        task then fails and stops the job), a whole number from 1 to 10000000
+        (``MAX_WAITER_ATTEMPTS``); a bad value fails when the operator is created (a mapped task:
+        at task start, without retries), naming it. Default: enough checks, one per ``check_interval``, to
         cover the job's ``max_run`` (``StoppingCondition``; 24 hours when none is set) plus one hour
         (see ``operators/deferral.py``). A ``max_ingestion_time`` in deferrable mode becomes the
         deferral timeout: the task fails and stops the job, found by the task instance's name
@@ -167,7 +205,7 @@ class GraphStormBaseOperator(BaseOperator):
         wait_for_completion: bool = True,
         print_log: bool = True,
         check_interval: int | None = None,
-        max_ingestion_time: int | None = None,
+        max_ingestion_time: float | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         waiter_max_attempts: int | None = None,
         aws_max_attempts: int | None = None,
@@ -201,6 +239,10 @@ class GraphStormBaseOperator(BaseOperator):
         self.print_log = print_log
         self.check_interval = check_interval
         self._check_interval_s = DEFAULT_CHECK_INTERVAL_S  # what execute resolves check_interval to
+        # Checked here, before any job: after the launch a bad one failed, or gave up at once (and was retried).
+        for error in (waiter_max_attempts_error(waiter_max_attempts), max_ingestion_time_error(max_ingestion_time)):
+            if error:
+                self._refuse(error)
         self.max_ingestion_time = max_ingestion_time
         self.deferrable = deferrable
         self.waiter_max_attempts = waiter_max_attempts
@@ -209,7 +251,7 @@ class GraphStormBaseOperator(BaseOperator):
             or not isinstance(aws_max_attempts, int)
             or not 1 <= aws_max_attempts <= MAX_AWS_ATTEMPTS
         ):
-            raise ValueError(
+            self._refuse(
                 f"aws_max_attempts must be a whole number from 1 to {MAX_AWS_ATTEMPTS}, "
                 f"got {str(aws_max_attempts)[:100]!r}."
             )
@@ -223,6 +265,20 @@ class GraphStormBaseOperator(BaseOperator):
         self._job: JobRequest | None = None
         self._sagemaker: SageMakerBackend | None = None
         self._runner: JobRunner | None = None
+
+    def _refuse(self, message: str) -> NoReturn:
+        """
+        Refuse a bad parameter in ``__init__`` with ``message``, one sentence naming it.
+
+        A ``ValueError`` when the DAG is parsed. A mapped task (``.partial()`` / ``.expand()``) is
+        created only when it starts (Airflow's ``unmap``): there an ``AirflowFailException``, so the
+        task fails at once, without retries, as a bad ``check_interval`` does.
+        """
+        if getattr(self, "_BaseOperator__from_mapped", False):
+            from airflow.providers.common.compat.sdk import AirflowFailException
+
+            raise AirflowFailException(message)
+        raise ValueError(message)
 
     # ------------------------------------------------------------------ spec
     @classmethod
@@ -317,6 +373,17 @@ class GraphStormBaseOperator(BaseOperator):
             raise AirflowFailException(f"{source} must be a whole number of seconds from 1, got {str(value)[:100]!r}.")
         return seconds
 
+    def _wait_limits_or_fail(self) -> None:
+        """Check ``waiter_max_attempts`` and ``max_ingestion_time`` again at task start (a subclass may template them)."""
+        for error in (
+            waiter_max_attempts_error(self.waiter_max_attempts),
+            max_ingestion_time_error(self.max_ingestion_time),
+        ):
+            if error:
+                from airflow.providers.common.compat.sdk import AirflowFailException
+
+                raise AirflowFailException(error)
+
     def _connection_region(self) -> str | None:
         """``region_name`` of the AWS connection's extra, if the connection exists and has one."""
         if not self.aws_conn_id:
@@ -334,13 +401,13 @@ class GraphStormBaseOperator(BaseOperator):
 
     # ------------------------------------------------------------------ execute
     def execute(self, context: Context) -> dict[str, str]:
+        self._wait_limits_or_fail()
         job = self._build_or_fail(context)
         self._check_interval_s = self._check_interval_or_fail()
         self._job = job
         self.log.info("GraphStorm %s job %s (%s x %s).", job.step, job.job_name, job.instance_count, job.instance_type)
         # --- guards before any launch: input manifests, step cache (operators/guards.py) ---
         from graphstorm_provider.operators.guards import before_launch
-
         if (cached := before_launch(self, job)) is not None:
             return cached
         # --- end guards ---
