@@ -10,7 +10,10 @@ A DAG scheduled on an alias (``schedule=[AssetAlias("graphstorm-model")]``) runs
 an output lands; see ``dags/graphstorm_on_new_model.py``.
 
 Asset URIs follow Airflow's rules: ``file://`` and ``s3://`` URIs as the job wrote them, without
-the trailing ``/`` of a folder (Airflow strips it anyway).
+the trailing ``/`` of a folder (Airflow strips it anyway). Airflow also drops a ``#fragment`` and
+sorts (or drops) a ``?query``, so an output URI with ``#`` or ``?`` (legal in S3 keys and file
+names) would become the asset of another location: the step operators refuse such an output at
+task start (:func:`asset_uri_problem`, checked by ``operators/preflight.py``).
 
 Imported at DAG parse time: imports only ``airflow.sdk``.
 """
@@ -65,6 +68,26 @@ def with_step_outlets(step: str, outlets: Any) -> list[Any]:
         given = [outlets]
     names = {getattr(outlet, "name", None) for outlet in given}
     return given + [alias for alias in step_aliases(step) if alias.name not in names]
+
+
+# Characters an Airflow Asset URI does not keep as written (``_sanitize_uri``: fragment, query).
+UNKEPT_URI_CHARACTERS: tuple[str, ...] = ("#", "?")
+
+
+def asset_uri_problem(uri: str) -> str | None:
+    """
+    Return why ``uri`` cannot be an Asset URI as written (the middle of a sentence), else None.
+
+    Pure: no Airflow import. Airflow cuts a URI's ``#fragment`` and sorts or drops its ``?query``,
+    so ``s3://bucket-a/models/run#1/`` would be the asset ``s3://bucket-a/models/run``.
+    """
+    for character in UNKEPT_URI_CHARACTERS:
+        if character in uri:
+            return (
+                f"contains {character!r}, which an Airflow Asset URI cannot keep (Airflow drops a '#' fragment "
+                f"and reorders or drops a '?' query, so the output's asset would name another location)"
+            )
+    return None
 
 
 def asset_uri(uri: str) -> str:

@@ -408,6 +408,9 @@ class GraphStormBaseOperator(BaseOperator):
         self.log.info("GraphStorm %s job %s (%s x %s).", job.step, job.job_name, job.instance_count, job.instance_type)
         # --- guards before any launch: input manifests, step cache (operators/guards.py) ---
         from graphstorm_provider.operators.guards import before_launch
+        from graphstorm_provider.operators.preflight import refuse_unkept_asset_outputs
+
+        refuse_unkept_asset_outputs(job)  # outputs that become Assets: no '#' or '?' (operators/assets.py)
         if (cached := before_launch(self, job)) is not None:
             return cached
         # --- end guards ---

@@ -9,6 +9,10 @@ outside the pipeline is the operators' ``require_input_manifests=False``, which 
 the entry points' own opt-out (``GSENTRY_ALLOW_UNMANIFESTED_INPUT=1`` in the job's environment), so
 both sides agree.
 
+A step operator also refuses, at task start, an output URI its Assets cannot keep (``#`` or ``?``,
+:func:`check_asset_outputs`; ``operators/assets.py``), in one sentence naming the parameter and the
+character, without retry. The job layer and the ``gs-sagemaker`` CLI (no Assets) accept them.
+
 What is checked comes from the rendered request alone (the entry point's flags before ``--``).
 ``s3://`` prefixes are read through the operator's AWS connection (``S3Hook``), ``file://`` as plain
 files. Airflow, boto3 and the Amazon provider are imported inside the functions.
@@ -56,6 +60,10 @@ CHECKED_INPUTS: Mapping[str, tuple[CheckedInput, ...]] = {
 
 class InputNotComplete(ValueError):
     """An input prefix without a complete manifest (one sentence naming parameter and prefix)."""
+
+
+class OutputNotAnAsset(ValueError):
+    """An output URI an Airflow Asset cannot keep as written (one sentence naming parameter and character)."""
 
 
 class InputUnreadable(RuntimeError):
@@ -143,6 +151,31 @@ def check_inputs(job: JobRequest, s3_client_factory: Callable[[], Any]) -> None:
         if uri.startswith("s3://") and client is None:
             client = s3_client_factory()
         check_input(parameter, uri, client if uri.startswith("s3://") else None)
+
+
+def check_asset_outputs(job: JobRequest) -> None:
+    """Raise :class:`OutputNotAnAsset` for the first output of ``job`` that becomes an Asset but cannot be one."""
+    from graphstorm_provider.operators.assets import STEP_OUTPUTS, asset_uri_problem
+
+    for output in STEP_OUTPUTS.get(job.step, ()):
+        uri = job.outputs.get(output)
+        if uri and (problem := asset_uri_problem(uri)) is not None:
+            raise OutputNotAnAsset(f"{output} {uri} {problem}; use an output URI without '#' and '?'.")
+
+
+def refuse_unkept_asset_outputs(job: JobRequest) -> None:
+    """
+    Fail the task without retry (``AirflowFailException``) when :func:`check_asset_outputs` refuses ``job``.
+
+    Called by the step operators (``GraphStormBaseOperator.execute``) before anything is launched;
+    ``LocalComposeOperator`` attaches no Assets and does not call it.
+    """
+    try:
+        check_asset_outputs(job)
+    except OutputNotAnAsset as err:  # the same output fails again
+        from airflow.providers.common.compat.sdk import AirflowFailException
+
+        raise AirflowFailException(str(err)) from err
 
 
 def with_manifest_opt_out(kwargs: dict[str, Any], require_input_manifests: Any, kind: str) -> dict[str, Any]:
