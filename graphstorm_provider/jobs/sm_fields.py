@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, cast
 
-from graphstorm_provider.jobs.errors import JobSpecError
+from graphstorm_provider.jobs import validation
+from graphstorm_provider.jobs.errors import JobSpecError, flag_spellings
 from graphstorm_provider.jobs.request import LOCAL_INSTANCE_TYPE, JobKind
 from graphstorm_provider.jobs.validation import quoted
 
@@ -104,11 +105,18 @@ def _container_path(name: str, value: Any, request: dict[str, Any]) -> str:
 
 
 def _uri(name: str, value: Any, request: dict[str, Any]) -> str:
-    local = request.get("ResourceConfig", {}).get("InstanceType") == LOCAL_INSTANCE_TYPE
-    ok = isinstance(value, str) and re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/|$)", value)
-    if not ok and not (local and isinstance(value, str) and value.startswith("file:///")):
+    """
+    Return a folder URI checked like every other (:func:`validation.uri`), named as this parameter.
+
+    So an ``output_path`` gets the same '..' (also percent-encoded), control-character and
+    system-folder rules as ``--model-artifact-s3``, with the request's instance type deciding
+    whether ``file://`` is allowed.
+    """
+    instance_type = request.get("ResourceConfig", {}).get("InstanceType", "")
+    if not isinstance(value, str) or (instance_type != LOCAL_INSTANCE_TYPE and not value.startswith("s3://")):
         raise _bad(name, "an s3://bucket/prefix URI", value)
-    return cast("str", value)
+    with flag_spellings({name: f"{PARAM_FLAG}: {name}"}):
+        return cast("str", validation.uri(name, value, instance_type=instance_type, folder=True))
 
 
 def _compression(name: str, value: Any, request: dict[str, Any]) -> str:

@@ -10,14 +10,17 @@ with exactly one ``/``, so S3 prefix matching never picks up a sibling
 (``s3://b/acm`` would also match ``s3://b/acm_output/...``) and joining a name onto it
 is plain concatenation. A *file* URI (a YAML config) must not end with ``/``.
 ``file://`` URIs (absolute paths) are accepted only with ``--instance-type local``; their path is
-checked after percent-decoding (``%2e%2e`` is ``..``: refused, as is the raw one), and they must
-not name ``/`` or a system folder (:func:`system_folder`: the compose backend bind-mounts them).
-``s3://`` URIs are split by hand, never with ``urlparse`` (``?`` and ``#`` are legal in S3 keys).
+checked after percent-decoding (``%2e%2e`` is ``..`` and ``%00`` is NUL: refused, as are the raw
+ones), and they must not name ``/`` or a system folder (:func:`system_folder`: the compose backend
+bind-mounts them). ``s3://`` URIs are split by hand, never with ``urlparse`` (``?`` and ``#`` are
+legal in S3 keys); an S3 key is never percent-decoded (``uris.parse_uri``), so ``%00`` in one is
+three ordinary characters and stays.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 from typing import Any
@@ -163,12 +166,17 @@ def optional_str(name: str, value: Any) -> str | None:
     return required_str(name, value)
 
 
+def _is_control(ch: str) -> bool:
+    """Whether ``ch`` is a control character (Unicode category Cc: U+0000-U+001F, U+007F-U+009F)."""
+    return unicodedata.category(ch) == "Cc"
+
+
 def uri(name: str, value: Any, *, instance_type: str, folder: bool, required: bool = True) -> str | None:
     """Validate and normalise an ``s3://`` (or, locally, ``file://``) URI (parsed by ``uris.parse_uri``)."""
     text = required_str(name, value) if required else optional_str(name, value)
     if text is None:
         return None
-    if any(ch.isspace() or ord(ch) < 32 for ch in text):
+    if any(ch.isspace() or _is_control(ch) for ch in text):
         raise JobSpecError(f"{flag(name)} must not contain whitespace or control characters, got {quoted(text)}.")
     scheme, sep, rest = text.partition("://")
     if not sep:
@@ -191,6 +199,11 @@ def uri(name: str, value: Any, *, instance_type: str, folder: bool, required: bo
             raise JobSpecError(
                 f"{flag(name)} must be an absolute file:///path without '..' "
                 f"(also percent-encoded), got {quoted(text)}."
+            )
+        if any(_is_control(ch) for ch in parsed.path):
+            raise JobSpecError(
+                f"{flag(name)} must not contain control characters, also percent-encoded "
+                f"(like %00 or %0a), got {quoted(text)}."
             )
         prefix, key = "file:///", str(PurePosixPath(rest)).lstrip("/")
     else:
