@@ -243,12 +243,12 @@ class ComposeJobRunner:
 
     # ------------------------------------------------------------------ steps
     def _compose_env(self, env: Mapping[str, str] | None) -> dict[str, str]:
-        merged = dict(os.environ if env is None else env)
+        from graphstorm_provider.execution.local import with_caller_credentials
+
         # Secrets that the request carries are written into the compose file by name only;
-        # their values travel through the compose process's environment instead.
-        for name, value in self.job.environment.items():
-            merged.setdefault(name, value)
-        return merged
+        # their values travel through the compose process's environment instead. The caller's
+        # environment wins, and its AWS credentials, if any, come as a whole (none of the request's join them).
+        return with_caller_credentials(self.job.environment, os.environ if env is None else env)
 
     @property
     def _tool(self) -> ComposeTool:

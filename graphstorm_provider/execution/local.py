@@ -78,9 +78,53 @@ _INHERITED = (
     "CURL_CA_BUNDLE",
 )
 _INHERITED_PREFIXES = ("LC_", "AWS_")
+# The AWS_* variables that carry or select an identity (boto3's credential chain and the AWS SDKs and
+# CLI read the same names): keys, session tokens (AWS_SECURITY_TOKEN is botocore's older name for
+# one), their expiry and account, a profile, an assumed role or web identity, a container's
+# credentials endpoint and its token, a service bearer token. One source sets all of them, see
+# with_caller_credentials. Settings that select no identity are not here: region, endpoints, retries,
+# CA bundle, and where the shared config and credentials files are (with keys in the environment,
+# boto3 reads no credentials from those files; dropping the names would only send it to ~/.aws).
+AWS_CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_ACCOUNT_ID",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_BEARER_TOKEN_BEDROCK",
+)
 # Never handed to a job, even when a caller passes its whole os.environ as ``env``: Airflow's own
 # settings (connections, secrets) and the Airflow interpreter's module paths (wrong for the runtime).
 _NEVER_PASSED_PREFIXES = ("AIRFLOW_", "_AIRFLOW", "PYTHONPATH", "PYTHONHOME", proctree.MARKER_ENV)
+
+
+def with_caller_credentials(env: Mapping[str, str], caller_env: Mapping[str, str]) -> dict[str, str]:
+    """
+    ``env`` updated with ``caller_env``, whose AWS credentials, if it has any, replace ``env``'s whole set.
+
+    The rule: when ``caller_env`` (the operator's Airflow connection, see
+    ``operators/connection.py`` ``connection_env``) sets any of :data:`AWS_CREDENTIAL_VARIABLES`,
+    the job's credentials are exactly the caller's: every credential variable of ``env`` (the
+    worker's own, inherited from ``os.environ``, or the request's ``Environment``) is dropped
+    first, so a worker's session token, profile or role never joins the connection's key (a
+    mismatched token is rejected by AWS, and the worker's identity is not the job's). When
+    ``caller_env`` sets none (no connection, or boto3 found no credentials for it), ``env``'s
+    credentials stay as they are. Every other variable (region, endpoint, retry settings, ...)
+    is merged as before: ``caller_env`` wins. Neither mapping is changed; nothing is logged.
+    """
+    if any(caller_env.get(name) for name in AWS_CREDENTIAL_VARIABLES):
+        env = {name: value for name, value in env.items() if name not in AWS_CREDENTIAL_VARIABLES}
+    return {**env, **caller_env}
 
 
 @runtime_checkable
@@ -337,7 +381,8 @@ class LocalJobRunner:
         env = {k: v for k, v in os.environ.items() if k in _INHERITED or k.startswith(_INHERITED_PREFIXES)}
         env.update(self.job.environment)
         env.update(sagemaker_environment(self.job, opt_ml))
-        env.update(self._extra_env)
+        # The caller's (connection's) credentials, if any, as a whole: none of the worker's join them.
+        env = with_caller_credentials(env, self._extra_env)
         # `python3` inside the job (GraphStorm's launcher starts workers that way) is the runtime's.
         runtime_bin = str(Path(self.runtime_python).parent)
         env["PATH"] = os.pathsep.join(p for p in (runtime_bin, env.get("PATH", os.defpath)) if p)

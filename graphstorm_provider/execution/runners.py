@@ -54,6 +54,7 @@ def make_local_runner(
 
         return LocalJobRunner(job, env=dict(extra_env), log=log)
     from graphstorm_provider.execution.compose_runner import ComposeJobRunner
+    from graphstorm_provider.execution.local import with_caller_credentials
 
     emit = cast("Callable[[str], None]", log)
     # A logger (stdlib, adapter, or Airflow 3's structlog ``operator.log``, which is neither a
@@ -69,7 +70,7 @@ def make_local_runner(
 
     return ComposeJobRunner(
         job,
-        env={**os.environ, **extra_env},
+        env=with_caller_credentials(os.environ, extra_env),  # the connection's credentials as a whole
         log=emit,
         compose_command=compose_command,
         options=compose_options,

@@ -50,6 +50,11 @@ def connection_env(aws_conn_id: str | None, region: str) -> dict[str, str]:
     with Airflow's secrets masker. Without a connection this is empty; when the
     connection yields no credentials the job's boto3 falls back to its usual lookup (fine for
     ``file://`` URIs).
+
+    The credentials are one whole set: key and secret, plus ``AWS_SESSION_TOKEN`` exactly when
+    the connection's credentials have a token. The local backend gives the job this set alone
+    (``execution/local.py`` ``with_caller_credentials``): none of the worker's own credential
+    variables (a session token, a profile, a role, ...) join it.
     """
     if not aws_conn_id:
         return {}
@@ -69,8 +74,8 @@ def connection_env(aws_conn_id: str | None, region: str) -> dict[str, str]:
     if credentials.access_key and credentials.secret_key:
         env["AWS_ACCESS_KEY_ID"] = credentials.access_key
         env["AWS_SECRET_ACCESS_KEY"] = credentials.secret_key
-    if credentials.token:
-        env["AWS_SESSION_TOKEN"] = credentials.token
+        if credentials.token:  # a token only ever goes with its own key
+            env["AWS_SESSION_TOKEN"] = credentials.token
     mask_secrets(env.get(name) for name in SECRET_VARIABLES)
     endpoint_url = hook.conn_config.endpoint_url
     if endpoint_url:
