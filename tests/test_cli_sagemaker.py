@@ -426,6 +426,9 @@ BAD_INPUTS = {
         "--sm-estimator-parameters",
     ),
     "unknown command": (["training", *BASE_TRAIN], "training"),
+    # Once forwarded to GraphStorm as an unknown flag: the job was created, not printed.
+    "dry run with a value": (["train", *BASE_TRAIN, "--dry-run=1"], "--dry-run"),
+    "job name of 82 characters": (["train", *BASE_TRAIN, "--job-name", "a" + "-" * 80 + "b"], "--job-name"),
 }
 
 

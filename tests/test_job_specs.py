@@ -697,7 +697,7 @@ def test_stray_positional_argument():
 
 def test_invalid_explicit_job_name():
     spec = TrainSpec(**TRAIN_KWARGS)
-    for bad in ("has_underscore", "-leading", "x" * 64):
+    for bad in ("has_underscore", "-leading", "x" * 64, "a" + "-" * 62 + "b"):
         with pytest.raises(JobSpecError, match="--job-name .* is not a valid SageMaker job name"):
             spec.build(bad)
 

@@ -150,7 +150,7 @@ def split_own_flags(argv: Sequence[str]) -> tuple[list[str], OwnFlags]:
 
     Our flags are ``--dry-run``, ``--job-name N``, ``--aws-max-attempts N``, also as ``--flag=N``.
 
-    :raises ValueError: a value flag without its value, or a bad attempt count.
+    :raises ValueError: a value flag without its value, ``--dry-run=<value>``, or a bad attempt count.
     """
     argv = [str(a) for a in argv]
     cut = argv.index("--") if "--" in argv else len(argv)
@@ -168,6 +168,8 @@ def split_own_flags(argv: Sequence[str]) -> tuple[list[str], OwnFlags]:
                     raise ValueError(f"{flag} needs a value.")
                 inline = head[index]
             values[flag] = inline
+        elif flag == DRY_RUN_FLAG and eq:  # else forwarded to GraphStorm, and the job would be launched
+            raise ValueError(f"{DRY_RUN_FLAG} takes no value, got {arg[:100]!r}.")
         elif arg != DRY_RUN_FLAG:
             rest.append(arg)
         index += 1

@@ -240,12 +240,14 @@ def _matching(name: str, value: Any, pattern: re.Pattern[str], expected: str) ->
 
 def job_name(name: str, value: Any) -> str:
     """Return a SageMaker job name: letters, digits, hyphens, at most 63 characters."""
-    return _matching(
-        name,
-        value,
-        JOB_NAME_RE,
-        "a valid SageMaker job name (1-63 letters, digits and hyphens, starting and ending with a letter or digit)",
+    expected = (
+        f"a valid SageMaker job name (1-{JOB_NAME_MAX} letters, digits and hyphens, starting and ending "
+        "with a letter or digit)"
     )
+    text = _matching(name, value, JOB_NAME_RE, expected)
+    if len(text) > JOB_NAME_MAX:  # the pattern bounds the letters and digits, not the hyphens between them
+        raise JobSpecError(f"{flag(name)} {quoted(text)} is not {expected}: it has {len(text)} characters.")
+    return text
 
 
 def name_prefix(name: str, value: Any) -> str:
