@@ -187,16 +187,17 @@ def test_run_starts_the_file_reports_the_failing_host_and_cleans_up(compose_tool
     assert not set(names) & set(listed)
 
 
-def test_partitioning_accepts_a_graph_name_with_underscores(tmp_path):
-    # GraphStorm graph names allow "_", SageMaker job (and our container) names do not.
+@pytest.mark.parametrize(("graph_name", "in_job_name"), [("ogbn_arxiv", "ogbn-arxiv"), ("acm.v2", "acm-v2")])
+def test_partitioning_accepts_a_graph_name_a_job_name_could_not_hold(tmp_path, graph_name, in_job_name):
+    # GraphStorm graph names allow "_" and ".", SageMaker job (and our container) names do not.
     common = [*COMMON]
-    common[common.index("acm")] = "ogbn_arxiv"
+    common[common.index("acm")] = graph_name
     proc = gs(*common, "partitioning", *PARTITIONING, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     (path,) = tmp_path.iterdir()
-    assert path.name == "docker-compose-partitioning-ogbn_arxiv-2workers-random-2parts.yaml"
+    assert path.name == f"docker-compose-partitioning-{graph_name}-2workers-random-2parts.yaml"
     names = [s["container_name"] for s in load(path)["services"].values()]
-    assert all(name.startswith("gs-partition-ogbn-arxiv-") for name in names), names
+    assert all(name.startswith(f"gs-partition-{in_job_name}-") for name in names), names
 
 
 def test_partitioning_metadata_filename_defaults_to_the_partition_spec(tmp_path):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -218,6 +219,10 @@ def file_name(args: ComposeArgs) -> str:
     return compose_file_name(ns.action, ns.graph_name, ns.instance_count, *details)
 
 
+# The runs of a graph name a SageMaker job name can hold (GraphStorm's also allow "_", "." and more).
+_JOB_NAME_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
 def build_job(args: ComposeArgs) -> JobRequest:
     """
     Return the JobRequest for the action, built by the same step spec as every other backend.
@@ -233,7 +238,7 @@ def build_job(args: ComposeArgs) -> JobRequest:
         graphstorm_args=args.forwarded,
     )
     if "graph_name" not in kwargs:  # partitioning: the graph name goes in the job (and container) names
-        kwargs["task_name"] = "gs-partition-" + args.namespace.graph_name.replace("_", "-").strip("-")
+        kwargs["task_name"] = "-".join(("gs-partition", *_JOB_NAME_WORD.findall(args.namespace.graph_name)))
     spellings = dict(FLAG_SPELLINGS)
     if args.action in YAML_FLAGS:
         spellings["yaml_s3"] = YAML_FLAGS[args.action]
