@@ -399,3 +399,26 @@ def test_file_output_path_is_accepted_in_local_mode():
 def test_user_tags_replace_ours_with_the_same_key():
     request = apply_sm_parameters(_training_skeleton(), {"tags": {"GraphStorm": "mine", "b": "c"}}, "training")
     assert request["Tags"] == [{"Key": "GraphStorm", "Value": "mine"}, {"Key": "b", "Value": "c"}]
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "name"),
+    [
+        ("training", "environment", "AWS_SECRET_ACCESS_KEY"),
+        ("training", "environment", "AWS_ACCESS_KEY_ID"),
+        ("training", "environment", "aws_session_token"),
+        ("processing", "env", "AWS_SESSION_TOKEN"),
+        ("processing", "env", "AWS_SECURITY_TOKEN"),
+    ],
+)
+def test_aws_credentials_in_the_job_environment_are_refused_without_echoing_them(kind, field, name):
+    # The request's Environment is stored by SageMaker and shown to whoever may describe the job,
+    # printed by --dry-run, and written into a local job's config files.
+    skeleton = _training_skeleton() if kind == "training" else _processing_skeleton()
+    with pytest.raises(JobSpecError) as info:
+        apply_sm_parameters(skeleton, {field: {name: "canary-credential-value"}}, kind)
+    message = str(info.value)
+    assert message.startswith(f"--sm-estimator-parameters: {field} must not set {name}")
+    assert "canary-credential-value" not in message
+    assert message.count(". ") == 0  # one sentence
+    assert message.endswith(".")

@@ -36,6 +36,16 @@ KIND_STEPS = {"training": "train, infer and partition", "processing": "gconstruc
 _ENV_KEY_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
+# AWS credential variables a job's Environment may not carry: the request is stored by SageMaker and
+# returned by Describe*Job, printed by --dry-run and written into a local job's config files.
+CREDENTIAL_ENV_NAMES: tuple[str, ...] = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+)
+
+
 def _bad(name: str, expected: str, value: Any) -> JobSpecError:
     return JobSpecError(f"{PARAM_FLAG}: {name} must be {expected}, got {quoted(value)}.")
 
@@ -166,6 +176,12 @@ class EnvField(SmField):
         for key, val in value.items():
             if not isinstance(key, str) or not _ENV_KEY_RE.match(key):
                 raise _bad(self.name, "a dict whose keys are environment variable names", key)
+            if key.upper() in CREDENTIAL_ENV_NAMES:  # the value is never shown
+                raise JobSpecError(
+                    f"{PARAM_FLAG}: {self.name} must not set {key}, because the job's request would hold the "
+                    "credential (SageMaker shows it to whoever may describe the job); a job gets its AWS "
+                    "credentials from its role on SageMaker and from the task's Airflow connection locally."
+                )
             if isinstance(val, (int, float)) and not isinstance(val, bool):
                 val = str(val)  # noqa: PLW2901
             if not isinstance(val, str) or len(val) > limit:
