@@ -236,6 +236,18 @@ BAD_METADATA = {
         lambda meta: meta["node_data"].update(book=meta["node_data"]["venue"]),
         "field node_data.book has feature chunks for 'book', which node_type does not list",
     ),
+    # Both name files the job writes (<graph_name>.json in the output, <node type>.txt in the assignment).
+    "graph name that leads out of the output folder": (
+        _set(["graph_name"], "../../victim"),
+        "field graph_name is '../../victim', not a GraphStorm graph name (ASCII letters, digits, '_' and '-')",
+    ),
+    "node type that leads out of the work folder": (
+        _set(["node_type", 2], "../../../../outside"),
+        (
+            "field node_type[2] is '../../../../outside', which cannot name a file (no '/', '\\', "
+            "control characters, '.' or '..')"
+        ),
+    ),
 }
 
 

@@ -144,6 +144,16 @@ class _Reader:
         return Chunks(field=field, format=name, files=tuple(files), delimiter=delimiter)
 
 
+def is_graph_name(text: str) -> bool:
+    """GraphStorm's graph-name rule (``graphstorm.utils.check_graph_name``): an identifier, '-' allowed, digits first too."""
+    return text.isascii() and text.lstrip("0123456789").replace("-", "_").isidentifier()
+
+
+def is_file_name(text: str) -> bool:
+    """Whether ``text`` can be one file name in a folder: no separator or control character, not '.' or '..'."""
+    return text not in (".", "..") and not any(ch in "/\\" or ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
 def parse_metadata(name: str, text: str) -> ChunkedGraph:
     """Parse and check the metadata's own consistency (no file is opened)."""
     try:
@@ -154,9 +164,19 @@ def parse_metadata(name: str, text: str) -> ChunkedGraph:
     if not isinstance(data, dict):
         raise InputError(f"{name} must hold a JSON object.")
     graph_name = r.get(data, "graph_name", "graph_name", str)
+    if not is_graph_name(graph_name):  # it names the partition config file
+        raise r.fail(
+            "graph_name", f"is {graph_name!r}, not a GraphStorm graph name (ASCII letters, digits, '_' and '-')"
+        )
     ntypes = tuple(r.get(data, "node_type", "node_type", list))
     if not ntypes or not all(isinstance(t, str) and t for t in ntypes) or len(set(ntypes)) != len(ntypes):
         raise r.fail("node_type", "must be a non-empty list of distinct node type names")
+    for i, ntype in enumerate(ntypes):
+        if not is_file_name(ntype):  # it names the node type's assignment file
+            raise r.fail(
+                f"node_type[{i}]",
+                f"is {ntype!r}, which cannot name a file (no '/', '\\', control characters, '.' or '..')",
+            )
     per_chunk = r.get(data, "num_nodes_per_chunk", "num_nodes_per_chunk", list)
     if len(per_chunk) != len(ntypes):
         raise r.fail("num_nodes_per_chunk", f"has {len(per_chunk)} entries for {len(ntypes)} node types")
