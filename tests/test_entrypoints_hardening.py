@@ -522,3 +522,17 @@ def test_two_hosts_share_one_manifest_written_by_the_leader(tmp_path):
         ("epoch-0/author/sparse_emb_00000.pt", 1),
         ("epoch-0/author/sparse_emb_00001.pt", 2),
     }
+
+
+# --- an S3 error other than "not found" is one sentence naming the location, not a traceback --------
+@pytest.mark.parametrize("call", ["list_files", "delete"])
+def test_s3_errors_of_listing_and_deleting_name_the_location(aws_env, call):
+    # Listing is the first S3 call of train and infer (their inputs); a mistyped bucket once reached
+    # the job's FailureReason as "unexpected error in the entry point:" and a traceback.
+    uri = "s3://gs-no-such-bucket/run/graph/"
+    with pytest.raises(EntryError) as info:
+        getattr(Transfer(region=aws_env.region), call)(parse_uri(uri))
+    message = str(info.value)
+    assert uri.rstrip("/") in message
+    assert "NoSuchBucket" in message
+    assert "\n" not in message

@@ -19,8 +19,9 @@ import errno
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, TypeVar
@@ -61,6 +62,17 @@ class Location:
 
 S3_SCHEME = "s3://"
 FILE_SCHEME = "file://"
+
+
+@contextmanager
+def s3_failure(action: str, loc: Location) -> Iterator[None]:
+    """Turn a botocore error of an S3 call into an :class:`EntryError`: one line naming the action and ``loc``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (ClientError, BotoCoreError) as err:
+        raise EntryError(f"cannot {action} {loc.uri()}: {' '.join(str(err).split())}") from err
 
 
 def parse_uri(uri: str, param: str = "uri") -> Location:
@@ -138,11 +150,12 @@ class Transfer:
         folder = f"{folder}/" if folder else ""
         found: dict[str, int] = {}
         paginator = self.s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=prefix.bucket, Prefix=folder):
-            for obj in page.get("Contents", []):
-                rel = obj["Key"][len(folder) :]
-                if rel and not rel.endswith("/"):
-                    found[rel] = int(obj.get("Size", 0))
+        with s3_failure("list", prefix):
+            for page in paginator.paginate(Bucket=prefix.bucket, Prefix=folder):
+                for obj in page.get("Contents", []):
+                    rel = obj["Key"][len(folder) :]
+                    if rel and not rel.endswith("/"):
+                        found[rel] = int(obj.get("Size", 0))
         return found
 
     def list_files(self, prefix: Location) -> list[str]:
@@ -155,13 +168,14 @@ class Transfer:
             return loc.path.is_file()
         from botocore.exceptions import ClientError
 
-        try:
-            self.s3.head_object(Bucket=loc.bucket, Key=loc.key)
-            return True
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
+        with s3_failure("look up", loc):  # any answer but "not found" (403, no bucket, ...)
+            try:
+                self.s3.head_object(Bucket=loc.bucket, Key=loc.key)
+                return True
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise
 
     def read_bytes(self, loc: Location) -> bytes:
         """Read one small file (a manifest); ``FileNotFoundError`` when it is absent."""
@@ -246,7 +260,8 @@ class Transfer:
         if loc.scheme == "file":
             loc.path.unlink(missing_ok=True)
         else:
-            self.s3.delete_object(Bucket=loc.bucket, Key=loc.key)
+            with s3_failure("delete", loc):
+                self.s3.delete_object(Bucket=loc.bucket, Key=loc.key)
 
     # --- uploads ------------------------------------------------------------------------------
     def upload_file(self, src: Path, dest: Location) -> None:

@@ -93,10 +93,8 @@ class InputFiles:
 
 
 def delete(transfer: Transfer, loc: Location) -> None:
-    if loc.scheme == "file":
-        loc.path.unlink(missing_ok=True)
-    elif transfer.exists(loc):
-        transfer.s3.delete_object(Bucket=loc.bucket, Key=loc.key)
+    if loc.scheme == "file" or transfer.exists(loc):
+        transfer.delete(loc)
 
 
 @contextmanager
