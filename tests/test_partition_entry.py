@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -158,6 +159,20 @@ def test_same_input_gives_byte_identical_assignment_and_partitions(tmp_path, gra
         listed = {f["path"] for f in json.loads((out / "_manifest.json").read_text())["files"]}
         on_disk = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != "_manifest.json"}
         assert listed == on_disk
+
+
+def test_chunk_paths_are_relative_to_a_metadata_file_in_a_subfolder(tmp_path, graph):
+    # DGL's format: a chunk path is relative to the metadata file's folder, and --metadata-filename
+    # may name a file in a subfolder of --graph-data-s3.
+    nested = tmp_path / "input"
+    shutil.copytree(graph, nested / "sub")
+    out = tmp_path / "out"
+    for rc, err in run_hosts(tmp_path / "run", entry_argv(nested, out, 2, metadata="sub/metadata.json"), 1):
+        assert rc == 0, err[-4000:]
+    flat = tmp_path / "flat"  # the same graph with its metadata at the top
+    partition(tmp_path / "flat-run", graph, flat, 2)
+    assert assignment_bytes(out) == assignment_bytes(flat)
+    assert check(graph, out)["digests"] == check(graph, flat)["digests"]
 
 
 def test_skip_partitioning_reuses_the_assignment_it_finds(tmp_path, graph):

@@ -141,7 +141,10 @@ class _Reader:
             path = PurePosixPath(rel)
             if path.is_absolute() or ".." in path.parts:
                 raise self.fail(f"{field}.data[{i}]", f"must be a path relative to the metadata folder, got {rel!r}")
-        return Chunks(field=field, format=name, files=tuple(files), delimiter=delimiter)
+        # Relative to the metadata file's folder: as paths under --graph-data-s3, what reads them wants.
+        folder = PurePosixPath(self.name).parent
+        under_input = tuple(rel if folder == PurePosixPath(".") else (folder / rel).as_posix() for rel in files)
+        return Chunks(field=field, format=name, files=under_input, delimiter=delimiter)
 
 
 def is_graph_name(text: str) -> bool:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from gsentry.errors import InputError
@@ -177,7 +177,7 @@ def run_partition(job: HostJob, req: PartitionRequest) -> None:
     if per_host is not None:  # the leader
         files = merge_entries([entries_from_json(items) for items in per_host])
         files += _entries_under(ASSIGNMENT_DIR, job.work / ASSIGNMENT_DIR)
-        raw = _copy_raw_id_mappings(job, inputs, output)
+        raw = _copy_raw_id_mappings(job, inputs, output, req.metadata_filename)
         if raw is not None:
             files += _entries_under(RAW_ID_MAPPINGS, raw)
         staged = job.work / "output" / config_loc.key.rsplit("/", 1)[-1]
@@ -233,9 +233,10 @@ def _upload_assignment(job: HostJob, assignment: dict[str, np.ndarray], num_part
     job.transfer.upload_file(local / META_FILE, folder.child(META_FILE))
 
 
-def _copy_raw_id_mappings(job: HostJob, inputs: InputFiles, output: Location) -> Path | None:
-    """Copy the input's ``raw_id_mappings/`` to the output unchanged; return the local copy (None: none)."""
-    prefix = inputs.prefix.child(RAW_ID_MAPPINGS)
+def _copy_raw_id_mappings(job: HostJob, inputs: InputFiles, output: Location, metadata: str) -> Path | None:
+    """Copy the ``raw_id_mappings/`` beside the metadata file to the output unchanged; return the local copy (None: none)."""
+    folder = PurePosixPath(metadata).parent
+    prefix = inputs.prefix.child(RAW_ID_MAPPINGS if folder == PurePosixPath(".") else f"{folder}/{RAW_ID_MAPPINGS}")
     files = job.transfer.list_files(prefix)
     if not files:
         return None
