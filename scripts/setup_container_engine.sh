@@ -112,9 +112,13 @@ else
 fi
 
 info_fmt='{{.Host.OCIRuntime.Name}} {{.Host.CgroupManager}} {{.Host.EventLogger}} {{.Host.NetworkBackend}}'
-if ! info=$(podman info --format "$info_fmt" 2>/tmp/podman-info.err); then
-  unavailable "podman info failed: $(tail -1 /tmp/podman-info.err)"
+info_err=$(mktemp)  # podman's reason, if it fails; removed either way (nothing left in /tmp)
+if ! info=$(podman info --format "$info_fmt" 2>"$info_err"); then
+  reason=$(tail -1 "$info_err")
+  rm -f "$info_err"
+  unavailable "podman info failed: $reason"
 fi
+rm -f "$info_err"
 [ "$info" = "runc cgroupfs file netavark" ] || {
   echo "podman does not use our settings (got '$info', want 'runc cgroupfs file netavark'):" \
        "another containers.conf overrides $DROPIN_FILE" >&2
