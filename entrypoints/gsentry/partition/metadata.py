@@ -141,10 +141,16 @@ class _Reader:
             path = PurePosixPath(rel)
             if path.is_absolute() or ".." in path.parts:
                 raise self.fail(f"{field}.data[{i}]", f"must be a path relative to the metadata folder, got {rel!r}")
-        # Relative to the metadata file's folder: as paths under --graph-data-s3, what reads them wants.
-        folder = PurePosixPath(self.name).parent
-        under_input = tuple(rel if folder == PurePosixPath(".") else (folder / rel).as_posix() for rel in files)
-        return Chunks(field=field, format=name, files=under_input, delimiter=delimiter)
+        # As paths under --graph-data-s3, what reads them wants.
+        return Chunks(
+            field=field, format=name, files=tuple(beside(self.name, rel) for rel in files), delimiter=delimiter
+        )
+
+
+def beside(metadata_name: str, rel: str) -> str:
+    """``rel``, relative to the metadata file's folder (DGL's format), as a path under the input prefix."""
+    folder = PurePosixPath(metadata_name).parent
+    return rel if folder == PurePosixPath(".") else (folder / rel).as_posix()
 
 
 def is_graph_name(text: str) -> bool:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gsentry.errors import InputError
@@ -29,7 +29,7 @@ from gsentry.manifest import FileEntry, entries_from_json, entries_to_json, file
 from gsentry.partition.assignment import ASSIGNMENT_DIR, META_FILE, random_assignment, read_assignment, write_assignment
 from gsentry.partition.builder import BackgroundImport, build_partition, stream_edges
 from gsentry.partition.layout import node_layout
-from gsentry.partition.metadata import ChunkedGraph, check_files, parse_metadata
+from gsentry.partition.metadata import ChunkedGraph, beside, check_files, parse_metadata
 from gsentry.partition.writer import part_dir_name, partition_config, save_partition, write_config
 from gsentry.transfer import Location, Transfer, parse_uri
 
@@ -235,8 +235,7 @@ def _upload_assignment(job: HostJob, assignment: dict[str, np.ndarray], num_part
 
 def _copy_raw_id_mappings(job: HostJob, inputs: InputFiles, output: Location, metadata: str) -> Path | None:
     """Copy the ``raw_id_mappings/`` beside the metadata file to the output unchanged; return the local copy (None: none)."""
-    folder = PurePosixPath(metadata).parent
-    prefix = inputs.prefix.child(RAW_ID_MAPPINGS if folder == PurePosixPath(".") else f"{folder}/{RAW_ID_MAPPINGS}")
+    prefix = inputs.prefix.child(beside(metadata, RAW_ID_MAPPINGS))
     files = job.transfer.list_files(prefix)
     if not files:
         return None
