@@ -96,6 +96,11 @@ def max_ingestion_time_error(value: object) -> str | None:
     )
 
 
+def wait_limits_error(waiter_max_attempts: object, max_ingestion_time: object) -> str | None:
+    """Return the sentence refusing the first bad one of the two wait limits, or ``None`` if both are valid."""
+    return waiter_max_attempts_error(waiter_max_attempts) or max_ingestion_time_error(max_ingestion_time)
+
+
 @fills_default_args  # one default_args pass per task, not one per class (operators/init_defaults.py)
 class GraphStormBaseOperator(BaseOperator):
     """
@@ -240,9 +245,8 @@ class GraphStormBaseOperator(BaseOperator):
         self.check_interval = check_interval
         self._check_interval_s = DEFAULT_CHECK_INTERVAL_S  # what execute resolves check_interval to
         # Checked here, before any job: after the launch a bad one failed, or gave up at once (and was retried).
-        for error in (waiter_max_attempts_error(waiter_max_attempts), max_ingestion_time_error(max_ingestion_time)):
-            if error:
-                self._refuse(error)
+        if error := wait_limits_error(waiter_max_attempts, max_ingestion_time):
+            self._refuse(error)
         self.max_ingestion_time = max_ingestion_time
         self.deferrable = deferrable
         self.waiter_max_attempts = waiter_max_attempts
@@ -375,14 +379,10 @@ class GraphStormBaseOperator(BaseOperator):
 
     def _wait_limits_or_fail(self) -> None:
         """Check ``waiter_max_attempts`` and ``max_ingestion_time`` again at task start (a subclass may template them)."""
-        for error in (
-            waiter_max_attempts_error(self.waiter_max_attempts),
-            max_ingestion_time_error(self.max_ingestion_time),
-        ):
-            if error:
-                from airflow.providers.common.compat.sdk import AirflowFailException
+        if error := wait_limits_error(self.waiter_max_attempts, self.max_ingestion_time):
+            from airflow.providers.common.compat.sdk import AirflowFailException
 
-                raise AirflowFailException(error)
+            raise AirflowFailException(error)
 
     def _connection_region(self) -> str | None:
         """``region_name`` of the AWS connection's extra, if the connection exists and has one."""
