@@ -65,6 +65,11 @@ _UNNAMED_JOB = "unnamed"
 _DISABLE_WITH_NONE = frozenset({"save-embed-path", "save-prediction-path"})
 
 
+def _or_default(value: Any, default: str) -> Any:
+    """``value``, or ``default`` when it is missing (None): an empty string is kept, to be refused."""
+    return default if value is None else value
+
+
 class ArgumentAdder(Protocol):
     """What a step's ``_add_step_arguments`` adds its flags to: a parser, a group, or :class:`_Omitting`."""
 
@@ -136,11 +141,12 @@ class JobSpec(metaclass=_ParsedOnConstruction):
         Raises :class:`JobSpecError` (one sentence naming the flag) for the first bad value.
         """
         values = dict(raw)
-        itype = v.instance_type("instance_type", values.get("instance_type") or cls.default_instance_type)
+        # Only a missing value (None) takes the default: an empty one is a mistake, named (v.required_str).
+        itype = v.instance_type("instance_type", _or_default(values.get("instance_type"), cls.default_instance_type))
         values["instance_type"] = itype
         values["image_url"] = v.image_url("image_url", values.get("image_url"))
         values["role"] = v.role("role", values.get("role"), instance_type=itype)
-        values["region"] = v.region("region", values.get("region") or DEFAULT_REGION)
+        values["region"] = v.region("region", _or_default(values.get("region"), DEFAULT_REGION))
         task_name = values.get("task_name")
         values["task_name"] = v.name_prefix("task_name", task_name) if task_name else None
         values["async_execution"] = v.boolean("async_execution", values.get("async_execution", False))

@@ -1,0 +1,91 @@
+"""
+An empty ``region`` or ``instance_type`` is a mistake, not a request for the default.
+
+A spec took ``values.get("region") or DEFAULT_REGION``: ``--region ""`` on the command line, or an
+operator whose ``region="{{ params.region }}"`` rendered empty (a field cleared in the trigger form),
+silently became us-west-2, and an operator did not even fall back to its AWS connection's region
+(it does that only when ``region`` is not given at all). The same for ``instance_type``: an empty
+value became the step's default instance type, a paid instance nobody chose. Only a missing value
+(``None``: no flag, no argument) takes the default; an empty or blank one fails at parse or task
+start with one sentence naming it, before anything is launched.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from graphstorm_provider.exit_codes import EXIT_USAGE
+from graphstorm_provider.jobs import JobSpecError, TrainSpec
+
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker"
+ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
+GS_SAGEMAKER = str(Path(sys.executable).parent / "gs-sagemaker")
+TRAIN = dict(
+    image_url=IMAGE,
+    role=ROLE,
+    graph_data_s3="s3://bucket-a/graph/",
+    yaml_s3="s3://bucket-a/t.yaml",
+    model_artifact_s3="s3://bucket-a/model/",
+    graph_name="g",
+    task_type="node_classification",
+)
+TRAIN_ARGV = [
+    "--image-url", IMAGE, "--role", ROLE, "--graph-data-s3", "s3://bucket-a/graph/",
+    "--yaml-s3", "s3://bucket-a/t.yaml", "--model-artifact-s3", "s3://bucket-a/model/",
+    "--graph-name", "g", "--task-type", "node_classification",
+]  # fmt: skip
+
+
+def error_of(**kwargs) -> str:
+    with pytest.raises(JobSpecError) as info:
+        TrainSpec(**kwargs)
+    message = str(info.value)
+    assert "\n" not in message, message
+    assert message.endswith("."), message
+    return message
+
+
+@pytest.mark.parametrize("name", ["region", "instance_type"])
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_value_is_refused_naming_it(name, value):
+    assert "--" + name.replace("_", "-") in error_of(**TRAIN, **{name: value})
+
+
+@pytest.mark.parametrize("name", ["region", "instance_type"])
+def test_a_missing_value_still_takes_the_default(name):
+    spec = TrainSpec(**TRAIN, **{name: None})
+    assert getattr(spec, name) == {"region": "us-west-2", "instance_type": TrainSpec.default_instance_type}[name]
+
+
+@pytest.mark.parametrize("flag", ["--region", "--instance-type"])
+def test_the_launch_script_grammar_refuses_an_empty_flag(flag):
+    with pytest.raises(JobSpecError, match=flag):
+        TrainSpec.from_argv([*TRAIN_ARGV, flag, ""])
+
+
+def test_gs_sagemaker_refuses_an_empty_region_with_a_usage_error_and_no_request():
+    proc = subprocess.run(
+        [GS_SAGEMAKER, "train", *TRAIN_ARGV, "--region", "", "--dry-run"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert proc.stdout == ""  # --dry-run printed no request
+    assert "--region" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_an_operator_whose_region_renders_empty_fails_instead_of_taking_a_region():
+    """As ``region="{{ params.region }}"`` renders with the form's field cleared."""
+    from graphstorm_provider.operators import GSTrainOperator
+
+    operator = GSTrainOperator(task_id="train", **{**TRAIN, "region": "{{ params.region }}"})
+    operator.region = ""  # what rendering the template left
+    with pytest.raises(JobSpecError, match="region"):
+        operator.build_job("gs-train-empty-region")
