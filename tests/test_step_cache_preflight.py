@@ -7,6 +7,7 @@ with the request's digest in the job environment as the job would have it.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -352,3 +353,64 @@ def test_local_compose_operator_checks_inputs_before_any_container(tmp_path, mon
     job = LocalComposeOperator(task_id="train", require_input_manifests=False, **kwargs).build_job()
     assert job.environment["GSENTRY_ALLOW_UNMANIFESTED_INPUT"] == "1"
     assert not (tmp_path / "model").exists()
+
+
+CACHED_TRAIN_DAG = """
+import pendulum
+from airflow.sdk import DAG
+from graphstorm_provider.operators.train import GSTrainOperator
+
+with DAG("gs_cached_train", schedule=None, start_date=pendulum.datetime(2024, 1, 1)) as dag:
+    GSTrainOperator(task_id="train", skip_if_complete=True, graphstorm_args=["--num-epochs", "2"], **{kwargs!r})
+"""
+
+
+def test_a_cache_hit_completes_the_task_as_the_job_did_metrics_curve_and_model_asset(
+    aws_env, load_dag, tmp_path, monkeypatch
+):
+    """A retry whose model is already complete (the worker died after the job) takes the cache, and
+    must still hand on what a completed job hands on: the metrics and learning curve in its XCom, and
+    the model as an asset event (else a DAG scheduled on new models never hears of it)."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+    from sqlalchemy.orm import joinedload
+
+    from graphstorm_provider.jobs.digest import REQUEST_DIGEST_ENV
+    from graphstorm_provider.operators import GSTrainOperator
+    from tests.test_operator_assets import METRICS
+    from tests.test_operators_sagemaker import task_states, xcoms
+
+    bucket = aws_env.bucket("gs-cache-hit")
+    kwargs = {**train_kwargs(bucket), "wait_for_completion": True}
+    publish(tmp_path, f"{bucket}/graph/", GRAPH, job_name="gs-partition-1", step="partition")
+    digest = GSTrainOperator(task_id="train", graphstorm_args=["--num-epochs", "2"], **kwargs).build_job("probe")
+    publish(
+        tmp_path,
+        f"{bucket}/model/",
+        {"epoch-1/model.bin": b"model", "metrics.json": json.dumps(METRICS).encode()},
+        job_name="gs-train-earlier",
+        step="train",
+        digest=digest.environment[REQUEST_DIGEST_ENV],
+        monkeypatch=monkeypatch,
+    )
+
+    dag_run = load_dag(CACHED_TRAIN_DAG.format(kwargs=kwargs), "gs_cached_train").test()
+    assert dag_run.state == "success", task_states(dag_run)
+    assert aws_env.received("SageMaker.CreateTrainingJob") == []  # a hit: nothing launched
+    xcom = xcoms(dag_run, "train")
+    assert xcom["job_name"] == "gs-train-earlier"
+    assert xcom["metrics"] == METRICS
+    assert xcom["learning_curve_s3"] == f"{bucket}/model/learning_curve.png"
+    with create_session() as session:
+        events = (
+            session.scalars(
+                select(AssetEvent)
+                .options(joinedload(AssetEvent.asset))
+                .where(AssetEvent.source_run_id == dag_run.run_id, AssetEvent.source_dag_id == "gs_cached_train")
+            )
+            .unique()
+            .all()
+        )
+        model_events = [(e.asset.uri, e.extra["job_name"], e.extra["metrics"]["final_epoch"]) for e in events]
+    assert model_events == [(f"{bucket}/model", "gs-train-earlier", 2)]

@@ -407,12 +407,14 @@ class GraphStormBaseOperator(BaseOperator):
         self._job = job
         self.log.info("GraphStorm %s job %s (%s x %s).", job.step, job.job_name, job.instance_count, job.instance_type)
         # --- guards before any launch: input manifests, step cache (operators/guards.py) ---
+        from graphstorm_provider.jobs import naming
         from graphstorm_provider.operators.guards import before_launch
         from graphstorm_provider.operators.preflight import refuse_unkept_asset_outputs
 
         refuse_unkept_asset_outputs(job)  # outputs that become Assets: no '#' or '?' (operators/assets.py)
         if (cached := before_launch(self, job)) is not None:
-            return cached
+            # A hit completes the task as the producing job did: its link, results and asset events.
+            return self._completed_by(context, naming.renamed(job, cached["job_name"]))
         # --- end guards ---
         if job.is_local:
             self._run_local(job)
@@ -420,6 +422,12 @@ class GraphStormBaseOperator(BaseOperator):
             job = self._run_sagemaker(job, context)  # the job that produced the outputs (maybe <name>-a2)
         if not job.is_local and not self.waits:
             return job.xcom_value()  # the job is still running: no outputs have landed yet
+        return self.job_completed(context, job)
+
+    def _completed_by(self, context: Context, job: JobRequest) -> dict[str, Any]:
+        """Complete the task with the outputs ``job`` (named as the job that produced them) already wrote."""
+        if not job.is_local and context:
+            self._persist_job_link(context, job)
         return self.job_completed(context, job)
 
     # --- completion hooks (links, job log, assets, results; operators/links.py, job_log.py, assets.py)
