@@ -57,9 +57,10 @@ def test_generated_files_validate(count, gpus, shm, args, env):
 @pytest.mark.parametrize(
     ("where", "value", "refusal"),
     [
-        ("args", "file://", "file URI 'file://' is not absolute"),
-        ("args", "file://relative", "file URI 'file://relative' names a host"),
-        ("env", "file://", "file URI 'file://' is not absolute"),
+        ("args", "file://", "file URI 'file://' is not an absolute file URI"),
+        ("args", "file://relative", "file URI 'file://relative' is not an absolute file URI"),
+        ("args", "file://host/x", "file URI 'file://host/x' is not an absolute file URI"),
+        ("env", "file://", "file URI 'file://' is not an absolute file URI"),
         ("args", "file:///tmp/%2e%2e/x", "has a '..' segment"),
     ],
 )

@@ -229,3 +229,25 @@ def test_the_dags_storage_helpers_keep_s3_keys_and_file_paths_whole():
 
     assert storage.split_s3("s3://b/run/p?x=1#y.parquet") == ("b", "run/p?x=1#y.parquet")
     assert storage.local_path("file:///data/a#b?.parquet") == Path("/data/a#b?.parquet")
+
+
+def test_the_manifest_reader_parses_uris_as_everything_else_on_the_airflow_side(tmp_path):
+    """It had a splitter of its own: ``file://localhost/p`` became the relative path ``localhost/p``
+    (a manifest there read as "none"), and ``%2e%2e`` led outside the prefix it was given."""
+    published = tmp_path / "published"
+    _write(published, {"a.bin": b"a"})
+    transfer = Transfer(region="us-east-1")
+    entry_manifest.write_manifest(
+        transfer,
+        f"file://{published}/",
+        job_name="j-1",
+        step="gconstruct",
+        files=entry_manifest.file_entries(published),
+    )
+    assert contract.read_manifest(f"file://localhost{published}/").job_name == "j-1"
+    assert contract.verify_complete(f"file://localhost{published}/").complete
+    outside = f"file://{tmp_path}/elsewhere/%2e%2e/published/"
+    with pytest.raises(contract.ManifestError, match=r"'\.\.' segment"):
+        contract.read_manifest(outside)
+    with pytest.raises(contract.ManifestError, match=r"'\.\.' segment"):
+        contract.list_sizes(outside)

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from graphstorm_provider.uris import UriError, parse_uri
+
 MANIFEST_NAME = "_manifest.json"
 MANIFEST_FORMAT = "graphstorm-airflow.manifest"
 MANIFEST_VERSION = 1
@@ -132,15 +134,12 @@ def parse_manifest(data: bytes, uri: str) -> Manifest:
 
 
 def _split(uri: str) -> tuple[str, str, str]:
-    """``(scheme, bucket, key-or-path)``; split by hand (``?``/``#`` are legal S3 key characters)."""
-    if uri.startswith("s3://"):
-        bucket, _, key = uri[len("s3://") :].partition("/")
-        return "s3", bucket, key
-    if uri.startswith("file://"):
-        from urllib.parse import unquote
-
-        return "file", "", unquote(uri[len("file://") :])
-    raise ManifestError(f"{uri!r} is neither an s3:// nor a file:// URI.")
+    """``(scheme, bucket, key-or-path)`` by the one URI parser (``uris.parse_uri``); ManifestError otherwise."""
+    try:
+        parsed = parse_uri(uri)
+    except UriError as err:
+        raise ManifestError(str(err)) from err
+    return parsed.scheme, parsed.bucket, parsed.key if parsed.scheme == "s3" else parsed.path
 
 
 def _not_found(err: Exception) -> bool:

@@ -27,12 +27,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import unquote
 
 import yaml
 
 from graphstorm_provider.jobs.request import CONTAINER_CODE_DIR, JobRequest
 from graphstorm_provider.jobs.validation import system_folder
+from graphstorm_provider.uris import UriError, parse_uri
 
 log = logging.getLogger(__name__)
 
@@ -156,19 +156,16 @@ def file_uri_path(uri: str) -> str | None:
     """
     Return the absolute local path of a ``file://`` URI, or None for anything else.
 
-    Split by hand and percent-decoded, then checked: no ``..`` segment (``%2e%2e`` included).
+    Parsed by the one URI parser (``uris.parse_uri``: percent-decoded, no ``..`` segment, ``%2e%2e``
+    included); a malformed one raises :class:`ComposeSpecError`.
     """
     if not uri.startswith("file://"):
         return None
-    host, slash, rest = uri[len("file://") :].partition("/")
-    if host not in ("", "localhost"):
-        raise ComposeSpecError(f"file URI {uri!r} names a host; use file:///absolute/path")
-    path = unquote(slash + rest)
-    if not path.startswith("/"):
-        raise ComposeSpecError(f"file URI {uri!r} is not absolute; use file:///absolute/path")
-    if ".." in PurePosixPath(path).parts:
-        raise ComposeSpecError(f"file URI {uri!r} has a '..' segment (also refused percent-encoded)")
-    return str(PurePosixPath(path))
+    try:
+        parsed = parse_uri(uri)
+    except UriError as err:
+        raise ComposeSpecError(f"file URI {err}") from err
+    return str(PurePosixPath(parsed.path))
 
 
 def _refuse_system_mount(path: str, param: str, uri: str) -> None:
