@@ -20,7 +20,7 @@ Flags are those of GraphStorm's SageMaker launch scripts, verbatim (parsed by th
 
 Otherwise the job is created and, unless ``--async-execution``, followed: status changes and
 CloudWatch log lines are printed until it ends (checked every 15 s, or every
-``$GS_SAGEMAKER_POLL_SECONDS``). Exit codes: 0 done (or started, with
+``$GS_SAGEMAKER_POLL_SECONDS``). Exit codes (``exit_codes.py``): 0 done (or started, with
 ``--async-execution``), 1 the job or an AWS call failed, 2 bad input (nothing was sent),
 130 interrupted, 143 terminated (SIGTERM; a SageMaker job keeps running, the message says how to
 stop it; a local run is stopped).
@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from graphstorm_provider.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
+
 if TYPE_CHECKING:
     from graphstorm_provider.jobs.request import JobRequest
 
@@ -52,12 +54,6 @@ MAX_ATTEMPTS_FLAG = "--aws-max-attempts"
 MAX_ATTEMPTS_ENV = "GS_SAGEMAKER_AWS_MAX_ATTEMPTS"
 # How often a waiting command checks the job and its logs; GS_SAGEMAKER_POLL_SECONDS overrides.
 POLL_SECONDS = 15.0
-# Exit codes (see the module docstring).
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class Terminated(BaseException):
@@ -199,7 +195,7 @@ def run_step(step: str, argv: Sequence[str]) -> int:
     try:
         args, own = split_own_flags(argv)
     except ValueError as err:
-        return _fail(prog, str(err), EXIT_BAD_INPUT)
+        return _fail(prog, str(err), EXIT_USAGE)
     spec_class = STEP_SPECS[step]
     if own.wants_help:
         parser = spec_class.argument_parser()
@@ -221,7 +217,7 @@ def run_step(step: str, argv: Sequence[str]) -> int:
         spec = spec_class.from_argv(args)
         job = spec.build(own.job_name)
     except (JobSpecError, ValueError) as err:
-        return _fail(prog, str(err), EXIT_BAD_INPUT)
+        return _fail(prog, str(err), EXIT_USAGE)
     if own.dry_run:
         print(json.dumps(job.request, indent=2, default=str))
         where = "this machine" if job.is_local else f"SageMaker in {job.region}"
@@ -232,7 +228,7 @@ def run_step(step: str, argv: Sequence[str]) -> int:
     try:
         interval = poll_seconds()
     except ValueError as err:
-        return _fail(prog, str(err), EXIT_BAD_INPUT)
+        return _fail(prog, str(err), EXIT_USAGE)
     return run_sagemaker(job, prog, wait=not spec.async_execution, poll_seconds=interval, max_attempts=own.max_attempts)
 
 
@@ -317,7 +313,7 @@ def run_local(job: JobRequest, prog: str, *, asynchronous: bool = False) -> int:
     try:
         runner = make_local_runner(job, extra_env={}, log=_say)
     except ValueError as err:  # the request cannot run here (e.g. no GraphStorm runtime): bad input
-        return _fail(prog, str(err), EXIT_BAD_INPUT)
+        return _fail(prog, str(err), EXIT_USAGE)
     try:
         with sigterm_raises():
             runner.run()
