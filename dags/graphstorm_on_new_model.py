@@ -13,8 +13,9 @@ gate, a notification. It reads only the asset events (no data), so it runs anywh
 
 Tasks
 -----
-``report``  one entry per new model (URI, source DAG and run, job, graph, final metrics, learning
-            curve), logged and returned as one XCom.
+``report``  refuses a run conf (the DAG has no params: any key is unknown); one entry per new model
+            (URI, source DAG and run, job, graph, final metrics, learning curve), logged and
+            returned as one XCom.
 """
 
 from __future__ import annotations
@@ -30,9 +31,14 @@ DAG_ID = "graphstorm_on_new_model"
 LEARNING_CURVE_FILE_NAME = "learning_curve.png"  # written beside the model (operators/metrics.py)
 
 
-def report(triggering_asset_events=None) -> list[dict]:
-    """Describe every model event that triggered this run."""
+def report(triggering_asset_events=None, dag_run=None, dag=None) -> list[dict]:
+    """Refuse a run conf (this DAG has no params); describe every model event that triggered this run."""
     import logging
+
+    from graphstorm_provider.dags_support import check_run_conf
+
+    if dag_run is not None and dag is not None:
+        check_run_conf(dag_run.conf, dag.params)
 
     log = logging.getLogger("airflow.task")
     models = []

@@ -273,6 +273,13 @@ def test_a_run_with_an_unknown_key_fails_in_its_first_task_and_runs_nothing_else
     assert not any(tmp_path.iterdir())  # prepare wrote nothing
 
 
+def test_the_downstream_example_refuses_a_run_conf_too(load_dag):
+    """It declares no params, so any conf key is unknown: refused as in the other examples, not ignored."""
+    dag = load_dag((DAGS / "graphstorm_on_new_model.py").read_text(), "graphstorm_on_new_model")
+    assert task_states(dag.test(run_conf={"model": "s3://b/m/1"})) == {"report": "failed"}
+    assert task_states(dag.test()) == {"report": "success"}
+
+
 def test_a_run_with_an_out_of_range_value_is_refused_not_clamped(load_dag):
     from airflow.sdk.exceptions import ParamValidationError
 
