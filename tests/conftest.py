@@ -274,6 +274,7 @@ class RunningJobsProxy:
         self.stopped = threading.Event()  # set at the first successful Stop*
         self.statuses: dict[str, str] = {}  # job name -> status the proxy reports
         self.created: set[str] = set()
+        self._processing_resources: dict[str, object] = {}  # job name -> its create request's ProcessingResources
         self._drop: set[str] = set()
         self.released = threading.Event()
         self.release_after_describes = release_after_describes
@@ -306,6 +307,8 @@ class RunningJobsProxy:
                     if taken:
                         error = {"__type": "ResourceInUse", "message": f"Job {name} already exists."}
                         return self.answer(400, json.dumps(error).encode())
+                    if target == "SageMaker.CreateProcessingJob":
+                        proxy._processing_resources[name] = json.loads(body).get("ProcessingResources")
                 if target == "SageMaker.StopTrainingJob":  # moto has no StopTrainingJob
                     proxy._stopped(name)
                     return self.answer(200, b"{}")
@@ -327,6 +330,15 @@ class RunningJobsProxy:
                     return
                 if target.startswith("SageMaker.Stop") and status == 200:
                     proxy._stopped(name)
+                if (
+                    target == "SageMaker.DescribeProcessingJob"
+                    and status == 200
+                    and name in proxy._processing_resources
+                ):
+                    # SageMaker's DescribeProcessingJob returns the job's ProcessingResources; moto's does not.
+                    described = json.loads(payload)
+                    described.setdefault("ProcessingResources", proxy._processing_resources[name])
+                    payload = json.dumps(described, default=str).encode()
                 if (
                     target.startswith("SageMaker.Describe")
                     and status == 200

@@ -154,6 +154,39 @@ def test_a_job_of_the_same_name_from_another_request_is_not_reused(aws_env, runn
     assert running_jobs_proxy.statuses["changed-job"] == "Stopped"
 
 
+@pytest.mark.parametrize(
+    ("step", "kwargs", "change"),
+    [
+        (
+            "gconstruct",
+            dict(input_graph_s3=f"{DATA}/raw/", output_graph_s3=f"{DATA}/out/", graph_name="acm",
+                 graph_config_file="config.json", instance_type="ml.m5.4xlarge"),
+            {"instance_type": "ml.r5.4xlarge"},
+        ),
+        (
+            "partition",
+            dict(graph_data_s3=f"{DATA}/chunked/", output_data_s3=f"{DATA}/parts/", num_parts=2, instance_count=1),
+            {"instance_count": 2},
+        ),
+    ],
+)  # fmt: skip
+def test_a_processing_job_on_other_instances_is_not_reused_either(aws_env, running_jobs_proxy, step, kwargs, change):
+    """Processing jobs were compared without their instances: a retry after the DAG moved the step
+    to other instances re-attached to the job still running on the old ones."""
+    from graphstorm_provider.jobs import STEP_SPECS
+
+    def job(**changes):
+        common = dict(image_url=IMAGE, role=ROLE, region=REGION)
+        return STEP_SPECS[step](**{**common, **kwargs, **changes}).build(f"changed-{step}-job")
+
+    backend = backend_at(running_jobs_proxy.url)
+    backend.start(job())
+    assert backend.start(job()).outcome == "attached"  # the same request: re-attached
+    changed = backend.start(job(**change))
+    assert (changed.outcome, changed.job.job_name) == ("created", f"changed-{step}-job-a2")
+    assert running_jobs_proxy.statuses[f"changed-{step}-job"] == "Stopped"
+
+
 def test_a_stopping_job_is_waited_for_then_the_next_attempt_launches(aws_env, running_jobs_proxy):
     import threading
 

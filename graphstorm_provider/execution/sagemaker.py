@@ -229,6 +229,8 @@ _IDENTITY_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
         ("AppSpecification", "ImageUri"),
         ("AppSpecification", "ContainerEntrypoint"),
         ("AppSpecification", "ContainerArguments"),
+        ("ProcessingResources", "ClusterConfig", "InstanceType"),
+        ("ProcessingResources", "ClusterConfig", "InstanceCount"),
         ("RoleArn",),
         ("ProcessingInputs", "*", "S3Input", "S3Uri"),
         ("ProcessingOutputConfig", "Outputs", "*", "S3Output", "S3Uri"),
