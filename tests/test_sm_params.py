@@ -374,7 +374,8 @@ def test_names_that_do_not_apply_are_refused_with_the_right_name(kind, text, exp
         ("training", "environment={'AWS_REGION':'eu-west-1'}", "--region"),
         ("training", "environment={'1BAD':'x'}", "environment variable names"),
         ("training", "environment=['A']", "environment must be a dict"),
-        ("processing", "env={'A':'" + "x" * 300 + "'}", "at most 256 characters"),
+        # SageMaker's lengths (a 300-character env value, ...) are checked on the whole request at spec
+        # construction, against botocore's model: tests/test_sagemaker_api_limits.py.
         ("training", "tags=['a']", "tags must be a list of"),
         ("training", "metric_definitions=[{'Name':'x'}]", "metric_definitions must be"),
         ("training", "training_repository_credentials_provider_arn='arn:x'", "training_repository_access_mode"),

@@ -8,8 +8,8 @@ A spec is built in two stages, each run once per spec:
    frozen dataclass then holds; a bad value raises :class:`JobSpecError` naming its flag.
 2. **render** (at the end of construction): the complete boto3 request, without its job name,
    so every check that needs the whole request (``--sm-estimator-parameters`` mapping,
-   SageMaker's argument limits) fails at construction. ``build(job_name)`` only names a copy of
-   that render.
+   SageMaker's argument limits: the API model's maxima, patterns and enums, ``api_limits.py``)
+   fails at construction. ``build(job_name)`` only names a copy of that render.
 
 A step spec subclasses :class:`JobSpec`, adds its own fields (its CLI flags in snake_case) and
 overrides exactly these points:
@@ -41,6 +41,7 @@ from typing import Any, ClassVar, Protocol, cast
 
 from graphstorm_provider.argparsing import RaisingArgumentParser
 from graphstorm_provider.jobs import validation as v
+from graphstorm_provider.jobs.api_limits import check_request
 from graphstorm_provider.jobs.digest import with_request_digest
 from graphstorm_provider.jobs.errors import JobSpecError
 from graphstorm_provider.jobs.request import JOB_NAME_KEYS, JobKind, JobRequest
@@ -341,7 +342,9 @@ class JobSpec(metaclass=_ParsedOnConstruction):
         """
         request = self._render(_UNNAMED_JOB, self.container_arguments())
         request = apply_sm_parameters(request, self.sm_parameters, self.kind)
-        return with_request_digest(request)  # the step cache's key (jobs/digest.py); it ignores the name
+        request = with_request_digest(request)  # the step cache's key (jobs/digest.py); it ignores the name
+        check_request(request, self.kind, self.sm_parameters)  # SageMaker's maxima, patterns, enums (api_limits.py)
+        return request
 
     def build(self, job_name: str | None = None, *, now: datetime | None = None) -> JobRequest:
         """

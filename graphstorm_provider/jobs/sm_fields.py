@@ -22,18 +22,15 @@ from graphstorm_provider.jobs.errors import JobSpecError, flag_spellings
 from graphstorm_provider.jobs.request import LOCAL_INSTANCE_TYPE, JobKind
 from graphstorm_provider.jobs.validation import quoted
 
-# SageMaker's limits (CreateTrainingJob / CreateProcessingJob API reference).
-MAX_TEXT_CHARS = 2048  # string-valued fields (ARNs, URIs, names)
-MAX_TRAINING_ENV_VALUE_CHARS = 512
-MAX_PROCESSING_ENV_VALUE_CHARS = 256
-MAX_ENV_VARIABLES = 100
-MAX_TAG_KEY_CHARS = 128
-MAX_TAG_VALUE_CHARS = 256
-MAX_TAGS = 50
+# SageMaker's maxima, lengths, patterns and enums are checked on the whole rendered request against
+# botocore's model (api_limits.py); the checks here are types and shapes, and the limits the model
+# does not state (max_run's 28 days, a training volume's 16384 GB).
+MAX_DAYS_TRAINING = 28
+MAX_VOLUME_GB = 16384
 
 PARAM_FLAG = "--sm-estimator-parameters"
 KIND_STEPS = {"training": "train, infer and partition", "processing": "gconstruct"}
-_ENV_KEY_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_ENV_KEY_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")  # fullmatch ("$" also matches before a final newline)
 
 
 # AWS credential variables a job's Environment may not carry: the request is stored by SageMaker and
@@ -53,10 +50,14 @@ def _bad(name: str, expected: str, value: Any) -> JobSpecError:
 # --- value checkers: (name, value, request) -> API value -----------------------------
 
 
-def _int(low: int, high: int) -> Callable[[str, Any, dict[str, Any]], int]:
+def _int(low: int, high: int | None = None) -> Callable[[str, Any, dict[str, Any]], int]:
+    """Check an integer from ``low`` to ``high``; without ``high``, the model's maximum applies (api_limits.py)."""
+
     def check(name: str, value: Any, request: dict[str, Any]) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise _bad(name, f"an integer from {low} to {high}", value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+            raise _bad(
+                name, f"an integer from {low} to {high}" if high is not None else f"an integer of at least {low}", value
+            )
         return value
 
     return check
@@ -69,7 +70,7 @@ def _bool(name: str, value: Any, request: dict[str, Any]) -> bool:
 
 
 def _text(name: str, value: Any, request: dict[str, Any]) -> str:
-    if not isinstance(value, str) or not value or len(value) > MAX_TEXT_CHARS:
+    if not isinstance(value, str) or not value:
         raise _bad(name, "a non-empty quoted string", value)
     return value
 
@@ -171,10 +172,9 @@ class EnvField(SmField):
     def apply(self, request: dict[str, Any], value: Any, kind: JobKind) -> None:
         if not isinstance(value, Mapping):
             raise _bad(self.name, "a dict like {'NAME':'value'}", value)
-        limit = MAX_TRAINING_ENV_VALUE_CHARS if kind == "training" else MAX_PROCESSING_ENV_VALUE_CHARS
         env = request.setdefault("Environment", {})
         for key, val in value.items():
-            if not isinstance(key, str) or not _ENV_KEY_RE.match(key):
+            if not isinstance(key, str) or not _ENV_KEY_RE.fullmatch(key):
                 raise _bad(self.name, "a dict whose keys are environment variable names", key)
             if key.upper() in CREDENTIAL_ENV_NAMES:  # the value is never shown
                 raise JobSpecError(
@@ -184,16 +184,16 @@ class EnvField(SmField):
                 )
             if isinstance(val, (int, float)) and not isinstance(val, bool):
                 val = str(val)  # noqa: PLW2901
-            if not isinstance(val, str) or len(val) > limit:
-                raise _bad(self.name, f"a dict of string values (at most {limit} characters)", val)
+            if not isinstance(val, str):  # the value may be a secret: its type only
+                raise JobSpecError(
+                    f"{PARAM_FLAG}: {self.name} value of {key} must be a string, got {type(val).__name__}."
+                )
             if key in env and env[key] != val:
                 raise JobSpecError(
                     f"{PARAM_FLAG}: {self.name} sets {key}, which the job sets itself; "
                     f"use the launch flag (e.g. --region for AWS_REGION)."
                 )
             env[key] = val
-        if len(env) > MAX_ENV_VARIABLES:
-            raise _bad(self.name, f"at most {MAX_ENV_VARIABLES} variables in total (SageMaker's limit)", len(env))
 
 
 class TagsField(SmField):
@@ -206,21 +206,12 @@ class TagsField(SmField):
             isinstance(t, Mapping)
             and set(t) == {"Key", "Value"}
             and isinstance(t["Key"], str)
-            and 0 < len(t["Key"]) <= MAX_TAG_KEY_CHARS
             and isinstance(t["Value"], str)
-            and len(t["Value"]) <= MAX_TAG_VALUE_CHARS
             for t in value
         ):
-            raise _bad(
-                self.name,
-                "a list of {'Key':...,'Value':...} dicts or a {'key':'value'} dict "
-                f"(keys up to {MAX_TAG_KEY_CHARS}, values up to {MAX_TAG_VALUE_CHARS} characters)",
-                value,
-            )
+            raise _bad(self.name, "a list of {'Key':...,'Value':...} dicts or a {'key':'value'} dict of strings", value)
         tags = {t["Key"]: t["Value"] for t in request.get("Tags", [])}
         tags.update({t["Key"]: t["Value"] for t in value})
-        if len(tags) > MAX_TAGS:
-            raise _bad(self.name, f"at most {MAX_TAGS} tags in total", len(tags))
         request["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
@@ -239,16 +230,16 @@ def _fields(*fields: SmField) -> dict[str, SmField]:
     return {f.name: f for f in fields}
 
 
-_ONE_WEEK = 7 * 24 * 3600
+_MAX_TRAINING_S = MAX_DAYS_TRAINING * 24 * 3600
 _NET = ("NetworkConfig",)
 
 FIELDS: dict[str, dict[str, SmField]] = {
     "training": _fields(
-        SmField("max_run", ("StoppingCondition", "MaxRuntimeInSeconds"), _int(1, 28 * 24 * 3600)),
-        SmField("max_wait", ("StoppingCondition", "MaxWaitTimeInSeconds"), _int(1, 28 * 24 * 3600)),
-        SmField("volume_size", ("ResourceConfig", "VolumeSizeInGB"), _int(1, 16384)),
+        SmField("max_run", ("StoppingCondition", "MaxRuntimeInSeconds"), _int(1, _MAX_TRAINING_S)),
+        SmField("max_wait", ("StoppingCondition", "MaxWaitTimeInSeconds"), _int(1, _MAX_TRAINING_S)),
+        SmField("volume_size", ("ResourceConfig", "VolumeSizeInGB"), _int(1, MAX_VOLUME_GB)),
         SmField("volume_kms_key", ("ResourceConfig", "VolumeKmsKeyId"), _text),
-        SmField("keep_alive_period_in_seconds", ("ResourceConfig", "KeepAlivePeriodInSeconds"), _int(0, 3600)),
+        SmField("keep_alive_period_in_seconds", ("ResourceConfig", "KeepAlivePeriodInSeconds"), _int(0)),
         SmField("output_path", ("OutputDataConfig", "S3OutputPath"), _uri),
         SmField("output_kms_key", ("OutputDataConfig", "KmsKeyId"), _text),
         SmField("disable_output_compression", ("OutputDataConfig", "CompressionType"), _compression),
@@ -259,7 +250,7 @@ FIELDS: dict[str, dict[str, SmField]] = {
         SmField("use_spot_instances", ("EnableManagedSpotTraining",), _bool),
         SmField("checkpoint_s3_uri", ("CheckpointConfig", "S3Uri"), _uri),
         SmField("checkpoint_local_path", ("CheckpointConfig", "LocalPath"), _container_path),
-        SmField("max_retry_attempts", ("RetryStrategy", "MaximumRetryAttempts"), _int(1, 30)),
+        SmField("max_retry_attempts", ("RetryStrategy", "MaximumRetryAttempts"), _int(1)),
         SmField("input_mode", ("AlgorithmSpecification", "TrainingInputMode"), _choice("File", "Pipe", "FastFile")),
         SmField("metric_definitions", ("AlgorithmSpecification", "MetricDefinitions"), _metrics),
         SmField("enable_sagemaker_metrics", ("AlgorithmSpecification", "EnableSageMakerMetricsTimeSeries"), _bool),
@@ -285,8 +276,8 @@ FIELDS: dict[str, dict[str, SmField]] = {
         TagsField("tags", ("Tags",), _text),
     ),
     "processing": _fields(
-        SmField("max_runtime_in_seconds", ("StoppingCondition", "MaxRuntimeInSeconds"), _int(1, _ONE_WEEK)),
-        SmField("volume_size_in_gb", ("ProcessingResources", "ClusterConfig", "VolumeSizeInGB"), _int(1, 16384)),
+        SmField("max_runtime_in_seconds", ("StoppingCondition", "MaxRuntimeInSeconds"), _int(1)),
+        SmField("volume_size_in_gb", ("ProcessingResources", "ClusterConfig", "VolumeSizeInGB"), _int(1)),
         SmField("volume_kms_key", ("ProcessingResources", "ClusterConfig", "VolumeKmsKeyId"), _text),
         SmField("output_kms_key", ("ProcessingOutputConfig", "KmsKeyId"), _text),
         SmField("subnets", _NET + ("VpcConfig", "Subnets"), _text_list(16)),
