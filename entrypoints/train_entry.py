@@ -3,9 +3,12 @@ Training job entry point: ``python3 /opt/ml/code/train_entry.py <our flags> -- <
 
 Each host downloads its partition, runs its share of GraphStorm's distributed training and
 uploads the checkpoints it wrote to ``--model-artifact-s3``; the leader then writes the prefix's
-manifest (``_manifest.json``, last) and copies the latest checkpoint into ``/opt/ml/model``
-(SageMaker's model directory). The graph (and ``--model-checkpoint-to-load``) must carry a
-manifest unless ``--allow-unmanifested-input``.
+manifest (``_manifest.json``, last) and fills ``/opt/ml/model`` (SageMaker's model directory,
+packed as ``model.tar.gz`` from the leader only) with the newest complete checkpoint as the
+manifest lists it: every host's files of it (each trainer rank's ``sparse_emb_*.pt``), its own
+from its disk, the other hosts' from the model folder (:meth:`gsentry.job.HostJob.upload_model`).
+The graph (and ``--model-checkpoint-to-load``) must carry a manifest unless
+``--allow-unmanifested-input``.
 
 ``--seed N`` among the GraphStorm flags (GraphStorm 0.5 has no such option) is taken out and
 seeds every GraphStorm process (:mod:`gsentry.trainer_wrap`). The leader writes ``metrics.json``
@@ -31,7 +34,7 @@ from gsentry.errors import InputError
 from gsentry.job import HostJob, set_flag
 from gsentry.launcher import TRAIN_TASK_TYPES
 from gsentry.metrics import METRICS_FILE_NAME
-from gsentry.model import copy_latest_to, make_save_model_path
+from gsentry.model import make_save_model_path
 from gsentry.startup import check_uris, gsf_parser, prepare_gsf, start
 
 log = logging.getLogger("train_entry")
@@ -105,15 +108,10 @@ def main(argv: list[str]) -> None:
             script=WRAPPER, script_args=[str(launch.script), *gs_args], graph=graph, options=launch.options
         )
 
-        # Every host uploads what it wrote: rank 0 the dense model, each rank its sparse embeddings;
-        # then the leader writes the manifest, last.
         metrics = {METRICS_FILE_NAME: metrics_path} if env.is_leader and metrics_path.is_file() else None
-        job.upload_output(save_model_path, args.model_artifact_s3, "--model-artifact-s3", extra=metrics)
-        if env.is_leader:
-            chosen = copy_latest_to(save_model_path, env.model_dir)
-            log.info("model %s copied to %s", chosen, env.model_dir)
-            if metrics:
-                log.info("training metrics: %s%s", args.model_artifact_s3, METRICS_FILE_NAME)
+        job.upload_model(save_model_path, args.model_artifact_s3, "--model-artifact-s3", extra=metrics)
+        if metrics:
+            log.info("training metrics: %s%s", args.model_artifact_s3, METRICS_FILE_NAME)
 
     HostJob.create(env, "train", args.allow_unmanifested_input).run(body)
     log.info("training finished; model artifacts under %s", args.model_artifact_s3)

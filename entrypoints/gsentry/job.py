@@ -39,9 +39,9 @@ from gsentry.manifest import (
     sha256_file,
     write_manifest,
 )
-from gsentry.model import CHECKPOINT_DIR, choose_checkpoint, describe_incomplete
+from gsentry.model import CHECKPOINT_DIR, ModelDirPlan, choose_checkpoint, describe_incomplete, plan_model_dir
 from gsentry.process import Child, install_stop_handler, supervise
-from gsentry.transfer import Location, Transfer, parse_uri
+from gsentry.transfer import Location, Transfer, local_target, parse_uri
 
 if TYPE_CHECKING:
     from gsentry.contract import ContainerEnv
@@ -93,6 +93,19 @@ class ModelFiles:
     @property
     def prefix(self) -> Location:
         return self.source.prefix
+
+
+@dataclass(frozen=True)
+class UploadedOutput:
+    """
+    What :meth:`HostJob.upload_output` uploaded.
+
+    ``own``: this host's files; ``every_host``: on the leader, every host's, as the manifest lists
+    them (None on the other hosts).
+    """
+
+    own: tuple[FileEntry, ...]
+    every_host: tuple[FileEntry, ...] | None
 
 
 @dataclass
@@ -181,12 +194,12 @@ class HostJob:
         if self.env.is_leader:
             clear_manifest(self.transfer, uri, param)
 
-    def upload_output(self, src: Path, uri: str, param: str, extra: Mapping[str, Path] | None = None) -> None:
+    def upload_output(self, src: Path, uri: str, param: str, extra: Mapping[str, Path] | None = None) -> UploadedOutput:
         """
         Upload this host's share of ``src`` to ``uri``; call on every host.
 
         Once all hosts have uploaded, the leader writes the manifest (every host's files, this job's
-        input manifests) last.
+        input manifests) last. Returns what was uploaded (every host's files on the leader).
 
         ``extra``: ``{relative path under uri: local file}`` this host also uploads (e.g. the
         leader's ``metrics.json``), listed in the manifest like the rest.
@@ -198,11 +211,64 @@ class HostJob:
             self.transfer.upload_file(local, prefix.child(rel))
             entries.append(FileEntry(rel, local.stat().st_size, sha256_file(local)))
         per_host = self.cluster.gather(f"uploaded {param}", entries_to_json(entries))
-        if per_host is not None:  # the leader
-            files = merge_entries([entries_from_json(items) for items in per_host])
-            write_manifest(
-                self.transfer, uri, job_name=self.env.job_name, step=self.step, files=files, inputs=self.inputs
-            )
+        if per_host is None:
+            return UploadedOutput(tuple(entries), None)
+        # The leader, once every host's upload is in.
+        files = merge_entries([entries_from_json(items) for items in per_host])
+        write_manifest(self.transfer, uri, job_name=self.env.job_name, step=self.step, files=files, inputs=self.inputs)
+        return UploadedOutput(tuple(entries), tuple(files))
+
+    def upload_model(
+        self, save_model_path: Path, uri: str, param: str, extra: Mapping[str, Path] | None = None
+    ) -> str | None:
+        """
+        Upload this host's checkpoints (:meth:`upload_output`); the leader then fills SageMaker's model dir.
+
+        Every host uploads what its trainers saved (rank 0 the dense model, each rank its slice of
+        every learnable embedding), then the leader writes the manifest. Hosts share no filesystem,
+        so only the model prefix holds every host's share: the leader fills ``/opt/ml/model`` (what
+        SageMaker packs as ``model.tar.gz``, from the leader only) with the newest complete
+        checkpoint among the files the manifest lists (:func:`~gsentry.model.plan_model_dir`), its
+        own from its disk, the other hosts' from the prefix. ``extra`` (e.g. ``metrics.json``) is
+        uploaded but no part of the model dir. Returns the checkpoint chosen (the leader), else None.
+        """
+        uploaded = self.upload_output(save_model_path, uri, param, extra=extra)
+        if uploaded.every_host is None:
+            return None
+        plan = plan_model_dir(uploaded.every_host, uploaded.own, exclude=set(extra or {}))
+        if plan is None:
+            log.warning("%s %s holds no complete checkpoint: %s stays empty", param, uri, self.env.model_dir)
+            return None
+        self._fill_model_dir(plan, save_model_path, parse_uri(uri, param), param)
+        return plan.checkpoint
+
+    def _fill_model_dir(self, plan: ModelDirPlan, save_model_path: Path, prefix: Location, param: str) -> None:
+        """Copy the plan's own files from ``save_model_path``, download the others' (checked) into the model dir."""
+        model_dir = self.env.model_dir
+        model_dir.mkdir(parents=True, exist_ok=True)
+        for target, path in sorted(plan.own.items()):
+            dest = local_target(model_dir, target, prefix)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(save_model_path / path, dest)
+        digests = {entry.path: entry.sha256 for entry in plan.others.values()}
+
+        def check(path: str, local: Path) -> None:
+            if sha256_file(local) != digests[path]:
+                raise EntryError(
+                    f"{param} {prefix.child(path).uri()} does not match the SHA-256 its host uploaded "
+                    "(something wrote to the model folder during the job)."
+                )
+
+        if plan.others:
+            self.transfer.fetch(prefix, model_dir, {entry.path: target for target, entry in plan.others.items()}, check)
+        log.info(
+            "model %s in %s: %d file(s) of this host, %d of the other hosts from %s",
+            plan.checkpoint,
+            model_dir,
+            len(plan.own),
+            len(plan.others),
+            prefix.uri(),
+        )
 
     # --- GraphStorm ------------------------------------------------------------------------
     def run_graphstorm(

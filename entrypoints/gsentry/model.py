@@ -9,6 +9,10 @@ every trainer rank saves its slice of each learnable node embedding as
 The whole tree goes to ``--model-artifact-s3``; the newest *complete* checkpoint is what
 inference restores and what lands in ``/opt/ml/model``.
 
+Hosts share no filesystem: each host's save folder holds only its own ranks' files. So
+``/opt/ml/model`` (which SageMaker packs from the leader only) is filled by the leader from the
+model prefix once every host's upload is in (:func:`plan_model_dir`), not from its own folder.
+
 A checkpoint is **complete** when it has ``model.bin``, no file of it is empty, and the sparse
 embedding files of each node type are numbered ``0 .. n-1`` without a gap (GraphStorm's loader
 reads ``sparse_emb_<i>.pt`` for every ``i`` below the number of files).
@@ -17,10 +21,13 @@ reads ``sparse_emb_<i>.pt`` for every ``i`` below the number of files).
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gsentry.manifest import FileEntry
 
 CHECKPOINT_DIR = re.compile(r"^epoch-(\d+)(?:-iter-(\d+))?$")
 MODEL_FILE = "model.bin"
@@ -140,19 +147,51 @@ def _checkpoints_newest_first(sizes: Mapping[str, int]) -> list[str]:
     return [d for k, d in sorted(((k, d) for k, d in named if k is not None), reverse=True)]
 
 
-def copy_latest_to(save_model_path: Path, model_dir: Path) -> str | None:
-    """Copy the newest complete checkpoint and top-level configs into SageMaker's model dir."""
-    if not save_model_path.is_dir():
-        return None
-    sizes = {
-        p.relative_to(save_model_path).as_posix(): p.stat().st_size for p in save_model_path.rglob("*") if p.is_file()
-    }
-    choice = choose_checkpoint(sizes)
+def model_dir_path(checkpoint: str, path: str) -> str:
+    """Where ``path`` (under a model prefix) goes in SageMaker's model dir: a checkpoint's files at its top."""
+    inside = f"{checkpoint}/"
+    return path[len(inside) :] if checkpoint and path.startswith(inside) else path
+
+
+@dataclass(frozen=True)
+class ModelDirPlan:
+    """
+    How the leader fills SageMaker's model dir (``/opt/ml/model``, packed as ``model.tar.gz``).
+
+    ``checkpoint``: the folder chosen under the model prefix. ``own``: ``{path in the model dir: path
+    under the prefix}`` of the files this host wrote itself (the same path in its save folder);
+    ``others``: ``{path in the model dir: the manifest's entry}`` of those only another host had.
+    """
+
+    checkpoint: str
+    own: dict[str, str]
+    others: dict[str, FileEntry]
+
+
+def plan_model_dir(
+    files: Iterable[FileEntry], own: Iterable[FileEntry], exclude: Collection[str] = ()
+) -> ModelDirPlan | None:
+    """
+    Plan SageMaker's model dir from a complete model prefix's ``files`` (every host's, as its manifest lists them).
+
+    The newest complete checkpoint (:func:`choose_checkpoint`, the one inference restores) and the
+    prefix's top-level config files, laid out as GraphStorm's own SageMaker training script lays
+    them out from one shared folder: the checkpoint's files at the top, the configs beside them (a
+    config wins a name clash: it is copied last there). A file that this host uploaded (``own``)
+    with the listed size and SHA-256 is taken from its disk; every other one from the prefix.
+    ``exclude``: paths under the prefix that are no part of the model (``metrics.json``).
+    None: no complete checkpoint.
+    """
+    listed = {entry.path: entry for entry in files if entry.path not in exclude}
+    choice = choose_checkpoint({path: entry.size for path, entry in listed.items()})
     if choice is None or not choice.checkpoint:
         return None
-    model_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(save_model_path / choice.checkpoint, model_dir, dirs_exist_ok=True)
-    for item in save_model_path.iterdir():
-        if item.is_file() and item.suffix in CONFIG_SUFFIXES:
-            shutil.copy2(item, model_dir / item.name)
-    return choice.checkpoint
+    targets: dict[str, str] = {}
+    for path in choice.files:  # the checkpoint's files, then the configs
+        targets[model_dir_path(choice.checkpoint, path)] = path
+    mine = set(own)
+    return ModelDirPlan(
+        choice.checkpoint,
+        {target: path for target, path in targets.items() if listed[path] in mine},
+        {target: listed[path] for target, path in targets.items() if listed[path] not in mine},
+    )
