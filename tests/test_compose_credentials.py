@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from graphstorm_provider.execution.compose import CREDENTIAL_VARIABLES, dump_compose, render_compose
+from graphstorm_provider.aws_env import CREDENTIAL_VARIABLES
+from graphstorm_provider.execution.compose import dump_compose, render_compose
 from tests.compose_jobs import training_request
 
 SECRETS = {

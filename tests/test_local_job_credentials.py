@@ -205,9 +205,9 @@ def test_connection_without_credentials_leaves_the_worker_profile_in_place(worke
 
 # ---- the rule itself ------------------------------------------------------------------------
 def test_caller_credentials_replace_the_whole_inherited_set():
-    from graphstorm_provider.execution.local import AWS_CREDENTIAL_VARIABLES, with_caller_credentials
+    from graphstorm_provider.execution.local import IDENTITY_VARIABLES, with_caller_credentials
 
-    inherited = {name: f"inherited-{name}" for name in AWS_CREDENTIAL_VARIABLES}
+    inherited = {name: f"inherited-{name}" for name in IDENTITY_VARIABLES}
     inherited |= {"AWS_RETRY_MODE": "adaptive", "AWS_ENDPOINT_URL": "http://inherited", "PATH": "/bin"}
     caller = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "us-east-1"}
     assert with_caller_credentials(inherited, caller) == {

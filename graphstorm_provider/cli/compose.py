@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from graphstorm_provider.argparsing import RaisingArgumentParser
+from graphstorm_provider.aws_env import CREDENTIAL_VARIABLES
 from graphstorm_provider.execution.compose import (
-    CREDENTIAL_VARIABLES,
     DEFAULT_SHM_SIZE,
     ComposeOptions,
     ComposeSpecError,
@@ -56,7 +56,7 @@ CREDENTIAL_FLAGS = {
     "aws_session_token": "AWS_SESSION_TOKEN",
 }
 if set(CREDENTIAL_FLAGS.values()) != set(CREDENTIAL_VARIABLES):  # the renderer references exactly these
-    raise RuntimeError("CREDENTIAL_FLAGS and execution.compose.CREDENTIAL_VARIABLES name different variables")
+    raise RuntimeError("CREDENTIAL_FLAGS and aws_env.CREDENTIAL_VARIABLES name different variables")
 DEFAULT_IMAGE_URL = "graphstorm:sm"
 # Common flags of this command that are step-spec fields: the spec's own step arguments for them
 # are left out of the action parsers (they are declared once, here, so they may precede the action).

@@ -30,15 +30,13 @@ from typing import Any
 
 import yaml
 
+from graphstorm_provider.aws_env import CREDENTIAL_VARIABLES
 from graphstorm_provider.jobs.request import CONTAINER_CODE_DIR, JobRequest
 from graphstorm_provider.jobs.validation import system_folder
 from graphstorm_provider.uris import UriError, parse_uri
 
 log = logging.getLogger(__name__)
 
-# Names of the variables that carry AWS credentials. They are only ever referenced by
-# name in a compose file; their values stay in the environment of the compose process.
-CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 # Non-secret AWS settings that are worth forwarding by name too when the host has them
 # (endpoint overrides for S3-compatible stores, profiles, ...).
 PASSTHROUGH_VARIABLES = (

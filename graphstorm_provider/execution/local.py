@@ -36,6 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Protocol, runtime_checkable
 
 from graphstorm_provider import config
+from graphstorm_provider.aws_env import IDENTITY_VARIABLES
 from graphstorm_provider.execution import proctree
 from graphstorm_provider.execution.log_levels import LineLevels
 from graphstorm_provider.execution.opt_ml import (
@@ -78,31 +79,6 @@ _INHERITED = (
     "CURL_CA_BUNDLE",
 )
 _INHERITED_PREFIXES = ("LC_", "AWS_")
-# The AWS_* variables that carry or select an identity (boto3's credential chain and the AWS SDKs and
-# CLI read the same names): keys, session tokens (AWS_SECURITY_TOKEN is botocore's older name for
-# one), their expiry and account, a profile, an assumed role or web identity, a container's
-# credentials endpoint and its token, a service bearer token. One source sets all of them, see
-# with_caller_credentials. Settings that select no identity are not here: region, endpoints, retries,
-# CA bundle, and where the shared config and credentials files are (with keys in the environment,
-# boto3 reads no credentials from those files; dropping the names would only send it to ~/.aws).
-AWS_CREDENTIAL_VARIABLES = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_CREDENTIAL_EXPIRATION",
-    "AWS_ACCOUNT_ID",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_ROLE_ARN",
-    "AWS_ROLE_SESSION_NAME",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    "AWS_BEARER_TOKEN_BEDROCK",
-)
 # Never handed to a job, even when a caller passes its whole os.environ as ``env``: Airflow's own
 # settings (connections, secrets) and the Airflow interpreter's module paths (wrong for the runtime).
 _NEVER_PASSED_PREFIXES = ("AIRFLOW_", "_AIRFLOW", "PYTHONPATH", "PYTHONHOME", proctree.MARKER_ENV)
@@ -113,7 +89,7 @@ def with_caller_credentials(env: Mapping[str, str], caller_env: Mapping[str, str
     ``env`` updated with ``caller_env``, whose AWS credentials, if it has any, replace ``env``'s whole set.
 
     The rule: when ``caller_env`` (the operator's Airflow connection, see
-    ``operators/connection.py`` ``connection_env``) sets any of :data:`AWS_CREDENTIAL_VARIABLES`,
+    ``operators/connection.py`` ``connection_env``) sets any of :data:`IDENTITY_VARIABLES`,
     the job's credentials are exactly the caller's: every credential variable of ``env`` (the
     worker's own, inherited from ``os.environ``, or the request's ``Environment``) is dropped
     first, so a worker's session token, profile or role never joins the connection's key (a
@@ -122,8 +98,8 @@ def with_caller_credentials(env: Mapping[str, str], caller_env: Mapping[str, str
     credentials stay as they are. Every other variable (region, endpoint, retry settings, ...)
     is merged as before: ``caller_env`` wins. Neither mapping is changed; nothing is logged.
     """
-    if any(caller_env.get(name) for name in AWS_CREDENTIAL_VARIABLES):
-        env = {name: value for name, value in env.items() if name not in AWS_CREDENTIAL_VARIABLES}
+    if any(caller_env.get(name) for name in IDENTITY_VARIABLES):
+        env = {name: value for name, value in env.items() if name not in IDENTITY_VARIABLES}
     return {**env, **caller_env}
 
 

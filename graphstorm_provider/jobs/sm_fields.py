@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, cast
 
+from graphstorm_provider.aws_env import SECRET_CREDENTIAL_VARIABLES
 from graphstorm_provider.jobs import validation
 from graphstorm_provider.jobs.errors import JobSpecError, flag_spellings
 from graphstorm_provider.jobs.request import LOCAL_INSTANCE_TYPE, JobKind
@@ -31,16 +32,6 @@ MAX_VOLUME_GB = 16384
 PARAM_FLAG = "--sm-estimator-parameters"
 KIND_STEPS = {"training": "train, infer and partition", "processing": "gconstruct"}
 _ENV_KEY_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")  # fullmatch ("$" also matches before a final newline)
-
-
-# AWS credential variables a job's Environment may not carry: the request is stored by SageMaker and
-# returned by Describe*Job, printed by --dry-run and written into a local job's config files.
-CREDENTIAL_ENV_NAMES: tuple[str, ...] = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-)
 
 
 def _bad(name: str, expected: str, value: Any) -> JobSpecError:
@@ -176,7 +167,7 @@ class EnvField(SmField):
         for key, val in value.items():
             if not isinstance(key, str) or not _ENV_KEY_RE.fullmatch(key):
                 raise _bad(self.name, "a dict whose keys are environment variable names", key)
-            if key.upper() in CREDENTIAL_ENV_NAMES:  # the value is never shown
+            if key.upper() in SECRET_CREDENTIAL_VARIABLES:  # the value is never shown
                 raise JobSpecError(
                     f"{PARAM_FLAG}: {self.name} must not set {key}, because the job's request would hold the "
                     "credential (SageMaker shows it to whoever may describe the job); a job gets its AWS "

@@ -7,15 +7,14 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from graphstorm_provider.aws_env import CREDENTIAL_VARIABLES
+
 if TYPE_CHECKING:
     from botocore.credentials import ReadOnlyCredentials
 
     from graphstorm_provider.jobs.request import JobRequest
 
 log = logging.getLogger(__name__)
-
-# The connection's values that are secret: registered with Airflow's secrets masker.
-SECRET_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 def mask_secrets(values: Iterable[str | None]) -> None:
@@ -76,7 +75,7 @@ def connection_env(aws_conn_id: str | None, region: str) -> dict[str, str]:
         env["AWS_SECRET_ACCESS_KEY"] = credentials.secret_key
         if credentials.token:  # a token only ever goes with its own key
             env["AWS_SESSION_TOKEN"] = credentials.token
-    mask_secrets(env.get(name) for name in SECRET_VARIABLES)
+    mask_secrets(env.get(name) for name in CREDENTIAL_VARIABLES)
     endpoint_url = hook.conn_config.endpoint_url
     if endpoint_url:
         env["AWS_ENDPOINT_URL"] = endpoint_url

@@ -1,0 +1,42 @@
+"""
+The AWS environment variable names the provider treats specially, one list per concept, nested.
+
+Names only, no imports: the operators, the job specs, the local and compose backends and the
+compose CLI all take their lists from here.
+
+* :data:`CREDENTIAL_VARIABLES`: what an AWS connection's credentials become for a job run here
+  (``operators/connection.py``): registered with Airflow's secrets masker, and referenced only by
+  name in a compose file (``execution/compose.py``), the values staying in the compose process's
+  environment.
+* :data:`SECRET_CREDENTIAL_VARIABLES`: those plus botocore's older name for a session token; a
+  request's ``Environment`` may not carry them (``jobs/sm_fields.py``): SageMaker stores the
+  request and returns it from ``Describe*Job``, ``--dry-run`` prints it, a local job writes it.
+* :data:`IDENTITY_VARIABLES`: every variable that carries or selects an identity (boto3's
+  credential chain and the AWS SDKs and CLI read the same names): keys, session tokens, their expiry
+  and account, a profile, an assumed role or web identity, a container's credentials endpoint and
+  its token, a service bearer token. A local job's credentials come from one source
+  (``execution/local.py`` ``with_caller_credentials``): when the caller sets any of these, none of
+  the worker's own join them. Settings that select no identity are not here: region, endpoints,
+  retries, CA bundle, and where the shared config and credentials files are (with keys in the
+  environment, boto3 reads no credentials from those files).
+"""
+
+from __future__ import annotations
+
+CREDENTIAL_VARIABLES: tuple[str, ...] = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+SECRET_CREDENTIAL_VARIABLES: tuple[str, ...] = (*CREDENTIAL_VARIABLES, "AWS_SECURITY_TOKEN")
+IDENTITY_VARIABLES: tuple[str, ...] = (
+    *SECRET_CREDENTIAL_VARIABLES,
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_ACCOUNT_ID",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_BEARER_TOKEN_BEDROCK",
+)
