@@ -1,6 +1,8 @@
 """
 The one argparse subclass of the provider's command lines: errors raise, never exit.
 
+Also what tells a mistyped flag of ours from a GraphStorm flag to forward (:func:`mistyped_flag`).
+
 ``gs-sagemaker <step>``, ``gs-sagemaker compose`` and ``gs-sagemaker synthetic-acm`` each pass the
 exception their errors become; the command prints it as one line (exit code 2), with no usage dump
 and no traceback.
@@ -9,7 +11,8 @@ and no traceback.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import difflib
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 
@@ -26,3 +29,31 @@ class RaisingArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise self.error_type(message)
+
+
+# How close (difflib's ratio) an unknown --flag must be to one of ours to be taken for a typo of it.
+# At 0.88 no option of GraphStorm's own parsers is (tests/test_cli_forwarding.py checks every one):
+# the closest, --logging-level against our --log-level, is 0.85.
+FLAG_TYPO_CUTOFF = 0.88
+
+
+def long_options(parser: argparse.ArgumentParser) -> list[str]:
+    """Every ``--flag`` ``parser`` takes (argparse keeps no public list of them)."""
+    return [flag for action in parser._actions for flag in action.option_strings if flag.startswith("--")]
+
+
+def mistyped_flag(arg: str, known: Iterable[str]) -> str | None:
+    """
+    Return the flag of ``known`` that ``arg`` (an unknown ``--flag``, maybe ``--flag=value``) is a typo of.
+
+    None when it is no flag or close to none of them (then it is someone else's: GraphStorm's).
+    """
+    name = arg.partition("=")[0]
+    if not name.startswith("--") or len(name) <= 2:
+        return None
+    candidates = list(known)
+    dashed = name.replace("_", "-")
+    if dashed != name and dashed in candidates:
+        return dashed
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=FLAG_TYPO_CUTOFF)
+    return close[0] if close else None

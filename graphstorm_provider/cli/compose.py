@@ -33,7 +33,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from graphstorm_provider.argparsing import RaisingArgumentParser
+from graphstorm_provider.argparsing import RaisingArgumentParser, long_options, mistyped_flag
 from graphstorm_provider.aws_env import CREDENTIAL_VARIABLES
 from graphstorm_provider.execution.compose import (
     DEFAULT_SHM_SIZE,
@@ -187,14 +187,38 @@ class ComposeArgs:
         }
 
 
+def _refuse_flags_not_for_graphstorm(forwarded: list[str], parser: argparse.ArgumentParser, action: str) -> None:
+    """
+    Refuse an unknown flag before ``--`` that is ``gs-sagemaker``'s step commands' or a typo of ours.
+
+    Anything else is GraphStorm's, forwarded; after ``--`` everything is.
+    """
+    from graphstorm_provider.cli.launch import OWN_FLAGS
+
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    known = [*long_options(parser), *long_options(subparsers.choices[action])]
+    for arg in forwarded[: forwarded.index("--")] if "--" in forwarded else forwarded:
+        name = arg.partition("=")[0]
+        if name in OWN_FLAGS:
+            raise ComposeCliError(
+                f"{name} is a flag of gs-sagemaker's step commands (gs-sagemaker train, ...), not of compose."
+            )
+        if meant := mistyped_flag(arg, known):
+            raise ComposeCliError(
+                f"{name} is not a flag of gs-sagemaker compose {action} (did you mean {meant}?); "
+                "to pass it to GraphStorm as it is, put it after --."
+            )
+
+
 def parse_args(argv: list[str]) -> ComposeArgs:
     """Parse and check the flags; unknown flags are kept, in order, for GraphStorm."""
     parser = build_parser()
     namespace, forwarded = parser.parse_known_args(argv)
-    if forwarded and forwarded[0] == "--":
-        forwarded = forwarded[1:]
     if namespace.action is None:
         raise ComposeCliError(f"an action is required: one of {', '.join(COMPOSE_ACTIONS)}.")
+    _refuse_flags_not_for_graphstorm(forwarded, parser, namespace.action)
+    if forwarded and forwarded[0] == "--":
+        forwarded = forwarded[1:]
     for name in ("graph_name", "instance_count", "graph_data_s3", "region"):
         if getattr(namespace, name) in (None, ""):
             raise ComposeCliError(f"{FLAG_SPELLINGS.get(name) or flag(name)} is required.")

@@ -52,6 +52,8 @@ DRY_RUN_FLAG = "--dry-run"
 JOB_NAME_FLAG = "--job-name"
 MAX_ATTEMPTS_FLAG = "--aws-max-attempts"
 MAX_ATTEMPTS_ENV = "GS_SAGEMAKER_AWS_MAX_ATTEMPTS"
+# gs-sagemaker's flags beyond the launch scripts' (taken out before the step's parser sees the rest).
+OWN_FLAGS = (DRY_RUN_FLAG, JOB_NAME_FLAG, MAX_ATTEMPTS_FLAG)
 # How often a waiting command checks the job and its logs; GS_SAGEMAKER_POLL_SECONDS overrides.
 POLL_SECONDS = 15.0
 
@@ -214,7 +216,7 @@ def run_step(step: str, argv: Sequence[str]) -> int:
         parser.print_help()
         return EXIT_OK
     try:
-        spec = spec_class.from_argv(args)
+        spec = spec_class.from_argv(args, other_flags=OWN_FLAGS)
         job = spec.build(own.job_name)
     except (JobSpecError, ValueError) as err:
         return _fail(prog, str(err), EXIT_USAGE)

@@ -34,12 +34,12 @@ import copy
 import functools
 import logging
 import shlex
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, cast
 
-from graphstorm_provider.argparsing import RaisingArgumentParser
+from graphstorm_provider.argparsing import RaisingArgumentParser, long_options, mistyped_flag
 from graphstorm_provider.jobs import validation as v
 from graphstorm_provider.jobs.api_limits import check_request
 from graphstorm_provider.jobs.digest import with_request_digest
@@ -64,6 +64,26 @@ INPUT_FIELDS = {
 _UNNAMED_JOB = "unnamed"
 # Flags GraphStorm's SageMaker README says must be "set to 'None'" on SageMaker: passing None disables them.
 _DISABLE_WITH_NONE = frozenset({"save-embed-path", "save-prediction-path"})
+
+
+def _split_flag_strings(args: Iterable[str]) -> tuple[str, ...]:
+    """
+    Split each argument holding several GraphStorm flags (``"--num-epochs 2 --lr 0.01"``) as a shell would.
+
+    GraphStorm's SageMaker scripts split such a string; as one argument GraphStorm's parser would ignore
+    it. A flag whose value holds spaces after ``=`` (``--extra-envs=A=1 B=2``) stays one argument.
+    """
+    out: list[str] = []
+    for arg in args:
+        head = arg.split(maxsplit=1)[0] if arg.strip() else arg
+        if arg.startswith("--") and head != arg and "=" not in head:
+            try:
+                out.extend(shlex.split(arg))
+            except ValueError as exc:  # "No closing quotation"
+                raise JobSpecError(f"The GraphStorm arguments (graphstorm_args) cannot be split: {exc}.") from exc
+        else:
+            out.append(arg)
+    return tuple(out)
 
 
 def _or_default(value: Any, default: str) -> Any:
@@ -196,7 +216,7 @@ class JobSpec(metaclass=_ParsedOnConstruction):
             isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in value
         ):
             raise JobSpecError("The GraphStorm arguments (graphstorm_args) must be a list of strings or one string.")
-        args = tuple(str(a) for a in value)
+        args = _split_flag_strings(str(a) for a in value)
         if args and not cls.forwards_graphstorm_args:
             shown = " ".join(a if a.isprintable() else repr(a) for a in args)  # the message stays one line
             raise JobSpecError(f"gs-sagemaker {cls.step}: unrecognized arguments: {shown}.")
@@ -290,18 +310,30 @@ class JobSpec(metaclass=_ParsedOnConstruction):
         raise NotImplementedError
 
     @classmethod
-    def from_argv(cls, argv: Sequence[str]) -> JobSpec:
+    def from_argv(cls, argv: Sequence[str], *, other_flags: Collection[str] = ()) -> JobSpec:
         """
         Parse a command line of GraphStorm's SageMaker launch scripts.
 
-        Unknown ``--flags`` (and anything after ``--``) become ``graphstorm_args`` in order.
+        Unknown ``--flags`` (and anything after ``--``) become ``graphstorm_args`` in order, except an
+        unknown flag before ``--`` that looks like a typo of one of ours, refused with "did you mean".
+
+        :param other_flags: the calling command's own flags, taken out of ``argv`` already
+            (``gs-sagemaker``'s ``--dry-run``, ...): their typos are refused too.
         """
         argv = [str(a) for a in argv]
         explicit: list[str] = []
         if ARGUMENT_SEPARATOR in argv:
             cut = argv.index(ARGUMENT_SEPARATOR)
             argv, explicit = argv[:cut], argv[cut + 1 :]
-        namespace, extras = cls.argument_parser().parse_known_args(argv)
+        parser = cls.argument_parser()
+        namespace, extras = parser.parse_known_args(argv)
+        known = [*long_options(parser), *other_flags]
+        for arg in extras:
+            if meant := mistyped_flag(arg, known):
+                raise JobSpecError(
+                    f"gs-sagemaker {cls.step}: {arg.partition('=')[0]} is not one of its flags (did you mean "
+                    f"{meant}?); to pass it to GraphStorm as it is, put it after {ARGUMENT_SEPARATOR}."
+                )
         kwargs = vars(namespace)
         entry_point = kwargs.pop("entry_point", None)
         if entry_point:

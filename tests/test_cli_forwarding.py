@@ -1,0 +1,176 @@
+"""
+What the launch-script grammar forwards to GraphStorm, and what it must not.
+
+Unknown ``--flags`` are GraphStorm's and go to it in order. Two ways that went wrong:
+
+A. A mistyped flag of ours was forwarded as if it were GraphStorm's: ``--dryrun`` launched a real
+   job, ``--model-checkpoint-to-lod s3://...`` trained from scratch (GraphStorm's launch ignores
+   flags it does not know, with a warning in the job's log), ``--instance-cont 4`` ran on one
+   instance. A flag that is not ours but close to one of ours is now refused with "did you mean";
+   after ``--`` everything is still forwarded as given (the way to pass such a flag on purpose).
+   No flag of GraphStorm's own parsers may be mistaken for a typo of ours.
+B. GraphStorm's flags given as one quoted string (``"--num-epochs 2 --lr 0.01"``, a form GraphStorm's
+   SageMaker scripts split) went to GraphStorm as one token, which its parser ignores: the job
+   trained with the YAML's values. Such a token is now split as a shell would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from graphstorm_provider.exit_codes import EXIT_USAGE
+from graphstorm_provider.jobs import STEP_SPECS, JobSpecError, TrainSpec
+
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker"
+ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
+GS_SAGEMAKER = str(Path(sys.executable).parent / "gs-sagemaker")
+TRAIN_ARGV = [
+    "--image-url", IMAGE, "--role", ROLE, "--region", "us-east-1", "--graph-data-s3", "s3://bkt/graph/",
+    "--yaml-s3", "s3://bkt/t.yaml", "--model-artifact-s3", "s3://bkt/model/", "--graph-name", "g",
+    "--task-type", "node_classification",
+]  # fmt: skip
+INFER_ARGV = [
+    *TRAIN_ARGV[: TRAIN_ARGV.index("--model-artifact-s3")], "--model-artifact-s3", "s3://bkt/model/",
+    "--output-emb-s3", "s3://bkt/emb/", "--graph-name", "g", "--task-type", "node_classification",
+]  # fmt: skip
+GCONSTRUCT_ARGV = [
+    "--image-url", IMAGE, "--role", ROLE, "--input-graph-s3", "s3://bkt/raw/", "--output-graph-s3",
+    "s3://bkt/out/", "--graph-name", "g", "--graph-config-file", "config.json",
+]  # fmt: skip
+
+
+def forwarded(spec) -> list[str]:
+    arguments = spec.build("job").container_arguments
+    return arguments[arguments.index("--") + 1 :]
+
+
+# --- A. typos of our flags --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("step", "argv", "typo", "meant"),
+    [
+        ("train", TRAIN_ARGV, ["--model-checkpoint-to-lod", "s3://bkt/ck/"], "--model-checkpoint-to-load"),
+        ("train", TRAIN_ARGV, ["--instance-cont", "4"], "--instance-count"),
+        ("train", TRAIN_ARGV, ["--task-nme", "run"], "--task-name"),
+        ("train", TRAIN_ARGV, ["--yaml_s3", "s3://bkt/other.yaml"], "--yaml-s3"),
+        ("infer", INFER_ARGV, ["--raw-node-mapping-s3", "s3://bkt/map/"], "--raw-node-mappings-s3"),
+        ("gconstruct", GCONSTRUCT_ARGV, ["--sm-estimator-parameter", "volume_size_in_gb=10"], "--sm-estimator-parameters"),
+    ],
+)  # fmt: skip
+def test_a_mistyped_flag_of_ours_is_refused_with_a_suggestion(step, argv, typo, meant):
+    with pytest.raises(JobSpecError) as info:
+        STEP_SPECS[step].from_argv([*argv, *typo])
+    message = str(info.value)
+    assert f"did you mean {meant}?" in message, message
+    assert typo[0] in message, message
+    assert "\n" not in message, message
+
+
+def test_after_the_separator_a_near_flag_is_forwarded_as_given():
+    spec = TrainSpec.from_argv([*TRAIN_ARGV, "--", "--instance-cont", "4"])
+    assert forwarded(spec) == ["--instance-cont", "4"]
+
+
+def test_graphstorm_flags_still_go_to_graphstorm():
+    spec = TrainSpec.from_argv([*TRAIN_ARGV, "--num-epochs", "3", "--lr=0.01", "--node-feat-name", "paper:feat"])
+    assert forwarded(spec) == ["--num-epochs", "3", "--lr=0.01", "--node-feat-name", "paper:feat"]
+
+
+def _graphstorm_flags() -> list[str]:
+    """Every option of GraphStorm's training/inference parser and of its launcher, from the runtime."""
+    runtime = os.environ.get("GRAPHSTORM_RUNTIME_PYTHON") or str(
+        Path(__file__).resolve().parents[1] / ".venv-runtime" / "bin" / "python"
+    )
+    code = (
+        "import json\n"
+        "from graphstorm.config import get_argument_parser\n"
+        "from graphstorm.run.launch import get_argument_parser as launcher\n"
+        "flags = {s for p in (get_argument_parser(), launcher()) for a in p._actions for s in a.option_strings}\n"
+        "print(json.dumps(sorted(f for f in flags if f.startswith('--'))))\n"
+    )
+    proc = subprocess.run([runtime, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_no_flag_of_graphstorm_is_taken_for_a_typo_of_ours():
+    flags = _graphstorm_flags()
+    assert "--num-epochs" in flags
+    assert "--num-trainers" in flags
+    ours = {s for a in TrainSpec.argument_parser()._actions for s in a.option_strings}
+    refused = {}
+    for name in flags:
+        if name in ours:
+            continue  # the same flag in both (``--graph-name``, ...): ours takes it, as before
+        for step, argv in (("train", TRAIN_ARGV), ("infer", INFER_ARGV)):
+            try:
+                STEP_SPECS[step].from_argv([*argv, name, "1"])
+            except JobSpecError as err:
+                if "did you mean" in str(err):
+                    refused[name] = str(err)
+    assert refused == {}
+
+
+def test_gs_sagemaker_refuses_a_mistyped_dry_run_before_any_request():
+    proc = subprocess.run(
+        [GS_SAGEMAKER, "train", *TRAIN_ARGV, "--dryrun"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_EC2_METADATA_DISABLED": "true"},
+    )
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert "did you mean --dry-run?" in proc.stderr, proc.stderr
+    assert "could not create" not in proc.stderr  # it never got as far as SageMaker
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--dry-run"], "--dry-run is a flag of gs-sagemaker's step commands"),
+        (["--job-name", "x1"], "--job-name is a flag of gs-sagemaker's step commands"),
+        (["--num-instnces", "2"], "did you mean --num-instances?"),
+    ],
+)
+def test_gs_sagemaker_compose_refuses_what_is_not_its_flag_or_graphstorm_s(tmp_path, extra, expected):
+    argv = [
+        "compose", "training", "--graph-name", "g", "--num-instances", "2", "--graph-data-s3", "s3://bkt/g/",
+        "--region", "us-east-1", "--train-yaml-s3", "s3://bkt/t.yaml", "--model-artifact-s3", "s3://bkt/m/",
+        "--task-type", "node_classification", "--output-dir", str(tmp_path), *extra,
+    ]  # fmt: skip
+    proc = subprocess.run([GS_SAGEMAKER, *argv], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert expected in proc.stderr, proc.stderr
+    assert list(tmp_path.iterdir()) == []  # no compose file
+
+
+# --- B. flags given as one string -------------------------------------------------------------
+def test_graphstorm_flags_given_as_one_string_are_split_as_graphstorm_splits_them():
+    spec = TrainSpec.from_argv([*TRAIN_ARGV, "--num-epochs 2 --lr 0.01"])
+    assert forwarded(spec) == ["--num-epochs", "2", "--lr", "0.01"]
+    quoted = TrainSpec.from_argv([*TRAIN_ARGV, "--", "--num-epochs 2 --node-feat-name 'paper:feat a'"])
+    assert forwarded(quoted) == ["--num-epochs", "2", "--node-feat-name", "paper:feat a"]
+
+
+def test_a_value_with_spaces_after_an_equals_sign_stays_one_argument():
+    spec = TrainSpec.from_argv([*TRAIN_ARGV, "--", "--extra-envs=A=1 B=2"])
+    assert forwarded(spec) == ["--extra-envs=A=1 B=2"]
+
+
+def test_an_operator_list_element_with_several_flags_is_split_too():
+    spec = TrainSpec(
+        image_url=IMAGE,
+        role=ROLE,
+        graph_data_s3="s3://bkt/graph/",
+        yaml_s3="s3://bkt/t.yaml",
+        model_artifact_s3="s3://bkt/model/",
+        graph_name="g",
+        task_type="node_classification",
+        graphstorm_args=["--num-epochs 2", "--lr", "0.01"],
+    )
+    assert forwarded(spec) == ["--num-epochs", "2", "--lr", "0.01"]
