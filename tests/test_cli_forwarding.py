@@ -174,3 +174,19 @@ def test_an_operator_list_element_with_several_flags_is_split_too():
         graphstorm_args=["--num-epochs 2", "--lr", "0.01"],
     )
     assert forwarded(spec) == ["--num-epochs", "2", "--lr", "0.01"]
+
+
+# --- C. what the infer entry point refuses, refused before launch --------------------------------
+@pytest.mark.parametrize("task_type", ["link_prediction", "compute_emb"])
+def test_prediction_output_for_a_task_that_makes_no_predictions_is_refused_at_parse(task_type):
+    """The entry point refused it, but only once the paid instance had started."""
+    with pytest.raises(JobSpecError, match=rf"--output-prediction-s3 .*--task-type {task_type}"):
+        STEP_SPECS["infer"].from_argv(
+            [*INFER_ARGV[: INFER_ARGV.index("--task-type")], "--task-type", task_type,
+             "--output-prediction-s3", "s3://bkt/pred/"]
+        )  # fmt: skip
+    # A custom script decides for itself, as in the entry point.
+    STEP_SPECS["infer"].from_argv(
+        [*INFER_ARGV[: INFER_ARGV.index("--task-type")], "--task-type", task_type,
+         "--output-prediction-s3", "s3://bkt/pred/", "--custom-script", "my_infer.py"]
+    )  # fmt: skip

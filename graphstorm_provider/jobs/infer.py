@@ -48,6 +48,15 @@ class InferSpec(GraphStormJobSpec):
             )
         if values["task_type"] == "compute_emb" and not values["output_emb_s3"]:
             raise JobSpecError(f"{flag('output_emb_s3')} is required with {flag('task_type')} compute_emb.")
+        if (
+            values["output_prediction_s3"]
+            and values["task_type"] not in v.PREDICTION_TASK_TYPES
+            and not values.get("custom_script")
+        ):
+            raise JobSpecError(
+                f"{flag('output_prediction_s3')} is not available for {flag('task_type')} {values['task_type']} "
+                f"(it makes no predictions); use {flag('output_emb_s3')}."
+            )
         if not (values["output_emb_s3"] or values["output_prediction_s3"]):
             raise JobSpecError(
                 f"{flag('output_emb_s3')} or {flag('output_prediction_s3')} is required: "

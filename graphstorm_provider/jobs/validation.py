@@ -149,6 +149,8 @@ TRAIN_TASK_TYPES = (
     "multi_task",
 )
 INFER_TASK_TYPES = TRAIN_TASK_TYPES + ("compute_emb",)
+# The task types whose inference writes predictions (entrypoints/gsentry/launcher.py has the same list).
+PREDICTION_TASK_TYPES = tuple(t for t in TRAIN_TASK_TYPES if t != "link_prediction")
 
 
 def required_str(name: str, value: Any) -> str:
