@@ -190,3 +190,15 @@ def test_prediction_output_for_a_task_that_makes_no_predictions_is_refused_at_pa
         [*INFER_ARGV[: INFER_ARGV.index("--task-type")], "--task-type", task_type,
          "--output-prediction-s3", "s3://bkt/pred/", "--custom-script", "my_infer.py"]
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--num-trainers", "abc"), ("--num-servers", "0"), ("--output-chunk-size", "1e5"), ("--num-samplers", "-1")],
+)
+def test_a_bad_value_of_graphstorm_s_launcher_flags_is_refused_at_parse(flag, value):
+    """The job's launcher refused it, once the instances had started."""
+    with pytest.raises(JobSpecError, match=flag):
+        TrainSpec.from_argv([*TRAIN_ARGV, flag, value])
+    with pytest.raises(JobSpecError, match=flag):
+        TrainSpec.from_argv([*TRAIN_ARGV, "--", f"{flag}={value}"])

@@ -131,6 +131,16 @@ def test_split_launch_args_takes_graphstorm_launcher_flags_out():
     assert (options.num_omp_threads, options.num_server_threads) == (2, 2)  # 8 // 2 // 2, 8 // 4 // 1
 
 
+@pytest.mark.parametrize(
+    "bad", [["--num-trainers", "abc"], ["--output-chunk-size", "1e5"], ["--num-servers"], ["--do-nid-remap", "maybe"]]
+)
+def test_a_bad_launcher_flag_is_an_input_error_naming_it_not_an_exit(bad):
+    """argparse exited (SystemExit 2) with its usage line, which run_main does not catch: no failure
+    file, so SageMaker showed no FailureReason."""
+    with pytest.raises(InputError, match=bad[0]):
+        split_launch_args(bad, num_gpus=0, cpu_count=8)
+
+
 def test_split_launch_args_defaults_trainers_to_gpus_and_validates():
     assert split_launch_args([], num_gpus=4)[0].num_trainers == 4
     assert split_launch_args([], num_gpus=0)[0].num_trainers == 1

@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from gsentry.errors import InputError
 
@@ -66,12 +66,23 @@ _MAX_HASH_SEED = 4294967295
 
 
 def _true(value: str) -> bool:
-    return str(value).lower() in ("true", "1")
+    """``true``/``1`` or ``false``/``0`` (any case); anything else is refused, not taken for false."""
+    text = str(value).lower()
+    if text not in ("true", "1", "false", "0"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+    return text in ("true", "1")
+
+
+class _LauncherFlagParser(argparse.ArgumentParser):
+    """argparse that raises :class:`InputError` (one sentence, the job's failure reason) instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise InputError(f"GraphStorm launcher flags: {message}.")
 
 
 def launcher_parser() -> argparse.ArgumentParser:
     """Return the flags GraphStorm's launcher consumes (graphstorm.run.launch.get_argument_parser)."""
-    p = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    p = _LauncherFlagParser(add_help=False, allow_abbrev=False)
     p.add_argument("--num-trainers", type=int)
     p.add_argument("--num-servers", type=int, default=1)
     p.add_argument("--num-samplers", type=int, default=0)

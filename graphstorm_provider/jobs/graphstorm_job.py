@@ -6,11 +6,14 @@ A partitioned graph, a YAML config, a model folder, a task type, and GraphStorm 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from graphstorm_provider.jobs import validation as v
 from graphstorm_provider.jobs.common import GPU_INSTANCE_TYPE, ArgumentAdder, JobSpec
+from graphstorm_provider.jobs.errors import JobSpecError
 from graphstorm_provider.jobs.skeletons import training_request
 
 if TYPE_CHECKING:
@@ -26,6 +29,34 @@ GRAPHSTORM_JOB_RESERVED_FLAGS = {
     "cf": "the job sets it from the YAML config (--yaml-s3)",
     "ip-config": "the job writes it from the SageMaker hosts",
 }
+
+# GraphStorm's launcher flags with a numeric value (the job's launcher, entrypoints/gsentry/launcher.py,
+# reads them): flag -> the smallest value it takes. Checked here, before launch, not once the
+# instances have started.
+LAUNCHER_INT_FLAGS = {
+    "--num-trainers": 1,
+    "--num-servers": 1,
+    "--num-samplers": 0,
+    "--num-omp-threads": 1,
+    "--num-server-threads": 1,
+    "--output-chunk-size": 1,
+}
+_WHOLE_NUMBER = re.compile(r"[+-]?\d+")
+
+
+def launcher_flag_problem(args: Sequence[str]) -> str | None:
+    """Return one sentence about the first launcher flag in ``args`` with a bad value, else None."""
+    for index, arg in enumerate(args):
+        name, eq, inline = arg.partition("=")
+        if name not in LAUNCHER_INT_FLAGS:
+            continue
+        value = inline if eq else (args[index + 1] if index + 1 < len(args) else None)
+        low = LAUNCHER_INT_FLAGS[name]
+        if value is None or value.startswith("--"):
+            return f"{name} needs a value (a whole number of at least {low})."
+        if not _WHOLE_NUMBER.fullmatch(value) or int(value) < low:
+            return f"{name} must be a whole number of at least {low}, got {v.quoted(value)}."
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +84,8 @@ class GraphStormJobSpec(JobSpec):
         values["graph_name"] = v.graph_name("graph_name", values.get("graph_name"))
         values["task_type"] = v.choice("task_type", values.get("task_type"), cls.task_types)
         values["custom_script"] = v.optional_str("custom_script", values.get("custom_script"))
+        if problem := launcher_flag_problem(cls._forwarded_args(values.get("graphstorm_args", ()))):
+            raise JobSpecError(problem)
 
     @classmethod
     def _add_step_arguments(cls, group: ArgumentAdder) -> None:
