@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from graphstorm_provider.exit_codes import EXIT_USAGE
-from graphstorm_provider.jobs import JobSpecError, TrainSpec
+from graphstorm_provider.jobs import JobSpecError, PartitionSpec, TrainSpec
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
@@ -89,3 +89,29 @@ def test_an_operator_whose_region_renders_empty_fails_instead_of_taking_a_region
     operator.region = ""  # what rendering the template left
     with pytest.raises(JobSpecError, match="region"):
         operator.build_job("gs-train-empty-region")
+
+
+PARTITION = dict(
+    image_url=IMAGE,
+    role=ROLE,
+    instance_type="ml.m5.12xlarge",
+    graph_data_s3="s3://bucket-a/chunked/",
+    output_data_s3="s3://bucket-a/parts/",
+    num_parts=8,
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "flag"),
+    [
+        ("instance_count", "--instance-count"),  # 8 paid instances nobody chose
+        ("metadata_filename", "--metadata-filename"),
+        ("partition_algorithm", "--partition-algorithm"),
+        ("log_level", "--log-level"),
+    ],
+)
+def test_an_empty_rendered_value_of_another_parameter_is_refused_too(name, flag):
+    """As ``instance_count="{{ params.hosts }}"`` renders with the form's field cleared."""
+    with pytest.raises(JobSpecError, match=flag):
+        PartitionSpec(**PARTITION, **{name: ""})
+    assert PartitionSpec(**PARTITION, **{name: None}).instance_count == 8  # missing: the default

@@ -86,7 +86,7 @@ def _split_flag_strings(args: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _or_default(value: Any, default: str) -> Any:
+def or_default(value: Any, default: str) -> Any:
     """``value``, or ``default`` when it is missing (None): an empty string is kept, to be refused."""
     return default if value is None else value
 
@@ -163,15 +163,17 @@ class JobSpec(metaclass=_ParsedOnConstruction):
         """
         values = dict(raw)
         # Only a missing value (None) takes the default: an empty one is a mistake, named (v.required_str).
-        itype = v.instance_type("instance_type", _or_default(values.get("instance_type"), cls.default_instance_type))
+        itype = v.instance_type("instance_type", or_default(values.get("instance_type"), cls.default_instance_type))
         values["instance_type"] = itype
         values["image_url"] = v.image_url("image_url", values.get("image_url"))
         values["role"] = v.role("role", values.get("role"), instance_type=itype)
-        values["region"] = v.region("region", _or_default(values.get("region"), DEFAULT_REGION))
+        values["region"] = v.region("region", or_default(values.get("region"), DEFAULT_REGION))
         task_name = values.get("task_name")
         values["task_name"] = v.name_prefix("task_name", task_name) if task_name else None
         values["async_execution"] = v.boolean("async_execution", values.get("async_execution", False))
-        values["log_level"] = v.choice("log_level", values.get("log_level") or "INFO", v.LOG_LEVELS, upper=True)
+        values["log_level"] = v.choice(
+            "log_level", or_default(values.get("log_level"), "INFO"), v.LOG_LEVELS, upper=True
+        )
         values["graphstorm_args"] = cls._forwarded_args(values.get("graphstorm_args", ()))
         cls._parse_step(values)
         values["sm_estimator_parameters"] = normalise_sm_parameters(values.get("sm_estimator_parameters"))
@@ -197,9 +199,7 @@ class JobSpec(metaclass=_ParsedOnConstruction):
     @staticmethod
     def _parse_count(values: dict[str, Any], default: int) -> int:
         given = values.get("instance_count")
-        count = (
-            default if given in (None, "") else v.positive_int("instance_count", given, maximum=v.MAX_INSTANCE_COUNT)
-        )
+        count = default if given is None else v.positive_int("instance_count", given, maximum=v.MAX_INSTANCE_COUNT)
         values["instance_count"] = count
         return count
 

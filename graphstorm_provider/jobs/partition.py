@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from graphstorm_provider.jobs import validation as v
-from graphstorm_provider.jobs.common import CPU_INSTANCE_TYPE, ArgumentAdder, JobSpec
+from graphstorm_provider.jobs.common import CPU_INSTANCE_TYPE, ArgumentAdder, JobSpec, or_default
 from graphstorm_provider.jobs.errors import JobSpecError, flag
 from graphstorm_provider.jobs.request import LOCAL_INSTANCE_TYPE, JobKind
 from graphstorm_provider.jobs.skeletons import training_request
@@ -48,11 +48,13 @@ class PartitionSpec(JobSpec):
         parts = v.positive_int("num_parts", values["num_parts"], maximum=MAX_NUM_PARTS)
         values["num_parts"] = parts
         values["metadata_filename"] = v.relative_path(
-            "metadata_filename", values.get("metadata_filename") or DEFAULT_METADATA_FILENAME, base="graph_data_s3"
+            "metadata_filename",
+            or_default(values.get("metadata_filename"), DEFAULT_METADATA_FILENAME),
+            base="graph_data_s3",
         )
         values["partition_algorithm"] = v.choice(
             "partition_algorithm",
-            values.get("partition_algorithm") or DEFAULT_PARTITION_ALGORITHM,
+            or_default(values.get("partition_algorithm"), DEFAULT_PARTITION_ALGORITHM),
             PARTITION_ALGORITHMS,
         )
         values["skip_partitioning"] = v.boolean("skip_partitioning", values.get("skip_partitioning", False))
