@@ -365,17 +365,24 @@ with DAG("gs_cached_train", schedule=None, start_date=pendulum.datetime(2024, 1,
 """
 
 
-def test_a_cache_hit_completes_the_task_as_the_job_did_metrics_curve_and_model_asset(
+def test_a_cache_hit_completes_the_task_as_the_job_did_and_announces_only_its_own_job(
     aws_env, load_dag, tmp_path, monkeypatch
 ):
-    """A retry whose model is already complete (the worker died after the job) takes the cache, and
-    must still hand on what a completed job hands on: the metrics and learning curve in its XCom, and
-    the model as an asset event (else a DAG scheduled on new models never hears of it)."""
+    """A hit hands on what a completed job hands on: the metrics and learning curve in its XCom.
+    The outputs are asset events only when the producing job was this task instance's own (a retry
+    after the job completed but the worker died before the task did): else a DAG scheduled on new
+    models never hears of that model. Another run's model landed, and was announced, before: a hit
+    on it is no new model (each hit used to announce it again)."""
+    from datetime import UTC, datetime
+
     from airflow.models.asset import AssetEvent
+    from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
+    from airflow.utils.types import DagRunType
     from sqlalchemy import select
     from sqlalchemy.orm import joinedload
 
+    from graphstorm_provider.jobs import naming
     from graphstorm_provider.jobs.digest import REQUEST_DIGEST_ENV
     from graphstorm_provider.operators import GSTrainOperator
     from tests.test_operator_assets import METRICS
@@ -384,33 +391,49 @@ def test_a_cache_hit_completes_the_task_as_the_job_did_metrics_curve_and_model_a
     bucket = aws_env.bucket("gs-cache-hit")
     kwargs = {**train_kwargs(bucket), "wait_for_completion": True}
     publish(tmp_path, f"{bucket}/graph/", GRAPH, job_name="gs-partition-1", step="partition")
-    digest = GSTrainOperator(task_id="train", graphstorm_args=["--num-epochs", "2"], **kwargs).build_job("probe")
-    publish(
-        tmp_path,
-        f"{bucket}/model/",
-        {"epoch-1/model.bin": b"model", "metrics.json": json.dumps(METRICS).encode()},
-        job_name="gs-train-earlier",
-        step="train",
-        digest=digest.environment[REQUEST_DIGEST_ENV],
-        monkeypatch=monkeypatch,
-    )
+    probe = GSTrainOperator(task_id="train", graphstorm_args=["--num-epochs", "2"], **kwargs)
+    digest = probe.build_job("probe").environment[REQUEST_DIGEST_ENV]
+    dag = load_dag(CACHED_TRAIN_DAG.format(kwargs=kwargs), "gs_cached_train")
 
-    dag_run = load_dag(CACHED_TRAIN_DAG.format(kwargs=kwargs), "gs_cached_train").test()
-    assert dag_run.state == "success", task_states(dag_run)
-    assert aws_env.received("SageMaker.CreateTrainingJob") == []  # a hit: nothing launched
-    xcom = xcoms(dag_run, "train")
-    assert xcom["job_name"] == "gs-train-earlier"
-    assert xcom["metrics"] == METRICS
-    assert xcom["learning_curve_s3"] == f"{bucket}/model/learning_curve.png"
-    with create_session() as session:
-        events = (
-            session.scalars(
+    def model_by(job_name: str) -> None:
+        publish(
+            tmp_path,
+            f"{bucket}/model/",
+            {"epoch-1/model.bin": b"model", "metrics.json": json.dumps(METRICS).encode()},
+            job_name=job_name,
+            step="train",
+            digest=digest,
+            monkeypatch=monkeypatch,
+        )
+
+    def run_and_model_events(when: datetime) -> tuple[dict, list]:
+        dag_run = dag.test(logical_date=when, run_after=when)
+        assert dag_run.state == "success", task_states(dag_run)
+        with create_session() as session:
+            events = session.scalars(
                 select(AssetEvent)
                 .options(joinedload(AssetEvent.asset))
                 .where(AssetEvent.source_run_id == dag_run.run_id, AssetEvent.source_dag_id == "gs_cached_train")
-            )
-            .unique()
-            .all()
-        )
-        model_events = [(e.asset.uri, e.extra["job_name"], e.extra["metrics"]["final_epoch"]) for e in events]
-    assert model_events == [(f"{bucket}/model", "gs-train-earlier", 2)]
+            ).all()
+            found = [(e.asset.uri, e.extra["job_name"], e.extra["metrics"]["final_epoch"]) for e in events]
+        return xcoms(dag_run, "train"), found
+
+    # Another run's job made the model: the XCom is complete, no new model is announced.
+    model_by("gs-train-earlier")
+    xcom, events = run_and_model_events(datetime(2026, 1, 5, tzinfo=UTC))
+    assert aws_env.received("SageMaker.CreateTrainingJob") == []  # a hit: nothing launched
+    assert xcom["job_name"] == "gs-train-earlier"
+    assert xcom["metrics"] == METRICS
+    assert xcom["learning_curve_s3"] == f"{bucket}/model/learning_curve.png"
+    assert events == []
+
+    # This task instance's own (second) job made it: announced, once.
+    when = datetime(2026, 1, 12, tzinfo=UTC)
+    run_id = DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=when, run_after=when)
+    base = probe.spec_class()(**probe.spec_kwargs()).default_job_base()
+    own = naming.attempt_name(naming.task_job_name(base, naming.TaskIdentity("gs_cached_train", "train", run_id)), 2)
+    model_by(own)
+    xcom, events = run_and_model_events(when)
+    assert xcom["job_name"] == own
+    assert events == [(f"{bucket}/model", own, 2)]
+    assert aws_env.received("SageMaker.CreateTrainingJob") == []

@@ -85,6 +85,11 @@ def attempt_name(base: str, attempt: int) -> str:
     return base[: v.JOB_NAME_MAX - len(suffix)].rstrip("-") + suffix
 
 
+def is_attempt_of(name: str, base: str) -> bool:
+    """Whether ``name`` is one of the attempts under ``base`` (``base``, ``base-a2``, ...: :func:`attempt_name`)."""
+    return any(name == attempt_name(base, attempt) for attempt in range(1, MAX_JOB_ATTEMPTS + 1))
+
+
 def renamed(job: JobRequest, name: str) -> JobRequest:
     """Return the same request under another job name (the name appears nowhere else in a request)."""
     key = "TrainingJobName" if job.kind == "training" else "ProcessingJobName"

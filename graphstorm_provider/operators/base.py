@@ -413,8 +413,11 @@ class GraphStormBaseOperator(BaseOperator):
 
         refuse_unkept_asset_outputs(job)  # outputs that become Assets: no '#' or '?' (operators/assets.py)
         if (cached := before_launch(self, job)) is not None:
-            # A hit completes the task as the producing job did: its link, results and asset events.
-            return self._completed_by(context, naming.renamed(job, cached["job_name"]))
+            # A hit completes the task as the producing job did (its link and results). Its outputs
+            # are announced as asset events only when that job was this task instance's own (a retry
+            # after the job completed but the task did not): another run's output landed before.
+            own = naming.is_attempt_of(cached["job_name"], job.job_name)
+            return self._completed_by(context, naming.renamed(job, cached["job_name"]), announce=own)
         # --- end guards ---
         if job.is_local:
             self._run_local(job)
@@ -424,11 +427,11 @@ class GraphStormBaseOperator(BaseOperator):
             return job.xcom_value()  # the job is still running: no outputs have landed yet
         return self.job_completed(context, job)
 
-    def _completed_by(self, context: Context, job: JobRequest) -> dict[str, Any]:
+    def _completed_by(self, context: Context, job: JobRequest, *, announce: bool) -> dict[str, Any]:
         """Complete the task with the outputs ``job`` (named as the job that produced them) already wrote."""
         if not job.is_local and context:
             self._persist_job_link(context, job)
-        return self.job_completed(context, job)
+        return self.job_completed(context, job, announce=announce)
 
     # --- completion hooks (links, job log, assets, results; operators/links.py, job_log.py, assets.py)
     def _persist_job_link(self, context: Context, job: JobRequest) -> None:
@@ -454,9 +457,16 @@ class GraphStormBaseOperator(BaseOperator):
         """Return what a completed job adds to the XCom beyond its outputs (train: metrics)."""
         return {}
 
-    def job_completed(self, context: Context, job: JobRequest) -> dict[str, Any]:
-        """Return the XCom value of a completed job; its outputs are attached to their asset aliases."""
+    def job_completed(self, context: Context, job: JobRequest, *, announce: bool = True) -> dict[str, Any]:
+        """
+        Return the XCom value of a completed job.
+
+        With ``announce`` (a job that completed for this task instance) its outputs are attached to
+        their asset aliases: one asset event per output and job.
+        """
         result: dict[str, Any] = {**job.xcom_value(), **self.job_results(job)}
+        if not announce:
+            return result
         from graphstorm_provider.operators.metrics import final_metrics
 
         _assets.emit(
