@@ -437,3 +437,51 @@ def test_a_cache_hit_completes_the_task_as_the_job_did_and_announces_only_its_ow
     assert xcom["job_name"] == own
     assert events == [(f"{bucket}/model", own, 2)]
     assert aws_env.received("SageMaker.CreateTrainingJob") == []
+
+
+def test_a_changed_input_at_the_same_uri_is_a_cache_miss(aws_env, tmp_path, monkeypatch):
+    """The request names the graph by its URI only: a graph re-made at the same prefix (next week's
+    data) left the request, and so the digest, unchanged, and the model trained on the old graph was
+    taken. The model's manifest records the SHA-256 of the graph manifest it read: compared now."""
+    import hashlib
+
+    from graphstorm_provider.operators import GSTrainOperator, step_cache
+
+    bucket = aws_env.bucket("gs-cache-inputs")
+    s3 = aws_env.client("s3")
+    publish(tmp_path, f"{bucket}/graph/", GRAPH, job_name="gs-partition-1", step="partition")
+    operator = GSTrainOperator(task_id="train", skip_if_complete=True, **train_kwargs(bucket))
+    job = operator.build_job("gs-train-now")
+    graph_manifest = f"{bucket}/graph/_manifest.json"
+
+    def read_graph_manifest() -> bytes:
+        return s3.get_object(Bucket="gs-cache-inputs", Key="graph/_manifest.json")["Body"].read()
+
+    read = entry_manifest.InputRef("--graph-data-s3", graph_manifest, hashlib.sha256(read_graph_manifest()).hexdigest())
+    src = tmp_path / "model-src"
+    (src / "epoch-1").mkdir(parents=True)
+    (src / "epoch-1" / "model.bin").write_bytes(b"model")
+    transfer = Transfer(region="us-east-1")
+    entries = entry_manifest.upload_with_entries(transfer, src, f"{bucket}/model/", "--model-artifact-s3")
+    monkeypatch.setenv(entry_manifest.REQUEST_DIGEST_ENV, job.environment["GRAPHSTORM_REQUEST_DIGEST"])
+    entry_manifest.write_manifest(
+        transfer, f"{bucket}/model/", job_name="gs-train-week1", step="train", files=entries, inputs=[read]
+    )
+    monkeypatch.delenv(entry_manifest.REQUEST_DIGEST_ENV)
+
+    def client():
+        return s3
+
+    assert step_cache.lookup(job, client) == step_cache.CacheLookup(True, job_name="gs-train-week1")
+    # Next week's graph, at the same prefix: the same request, another input.
+    publish(
+        tmp_path,
+        f"{bucket}/graph/",
+        {**GRAPH, "part0/graph.dgl": b"h" * 120},
+        job_name="gs-partition-2",
+        step="partition",
+    )
+    found = step_cache.lookup(job, client)
+    assert not found.hit
+    assert "--graph-data-s3" in found.reason
+    assert "changed" in found.reason

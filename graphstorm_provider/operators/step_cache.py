@@ -5,18 +5,25 @@ The outputs are taken instead of launching, as SageMaker Pipelines' step cache d
 
 A hit needs every output prefix of the job to hold a complete manifest (every listed file there,
 with its size) whose ``request_digest`` equals this request's (``jobs.digest``: the request minus
-the job name), all written by one job. The task then returns that XCom at once (the outputs and
+the job name), all written by one job, and every input manifest that job read (recorded in the
+output's manifest with its SHA-256) still the same: data re-made at the same URI is a miss. The task then returns that XCom at once (the outputs and
 the name of the job that produced them); anything else is a miss and the job runs. Reads go
 through the caller's S3 client (``s3://``) or plain files (``file://``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from graphstorm_provider.data.manifest import ManifestError, read_manifest, verify_complete
+from graphstorm_provider.data.manifest import (
+    MANIFEST_NAME,
+    ManifestError,
+    ManifestInput,
+    read_manifest,
+    verify_complete,
+)
 from graphstorm_provider.jobs.digest import REQUEST_DIGEST_ENV
 
 if TYPE_CHECKING:
@@ -33,6 +40,28 @@ class CacheLookup:
 
     def xcom_value(self, job: JobRequest) -> dict[str, str]:
         return {"job_name": self.job_name, **job.outputs}
+
+
+def _changed_input(inputs: Iterable[ManifestInput], s3_client_factory: Callable[[], Any]) -> str | None:
+    """
+    Return ``"<parameter> <prefix>"`` of the first input whose manifest is no longer the one the job read.
+
+    The request names an input by its URI only, so data re-made at the same prefix leaves the
+    digest unchanged; the output's manifest records the SHA-256 of each input manifest read (None:
+    an input taken without a manifest, which cannot be compared).
+    """
+    for recorded in inputs:
+        if recorded.sha256 is None:
+            continue
+        prefix = recorded.uri.removesuffix(MANIFEST_NAME)
+        reader = s3_client_factory() if prefix.startswith("s3://") else None
+        try:
+            current = read_manifest(prefix, reader)
+        except ManifestError:
+            current = None
+        if current is None or current.sha256 != recorded.sha256:
+            return f"input {recorded.parameter} {prefix}"
+    return None
 
 
 def lookup(job: JobRequest, s3_client_factory: Callable[[], Any]) -> CacheLookup:
@@ -61,6 +90,8 @@ def lookup(job: JobRequest, s3_client_factory: Callable[[], Any]) -> CacheLookup
             return CacheLookup(False, reason=str(err))
         if not found.complete:
             return CacheLookup(False, reason=found.reason())
+        if changed := _changed_input(manifest.inputs, s3_client_factory):
+            return CacheLookup(False, reason=f"{changed} changed since job {manifest.job_name or '?'} read it")
         producers.add(manifest.job_name)
     if len(producers) != 1:
         return CacheLookup(False, reason=f"the outputs were written by different jobs ({', '.join(sorted(producers))})")
