@@ -57,3 +57,13 @@ def mistyped_flag(arg: str, known: Iterable[str]) -> str | None:
         return dashed
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=FLAG_TYPO_CUTOFF)
     return close[0] if close else None
+
+
+# How close (difflib's ratio) a mistyped value, command or run-conf key must be to a valid one to be suggested.
+SUGGESTION_CUTOFF = 0.7
+
+
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """Return the candidate ``word`` most likely is a typo of, or None."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=SUGGESTION_CUTOFF)
+    return close[0] if close else None

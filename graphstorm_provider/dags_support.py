@@ -22,21 +22,11 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-# How close an unknown key must be to a param name to be suggested (difflib ratio).
-SUGGESTION_CUTOFF = 0.7
 # Characters allowed in one path segment of a run prefix; the rest become '-'.
 _UNSAFE_SEGMENT = r"[^A-Za-z0-9._-]+"
 # A logical date as a prefix segment: sortable, no ':' or '+' (``20260105`` for midnight runs).
 DATE_FORMAT = "%Y%m%d"
 DATETIME_FORMAT = "%Y%m%dT%H%M%S"
-
-
-def suggestion(key: str, known: Iterable[str]) -> str | None:
-    """Return the known name closest to ``key``, if one is close enough to be what was meant."""
-    import difflib
-
-    matches = difflib.get_close_matches(key, list(known), n=1, cutoff=SUGGESTION_CUTOFF)
-    return matches[0] if matches else None
 
 
 def unknown_conf_message(conf: Mapping[str, Any] | None, known: Iterable[str]) -> str | None:
@@ -45,9 +35,11 @@ def unknown_conf_message(conf: Mapping[str, Any] | None, known: Iterable[str]) -
     unknown = sorted(set(conf or {}) - set(known))
     if not unknown:
         return None
+    from graphstorm_provider.argparsing import closest
+
     parts = []
     for key in unknown:
-        close = suggestion(key, known)
+        close = closest(key, known)
         parts.append(f"{key!r} (did you mean {close!r}?)" if close else repr(key))
     noun = "key" if len(unknown) == 1 else "keys"
     return f"the run conf has unknown {noun} {', '.join(parts)}; this DAG's params are: {', '.join(known)}"

@@ -202,3 +202,15 @@ def test_a_bad_value_of_graphstorm_s_launcher_flags_is_refused_at_parse(flag, va
         TrainSpec.from_argv([*TRAIN_ARGV, flag, value])
     with pytest.raises(JobSpecError, match=flag):
         TrainSpec.from_argv([*TRAIN_ARGV, "--", f"{flag}={value}"])
+
+
+# --- D. suggestions for a mistyped value or command ----------------------------------------------
+def test_a_mistyped_choice_gets_a_suggestion():
+    with pytest.raises(JobSpecError, match=r"did you mean node_classification\?"):
+        TrainSpec.from_argv([*TRAIN_ARGV[:-1], "node_clasification"])
+
+
+def test_a_mistyped_command_gets_a_suggestion():
+    proc = subprocess.run([GS_SAGEMAKER, "trian"], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == EXIT_USAGE
+    assert "did you mean 'train'?" in proc.stderr, proc.stderr

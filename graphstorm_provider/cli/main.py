@@ -27,6 +27,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from graphstorm_provider.argparsing import closest
 from graphstorm_provider.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 PROG = "gs-sagemaker"
@@ -79,7 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     name, rest = args[0], args[1:]
     if name not in SUBCOMMANDS:
-        return error(f"unknown command {name!r}; choose from {', '.join(SUBCOMMANDS)}.")
+        meant = closest(name, SUBCOMMANDS)
+        hint = f" (did you mean {meant!r}?)" if meant else ""
+        return error(f"unknown command {name!r}{hint}; choose from {', '.join(SUBCOMMANDS)}.")
     target, _ = SUBCOMMANDS[name]
     module_name, _, function_name = target.partition(":")
     try:

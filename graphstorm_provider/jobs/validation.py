@@ -26,6 +26,7 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote
 
+from graphstorm_provider.argparsing import closest
 from graphstorm_provider.jobs.errors import JobSpecError, flag
 from graphstorm_provider.jobs.request import LOCAL_INSTANCE_TYPE
 from graphstorm_provider.uris import FILE_SCHEME, S3_SCHEME, UriError, parse_uri
@@ -282,7 +283,9 @@ def choice(name: str, value: Any, allowed: Iterable[str], *, upper: bool = False
     text = text.upper() if upper else text
     allowed = tuple(allowed)
     if text not in allowed:
-        raise JobSpecError(f"{flag(name)} {quoted(text)} is not one of: {', '.join(allowed)}.")
+        meant = closest(text, allowed)
+        hint = f" (did you mean {meant}?)" if meant else ""
+        raise JobSpecError(f"{flag(name)} {quoted(text)} is not one of: {', '.join(allowed)}{hint}.")
     return text
 
 
