@@ -214,3 +214,14 @@ def test_a_mistyped_command_gets_a_suggestion():
     proc = subprocess.run([GS_SAGEMAKER, "trian"], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == EXIT_USAGE
     assert "did you mean 'train'?" in proc.stderr, proc.stderr
+
+
+def test_a_custom_entry_point_is_refused_not_ignored():
+    """GraphStorm's launch scripts run the --entry-point they are given; ours run the image's own, so
+    a user's own script would silently not run. GraphStorm's own paths stay accepted."""
+    TrainSpec.from_argv([*TRAIN_ARGV, "--entry-point", "run/train_entry.py"])
+    TrainSpec.from_argv([*TRAIN_ARGV, "--entry-point", "train_entry.py"])
+    with pytest.raises(JobSpecError, match=r"--entry-point my/custom_train\.py .*--custom-script"):
+        TrainSpec.from_argv([*TRAIN_ARGV, "--entry-point", "my/custom_train.py"])
+    with pytest.raises(JobSpecError, match="--entry-point"):
+        TrainSpec.from_argv([*TRAIN_ARGV, "--entry-point", "run/infer_entry.py"])  # another step's

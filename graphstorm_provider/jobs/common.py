@@ -35,8 +35,9 @@ import functools
 import logging
 import shlex
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any, ClassVar, Protocol, cast
 
 from graphstorm_provider.argparsing import RaisingArgumentParser, long_options, mistyped_flag
@@ -337,11 +338,18 @@ class JobSpec(metaclass=_ParsedOnConstruction):
         kwargs = vars(namespace)
         entry_point = kwargs.pop("entry_point", None)
         if entry_point:
-            logger.info(
-                "Ignoring --entry-point %s: the %s entry point is in the image under /opt/ml/code.",
-                entry_point,
-                cls.step,
-            )
+            script = f"{cls.step}_entry.py"
+            if PurePosixPath(entry_point).name != script:
+                own_code = (
+                    "; for your own code use --custom-script"
+                    if "custom_script" in {f.name for f in fields(cls)}
+                    else ""
+                )
+                raise JobSpecError(
+                    f"--entry-point {entry_point} is not GraphStorm's run/{script}: the {cls.step} job always runs "
+                    f"the image's own entry point (/opt/ml/code/{script}){own_code}."
+                )
+            logger.info("--entry-point %s: the image's own /opt/ml/code/%s runs.", entry_point, script)
         return cls(**kwargs, graphstorm_args=tuple(extras + explicit))
 
     # --- rendering --------------------------------------------------------------------
