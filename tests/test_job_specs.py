@@ -153,7 +153,8 @@ def test_seed_partition_renders_a_training_job_one_instance_per_partition():
         "--",
     ]
     assert job.request["ResourceConfig"] == {"InstanceType": "ml.r5.24xlarge", "InstanceCount": 4, "VolumeSizeInGB": 30}
-    assert job.request["OutputDataConfig"] == {"S3OutputPath": "s3://output-bucket/partitioned/sagemaker-output/"}
+    # SageMaker's own output goes beside the partitioned graph, not into it (test below).
+    assert job.request["OutputDataConfig"] == {"S3OutputPath": "s3://output-bucket/partitioned-sagemaker-output/"}
     assert job.request["StoppingCondition"] == {"MaxRuntimeInSeconds": 86400}
     assert job.region == "us-east-1"
     assert job.environment["AWS_REGION"] == "us-east-1"
@@ -409,7 +410,7 @@ def test_infer_optional_flags_reach_the_entry_point():
     assert args[args.index("--raw-node-mappings-s3") + 1] == "s3://bucket-a/raw/"
     assert args[args.index("--custom-script") + 1] == "/opt/ml/code/my.py"
     assert "--output-emb-s3" not in args
-    assert spec.build().request["OutputDataConfig"]["S3OutputPath"] == "s3://bucket-a/pred/sagemaker-output/"
+    assert spec.build().request["OutputDataConfig"]["S3OutputPath"] == "s3://bucket-a/pred-sagemaker-output/"
 
 
 def test_train_checkpoint_and_custom_script_reach_the_entry_point():
@@ -852,3 +853,29 @@ def test_any_command_line_gives_a_spec_or_a_job_spec_error(step, tokens, keep_ba
     if refused is not None:
         assert str(refused)
         assert "\n" not in str(refused)
+
+
+@pytest.mark.parametrize(
+    ("step", "kwargs"),
+    [
+        ("infer", dict(TRAIN_KWARGS, task_type="node_classification", output_emb_s3="s3://bucket-a/run/emb/1/",
+                       output_prediction_s3="s3://bucket-a/run/pred/1/")),
+        ("infer", dict(TRAIN_KWARGS, task_type="node_classification", output_prediction_s3="s3://bucket-a/run/pred/1/")),
+        ("partition", dict(image_url=IMAGE, role=ROLE, graph_data_s3="s3://bucket-a/chunked/",
+                           output_data_s3="s3://bucket-a/run/parts/1/", num_parts=2)),
+    ],
+)  # fmt: skip
+def test_sagemaker_s_own_output_lands_beside_the_step_s_outputs_not_in_them(step, kwargs):
+    """SageMaker writes ``<S3OutputPath>/<job>/output/model.tar.gz`` (an empty model for these steps):
+    inside the embeddings folder it looked like one more node type to a reader listing
+    ``<emb>/<node type>/``, inside the partitioned graph like one more file of it."""
+    job = STEP_SPECS[step](**kwargs).build("job-1")
+    path = job.request["OutputDataConfig"]["S3OutputPath"]
+    assert not any(path.startswith(uri) for uri in job.outputs.values()), (path, job.outputs)
+    main = next(iter(job.outputs.values()))
+    assert path == main.rstrip("/") + "-sagemaker-output/"
+
+
+def test_a_model_keeps_sagemaker_s_output_inside_its_folder_as_graphstorm_s_own_training_does():
+    job = STEP_SPECS["train"](**TRAIN_KWARGS).build("job-1")
+    assert job.request["OutputDataConfig"]["S3OutputPath"] == job.outputs["model_artifact_s3"] + "sagemaker-output/"

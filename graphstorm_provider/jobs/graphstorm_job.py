@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from graphstorm_provider.jobs import validation as v
 from graphstorm_provider.jobs.common import GPU_INSTANCE_TYPE, ArgumentAdder, JobSpec
 from graphstorm_provider.jobs.errors import JobSpecError
-from graphstorm_provider.jobs.skeletons import training_request
+from graphstorm_provider.jobs.skeletons import sagemaker_output_path, training_request
 
 if TYPE_CHECKING:
     from graphstorm_provider.jobs.request import JobKind
@@ -141,7 +141,7 @@ class GraphStormJobSpec(JobSpec):
             instance_count=self.instance_count,
             step=self.step,
             arguments=arguments,
-            output_path=self._main_output(),
+            output_path=sagemaker_output_path(self._main_output(), inside=self.step == "train"),
             region=self.region,
             step_tag=self.step_tag,
         )

@@ -13,7 +13,7 @@ from graphstorm_provider.jobs import validation as v
 from graphstorm_provider.jobs.common import CPU_INSTANCE_TYPE, ArgumentAdder, JobSpec, or_default
 from graphstorm_provider.jobs.errors import JobSpecError, flag
 from graphstorm_provider.jobs.request import LOCAL_INSTANCE_TYPE, JobKind
-from graphstorm_provider.jobs.skeletons import training_request
+from graphstorm_provider.jobs.skeletons import sagemaker_output_path, training_request
 
 PARTITION_ALGORITHMS = ("random",)
 # Partitions of one graph: each host holds num_parts / instance_count of them (a sanity bound).
@@ -124,7 +124,7 @@ class PartitionSpec(JobSpec):
             instance_count=self.instance_count,
             step=self.step,
             arguments=arguments,
-            output_path=self.output_data_s3,
+            output_path=sagemaker_output_path(self.output_data_s3, inside=False),
             region=self.region,
             step_tag=self.step_tag,
         )

@@ -21,13 +21,29 @@ MAX_CONTAINER_ARG_CHARS = 256
 # The SDK 2 defaults GraphStorm's SageMaker launch scripts get implicitly.
 DEFAULT_VOLUME_GB = 30
 DEFAULT_MAX_RUNTIME_S = 24 * 3600
-# Training jobs must name an S3OutputPath; when --sm-estimator-parameters has no
-# output_path, SageMaker's own output (model.tar.gz of /opt/ml/model) goes here,
-# under the step's main output.
+# Training jobs must name an S3OutputPath; when --sm-estimator-parameters has no output_path,
+# SageMaker's own output (<path>/<job>/output/model.tar.gz of /opt/ml/model) goes into the model
+# folder for training (as GraphStorm's own SageMaker training puts it) and beside the main output
+# for the other steps (sagemaker_output_path).
 SM_OUTPUT_PREFIX = "sagemaker-output/"
+SM_OUTPUT_SUFFIX = "-sagemaker-output/"
 PROCESSING_INPUT_DIR = "/opt/ml/processing/input"
 PROCESSING_OUTPUT_DIR = "/opt/ml/processing/output"
 ARGUMENT_SEPARATOR = "--"
+
+
+def sagemaker_output_path(main_output: str, *, inside: bool) -> str:
+    """
+    Return where SageMaker's own output goes: ``<main>/sagemaker-output/`` or, beside it, ``<main>-sagemaker-output/``.
+
+    Beside keeps a step's output folder to the step's files (a reader listing ``<emb>/<node type>/``
+    finds no extra folder); a bucket or file-system root has no beside, so it goes inside.
+    """
+    folder = main_output.rstrip("/")
+    scheme, _, rest = folder.partition("://")
+    path = rest.strip("/")
+    at_root = not path or (scheme == "s3" and "/" not in path)  # file:/// or s3://bucket
+    return folder + "/" + SM_OUTPUT_PREFIX if inside or at_root else folder + SM_OUTPUT_SUFFIX
 
 
 def derive_job_name(base: str, now: datetime) -> str:
@@ -95,7 +111,7 @@ def training_request(
             "InstanceCount": instance_count,
             "VolumeSizeInGB": DEFAULT_VOLUME_GB,
         },
-        "OutputDataConfig": {"S3OutputPath": output_path + SM_OUTPUT_PREFIX},
+        "OutputDataConfig": {"S3OutputPath": output_path},
         "StoppingCondition": {"MaxRuntimeInSeconds": DEFAULT_MAX_RUNTIME_S},
         **_common(region, step_tag),
     }
