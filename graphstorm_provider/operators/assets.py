@@ -146,6 +146,27 @@ def emit(
     return emitted
 
 
+def emit_completed(
+    context: Mapping[str, Any], job: Any, result: Mapping[str, Any], graph_name: str | None
+) -> list[tuple[str, str]]:
+    """
+    Attach a completed job's outputs to their aliases (:func:`emit`), the model's event with its final metrics.
+
+    :param job: the ``JobRequest`` that completed (its step, name and outputs).
+    :param result: the task's XCom value (its ``metrics``, for a training job).
+    """
+    from graphstorm_provider.operators.metrics import final_metrics
+
+    return emit(
+        context,
+        step=job.step,
+        job_name=job.job_name,
+        outputs=job.outputs,
+        graph_name=graph_name,
+        metrics=final_metrics(result.get("metrics")),
+    )
+
+
 def alias_names(outlets: Iterable[Any]) -> list[str]:
     """Return the names of the ``AssetAlias`` outlets among ``outlets`` (for tests and docs)."""
     from airflow.sdk import AssetAlias

@@ -465,18 +465,8 @@ class GraphStormBaseOperator(BaseOperator):
         their asset aliases: one asset event per output and job.
         """
         result: dict[str, Any] = {**job.xcom_value(), **self.job_results(job)}
-        if not announce:
-            return result
-        from graphstorm_provider.operators.metrics import final_metrics
-
-        _assets.emit(
-            context,
-            step=job.step,
-            job_name=job.job_name,
-            outputs=job.outputs,
-            graph_name=getattr(self, "graph_name", None),
-            metrics=final_metrics(result.get("metrics")),
-        )
+        if announce:
+            _assets.emit_completed(context, job, result, graph_name=getattr(self, "graph_name", None))
         return result
 
     # --- end of completion hooks ----------------------------------------------------------

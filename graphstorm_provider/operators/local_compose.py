@@ -7,17 +7,21 @@ Instead of SageMaker, the request runs as a compose project with one container p
 host (``algo-1..N``) of the job image, through ``docker compose``, ``docker-compose``
 or ``podman-compose`` (see :mod:`graphstorm_provider.execution.compose_runner`).
 
-Module level imports only ``airflow.sdk``; specs and runners are imported when the
-task runs, so DAG files that use this operator parse fast.
+Module level imports only ``airflow.sdk`` (and this package's light operator modules); specs
+and runners are imported when the task runs, not when the operator is created, so DAG files
+that use this operator parse fast.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
+
+from graphstorm_provider.operators import assets as _assets
+from graphstorm_provider.operators.init_defaults import PARAM_NAMES_ATTRIBUTE
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -30,6 +34,19 @@ if TYPE_CHECKING:
 LOCAL_ROLE = "local"
 # Hosts when neither instance_count nor a spec says (partition's own rule applies to it).
 DEFAULT_INSTANCE_COUNT = 2
+# The names ``step`` takes (the steps, GraphStorm's compose generator's actions) -> the step: the names of
+# ``jobs.COMPOSE_ACTIONS``, restated so that creating the operator (DAG parse time) imports no spec. Only
+# a fast path: any other literal name is judged by ``jobs.compose_step`` (tests check that they agree).
+COMPOSE_STEP_NAMES: dict[str, str] = {
+    "partition": "partition",
+    "partitioning": "partition",
+    "train": "train",
+    "training": "train",
+    "infer": "infer",
+    "inference": "infer",
+}
+# BaseOperator's own arguments: every other keyword argument is a parameter of the step.
+BASE_OPERATOR_ARGUMENTS: frozenset[str] = frozenset(getattr(BaseOperator.__init__, PARAM_NAMES_ATTRIBUTE))
 
 
 def spec_class(step: str) -> type[JobSpec]:
@@ -37,6 +54,18 @@ def spec_class(step: str) -> type[JobSpec]:
     from graphstorm_provider.jobs import compose_step
 
     return compose_step(step)
+
+
+def literal_step(step: object) -> str | None:
+    """
+    Return the step a literal ``step`` names (``ValueError`` if none); ``None`` for a template.
+
+    A template (a string with ``{``, or a value Airflow resolves, such as an ``XComArg``) is
+    judged at task start, once rendered.
+    """
+    if not isinstance(step, str) or "{" in step:
+        return None
+    return COMPOSE_STEP_NAMES.get(step.strip().lower()) or spec_class(step).step
 
 
 class LocalComposeOperator(BaseOperator):
@@ -50,9 +79,11 @@ class LocalComposeOperator(BaseOperator):
     always ``"local"``.
 
     :param step: ``partition``, ``train`` or ``infer`` (or GraphStorm's compose generator's
-        actions ``partitioning``, ``training``, ``inference``) (templated).
+        actions ``partitioning``, ``training``, ``inference``) (templated). A literal name is
+        checked when the operator is created; a template, once rendered, at task start (a bad
+        one fails the task without retries).
     :param spec: A job spec (``TrainSpec``, ...) to run instead of keyword parameters.
-    :param instance_count: Number of hosts (containers). Default 2.
+    :param instance_count: Number of hosts (containers) (templated). Default 2.
     :param compose_command: Compose tool: ``"docker compose"``, ``"docker-compose"`` or
         ``"podman-compose"``. Default: ``[graphstorm] compose_command``, else the first found
         (templated).
@@ -67,11 +98,18 @@ class LocalComposeOperator(BaseOperator):
         without a complete ``_manifest.json``; ``False`` takes data made outside the pipeline.
     :param skip_if_complete: As the step operators: the step cache (outputs of an identical
         request taken instead of running). Default ``False``.
-    :return: The same XCom as the step operators: ``{"job_name": ..., <output>: <URI>}``, each
-        key also pushed as its own XCom.
+    :return: The same XCom as the step operators: ``{"job_name": ..., <output>: <URI>}`` (a train
+        job also ``metrics`` and ``learning_curve_s3``, as ``GSTrainOperator``), each key also
+        pushed as its own XCom.
+
+    Keyword arguments other than ``BaseOperator``'s are the step's parameters; a name the
+    (rendered) step does not have fails the task at task start, without retries. As the step
+    operators, the outlets include the ``AssetAlias`` of each kind of output the step writes (a
+    templated step: those of every step), and a completed job attaches its outputs to them
+    (``operators/assets.py``); an output URI with ``#`` or ``?`` is refused at task start.
     """
 
-    template_fields = ("step", "job_params", "compose_command", "shm_size")
+    template_fields = ("step", "job_params", "instance_count", "compose_command", "shm_size")
     template_fields_renderers = {"job_params": "json"}
     ui_color = "#e8f0d5"
 
@@ -80,7 +118,7 @@ class LocalComposeOperator(BaseOperator):
         *,
         step: str | None = None,
         spec: JobSpec | None = None,
-        instance_count: int | None = None,
+        instance_count: int | str | None = None,
         compose_command: str | None = None,
         gpus: int = 0,
         shm_size: str = "4gb",
@@ -93,17 +131,24 @@ class LocalComposeOperator(BaseOperator):
     ) -> None:
         if step is None:
             if spec is None:
-                raise ValueError("LocalComposeOperator needs step= (with the step's parameters) or spec=.")
+                self._refuse("LocalComposeOperator needs step= (with the step's parameters) or spec=.")
             step = spec.step
-        # Step parameters are the spec's fields; everything else belongs to BaseOperator.
-        field_names = {f.name for f in dataclasses.fields(spec_class(step))}
+        try:  # a literal step now (the DAG does not parse); a template once rendered, at task start
+            known_step = literal_step(step)
+        except ValueError as err:
+            self._refuse(str(err))
+        # BaseOperator's arguments (and Airflow's private ones) are its own; all others are the step's
+        # parameters, checked against the (rendered) step at task start: no spec is imported here.
         params = dict(job_params or {})
         for name in list(kwargs):
-            if name in field_names:
+            if name not in BASE_OPERATOR_ARGUMENTS and not name.startswith("_"):
                 params[name] = kwargs.pop(name)
         # As the step operators: each output is also its own XCom, so
         # ``train.output["model_artifact_s3"]`` can feed the next step.
         kwargs.setdefault("multiple_outputs", True)
+        # ... and each kind of output the step may write is an AssetAlias outlet (operators/assets.py).
+        for outlet_step in [known_step] if known_step else dict.fromkeys(COMPOSE_STEP_NAMES.values()):
+            kwargs["outlets"] = _assets.with_step_outlets(outlet_step, kwargs.get("outlets"))
         super().__init__(**kwargs)
         self.step = step
         self.spec = spec
@@ -119,8 +164,25 @@ class LocalComposeOperator(BaseOperator):
         self._runner: JobRunner | None = None
         self._job: JobRequest | None = None
 
+    def _refuse(self, message: str) -> NoReturn:
+        """
+        Refuse a bad argument in ``__init__``: ``ValueError`` when the DAG is parsed.
+
+        A mapped task is created when it starts: there an ``AirflowFailException`` (no retry).
+        """
+        if getattr(self, "_BaseOperator__from_mapped", False):
+            from airflow.providers.common.compat.sdk import AirflowFailException
+
+            raise AirflowFailException(message)
+        raise ValueError(message)
+
     def build_job(self) -> JobRequest:
-        """Return the job request, rendered by the step's spec with ``instance_type='local'``."""
+        """
+        Return the job request, rendered by the step's spec with ``instance_type='local'``.
+
+        Raises ``ValueError`` for a step that names no compose step, ``JobSpecError`` for a bad
+        or unknown parameter of the step.
+        """
         if self.spec is not None:
             spec = self.spec
             changes: dict[str, Any] = {}
@@ -129,34 +191,50 @@ class LocalComposeOperator(BaseOperator):
             if self.instance_count is not None:
                 changes["instance_count"] = self.instance_count
             return (dataclasses.replace(spec, **changes) if changes else spec).build()
+        step_spec = spec_class(self.step)
+        names = [f.name for f in dataclasses.fields(step_spec)]
+        if unknown := sorted(set(self.job_params) - set(names)):
+            from graphstorm_provider.argparsing import closest
+            from graphstorm_provider.jobs.errors import JobSpecError
+
+            described = [
+                f"{name} (did you mean {guess}?)" if (guess := closest(name, names)) else name for name in unknown
+            ]
+            raise JobSpecError(f"LocalComposeOperator step {step_spec.step} has no parameter {', '.join(described)}.")
         params = {k: v for k, v in self.job_params.items() if v is not None}
         params["instance_type"] = "local"
         params.setdefault("role", LOCAL_ROLE)
         if self.instance_count is not None:
             params["instance_count"] = self.instance_count
-        elif spec_class(self.step).step != "partition":
+        elif step_spec.step != "partition":
             params.setdefault("instance_count", DEFAULT_INSTANCE_COUNT)
         from graphstorm_provider.operators.preflight import with_manifest_opt_out
 
-        params = with_manifest_opt_out(params, self.require_input_manifests, spec_class(self.step).kind)
-        return spec_class(self.step)(**params).build()
+        params = with_manifest_opt_out(params, self.require_input_manifests, step_spec.kind)
+        return step_spec(**params).build()
 
-    def execute(self, context: Context) -> dict[str, str]:
-        from graphstorm_provider.jobs.errors import JobSpecError
+    def execute(self, context: Context) -> dict[str, Any]:
         from graphstorm_provider.operators.base import run_here
 
         try:
             job = self.build_job()
-        except JobSpecError as err:  # bad input fails without retries: it would fail again
+        except ValueError as err:  # bad input (JobSpecError, no such step) fails without retries: it would fail again
             from airflow.providers.common.compat.sdk import AirflowFailException
 
             raise AirflowFailException(str(err)) from err
         self._job = job
         self.log.info("GraphStorm %s job %s on %s local hosts (compose).", job.step, job.job_name, job.instance_count)
         from graphstorm_provider.operators.guards import before_launch
+        from graphstorm_provider.operators.preflight import refuse_unkept_asset_outputs
 
+        refuse_unkept_asset_outputs(job)  # outputs that become Assets: no '#' or '?' (operators/assets.py)
         if (cached := before_launch(self, job)) is not None:  # input manifests, step cache
-            return cached
+            from graphstorm_provider.jobs import naming
+
+            # A hit completes the task as the producing job did (its results). Unlike a step operator's,
+            # these job names are not the task instance's (a timestamp), so no producing job is this
+            # task's own: its outputs were announced when they landed, not again (GraphStormBaseOperator).
+            return self.job_completed(context, naming.renamed(job, cached["job_name"]), announce=False)
         run_here(
             self,
             job,
@@ -166,7 +244,27 @@ class LocalComposeOperator(BaseOperator):
             shm_size=self.shm_size,
             timeout_s=self.timeout,
         )
-        return job.xcom_value()
+        return self.job_completed(context, job)
+
+    def job_results(self, job: JobRequest) -> dict[str, Any]:
+        """Return what a completed job adds to the XCom beyond its outputs: ``GSTrainOperator``'s for training."""
+        if job.step != "train":
+            return {}
+        from graphstorm_provider.operators.metrics import training_results
+
+        return training_results(job.outputs["model_artifact_s3"], aws_conn_id=self.aws_conn_id)
+
+    def job_completed(self, context: Context, job: JobRequest, *, announce: bool = True) -> dict[str, Any]:
+        """
+        Return the XCom value of a completed job, as the step operators do.
+
+        With ``announce`` (a job that ran for this task) its outputs are attached to their asset aliases.
+        """
+        result: dict[str, Any] = {**job.xcom_value(), **self.job_results(job)}
+        if announce:
+            graph_name = getattr(self.spec, "graph_name", None) if self.spec else self.job_params.get("graph_name")
+            _assets.emit_completed(context, job, result, graph_name=graph_name)
+        return result
 
     def on_kill(self) -> None:
         """Stop the containers and remove them and their network."""

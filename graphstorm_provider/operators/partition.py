@@ -37,7 +37,7 @@ class DistPartitionOperator(GraphStormBaseOperator):
         ``graph_data_s3`` (templated).
     :param partition_algorithm: Partition algorithm; only ``random`` is supported (templated).
     :param skip_partitioning: Reuse partition assignments that already exist under the output
-        and only build the DistDGL objects.
+        and only build the DistDGL objects (templated: ``true``/``false``, checked at task start).
 
     The other parameters are described in
     :class:`~graphstorm_provider.operators.base.GraphStormBaseOperator`.
@@ -54,6 +54,7 @@ class DistPartitionOperator(GraphStormBaseOperator):
         "output_data_s3",
         "metadata_filename",
         "partition_algorithm",
+        "skip_partitioning",
     )
 
     def __init__(
@@ -64,7 +65,7 @@ class DistPartitionOperator(GraphStormBaseOperator):
         output_data_s3: str,
         metadata_filename: str | None = None,
         partition_algorithm: str | None = None,
-        skip_partitioning: bool = False,
+        skip_partitioning: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

@@ -167,8 +167,8 @@ def refuse_unkept_asset_outputs(job: JobRequest) -> None:
     """
     Fail the task without retry (``AirflowFailException``) when :func:`check_asset_outputs` refuses ``job``.
 
-    Called by the step operators (``GraphStormBaseOperator.execute``) before anything is launched;
-    ``LocalComposeOperator`` attaches no Assets and does not call it.
+    Called by the step operators (``GraphStormBaseOperator.execute``) and ``LocalComposeOperator.execute``
+    before anything is launched.
     """
     try:
         check_asset_outputs(job)
