@@ -354,7 +354,7 @@ def test_names_that_do_not_apply_are_refused_with_the_right_name(kind, text, exp
 @pytest.mark.parametrize(
     ("kind", "text", "expected"),
     [
-        ("training", "max_run='3600'", "max_run must be an integer"),
+        ("training", "max_run='hour'", "max_run must be an integer"),  # '3600' is taken: a rendered template's form
         ("training", "max_run=0", "max_run must be an integer from 1"),
         ("training", "volume_size=True", "volume_size must be an integer"),
         ("training", "use_spot_instances=1", "use_spot_instances must be True or False"),

@@ -47,7 +47,7 @@ from graphstorm_provider.jobs.digest import with_request_digest
 from graphstorm_provider.jobs.errors import JobSpecError
 from graphstorm_provider.jobs.request import JOB_NAME_KEYS, JobKind, JobRequest
 from graphstorm_provider.jobs.skeletons import ARGUMENT_SEPARATOR, check_container_arguments, derive_job_name
-from graphstorm_provider.jobs.sm_params import apply_sm_parameters, normalise_sm_parameters
+from graphstorm_provider.jobs.sm_params import apply_sm_parameters, normalise_sm_parameters, rendered_literal
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +208,8 @@ class JobSpec(metaclass=_ParsedOnConstruction):
     def _forwarded_args(cls, value: Any) -> tuple[str, ...]:
         if value is None:
             return ()
+        if isinstance(value, str) and isinstance(spelled := rendered_literal(value), list):
+            value = spelled  # a rendered list param: "['--num-epochs', '2']"
         if isinstance(value, str):
             try:
                 value = shlex.split(value)

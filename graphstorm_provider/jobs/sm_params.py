@@ -93,6 +93,8 @@ def _literal(name: str, raw: str) -> Any:
 
 def normalise_sm_parameters(value: str | Mapping[str, Any] | None) -> dict[str, Any]:
     """Return the ``sm_estimator_parameters`` field as a dict: parsed from a string, or a dict copy."""
+    if isinstance(value, str) and isinstance(spelled := rendered_literal(value), Mapping):
+        value = spelled  # a rendered dict param: "{'max_run': 7200}"
     if value is None or isinstance(value, str):
         return parse_sm_parameters(value)
     if isinstance(value, Mapping):
@@ -113,9 +115,34 @@ def apply_sm_parameters(request: dict[str, Any], params: Mapping[str, Any], kind
     """
     result = copy.deepcopy(request)
     for name, value in params.items():
-        _field_for(name, kind).apply(result, value, kind)
+        field = _field_for(name, kind)
+        trial = copy.deepcopy(result)
+        try:
+            field.apply(trial, value, kind)
+        except JobSpecError:
+            spelled = rendered_literal(value)
+            if spelled is None:
+                raise
+            trial = copy.deepcopy(result)
+            field.apply(trial, spelled, kind)  # a rendered template: the value the string spells
+        result = trial
     check_combination(result, params, kind)
     return result
+
+
+def rendered_literal(value: Any) -> Any:
+    """
+    Return what a string spells as a Python literal, if that is no string; else None.
+
+    Airflow renders every templated value to a string (``"7200"``, ``"True"``, ``"['subnet-1']"``).
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        spelled = ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    return None if isinstance(spelled, str) else spelled
 
 
 def _field_for(name: str, kind: JobKind) -> SmField:
