@@ -26,15 +26,9 @@ import pytest
 
 from graphstorm_provider.exit_codes import EXIT_USAGE
 from graphstorm_provider.jobs import STEP_SPECS, JobSpecError, TrainSpec
+from tests.spec_kwargs import IMAGE, ROLE, TRAIN_ARGV
 
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker"
-ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 GS_SAGEMAKER = str(Path(sys.executable).parent / "gs-sagemaker")
-TRAIN_ARGV = [
-    "--image-url", IMAGE, "--role", ROLE, "--region", "us-east-1", "--graph-data-s3", "s3://bkt/graph/",
-    "--yaml-s3", "s3://bkt/t.yaml", "--model-artifact-s3", "s3://bkt/model/", "--graph-name", "g",
-    "--task-type", "node_classification",
-]  # fmt: skip
 INFER_ARGV = [
     *TRAIN_ARGV[: TRAIN_ARGV.index("--model-artifact-s3")], "--model-artifact-s3", "s3://bkt/model/",
     "--output-emb-s3", "s3://bkt/emb/", "--graph-name", "g", "--task-type", "node_classification",

@@ -20,24 +20,9 @@ import pytest
 
 from graphstorm_provider.exit_codes import EXIT_USAGE
 from graphstorm_provider.jobs import JobSpecError, PartitionSpec, TrainSpec
+from tests.spec_kwargs import IMAGE, ROLE, TRAIN, TRAIN_ARGV
 
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker"
-ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 GS_SAGEMAKER = str(Path(sys.executable).parent / "gs-sagemaker")
-TRAIN = dict(
-    image_url=IMAGE,
-    role=ROLE,
-    graph_data_s3="s3://bucket-a/graph/",
-    yaml_s3="s3://bucket-a/t.yaml",
-    model_artifact_s3="s3://bucket-a/model/",
-    graph_name="g",
-    task_type="node_classification",
-)
-TRAIN_ARGV = [
-    "--image-url", IMAGE, "--role", ROLE, "--graph-data-s3", "s3://bucket-a/graph/",
-    "--yaml-s3", "s3://bucket-a/t.yaml", "--model-artifact-s3", "s3://bucket-a/model/",
-    "--graph-name", "g", "--task-type", "node_classification",
-]  # fmt: skip
 
 
 def error_of(**kwargs) -> str:

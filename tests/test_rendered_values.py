@@ -15,16 +15,7 @@ from __future__ import annotations
 import pytest
 
 from graphstorm_provider.jobs import JobSpecError, TrainSpec
-
-TRAIN = dict(
-    image_url="123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker",
-    role="arn:aws:iam::123456789012:role/SageMakerExecutionRole",
-    graph_data_s3="s3://bkt/graph/",
-    yaml_s3="s3://bkt/t.yaml",
-    model_artifact_s3="s3://bkt/model/",
-    graph_name="g",
-    task_type="node_classification",
-)
+from tests.spec_kwargs import TRAIN
 
 
 def request_of(**changes) -> dict:
