@@ -17,20 +17,12 @@ from __future__ import annotations
 import pytest
 
 from graphstorm_provider.jobs import GConstructSpec, JobSpecError, TrainSpec
+from tests import spec_kwargs
+from tests.spec_kwargs import IMAGE, ROLE
 
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker"
-ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 MAX_MESSAGE = 400
 
-TRAIN = dict(
-    image_url=IMAGE,
-    role=ROLE,
-    graph_data_s3="s3://bucket-a/graph/",
-    yaml_s3="s3://bucket-a/t.yaml",
-    model_artifact_s3="s3://bucket-a/model/",
-    graph_name="g",
-    task_type="link_prediction",
-)
+TRAIN = dict(spec_kwargs.TRAIN, task_type="link_prediction")
 LOCAL_TRAIN = dict(
     TRAIN,
     instance_type="local",
