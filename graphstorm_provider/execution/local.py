@@ -13,7 +13,9 @@ From the same :class:`~graphstorm_provider.jobs.request.JobRequest` the SageMake
    ``/opt/ml/model`` as ``model.tar.gz``), as SageMaker does.
 
 ``stop()`` ends the whole process tree (TERM, grace period, KILL), including processes that left
-the tree, and is safe to call from another thread or a signal handler (``on_kill``).
+the tree, and is safe to call from another thread or a signal handler (``on_kill``). A run longer
+than ``StoppingCondition.MaxRuntimeInSeconds`` or the caller's ``timeout_s`` is ended the same way
+and fails naming the limit.
 """
 
 from __future__ import annotations
@@ -210,7 +212,13 @@ def _refuse_unless_local_one_host(job: JobRequest) -> None:
 
 
 class LocalJobRunner:
-    """Runs one :class:`JobRequest` on this machine; see the module docstring."""
+    """
+    Runs one :class:`JobRequest` on this machine; see the module docstring.
+
+    ``timeout_s`` is the caller's limit on the entry point's run, in seconds, besides the request's
+    ``StoppingCondition.MaxRuntimeInSeconds`` (the sooner ends it); ``timeout_name`` is what the
+    error calls it (the operators: the parameter that set it).
+    """
 
     def __init__(
         self,
@@ -222,6 +230,8 @@ class LocalJobRunner:
         log: JobLog | Callable[[str], None] | None = None,
         keep_work_dir: bool = False,
         stop_grace_seconds: float = 10.0,
+        timeout_s: float | None = None,
+        timeout_name: str = "timeout_s",
     ):
         _refuse_unless_local_one_host(job)
         self.job = job
@@ -243,7 +253,9 @@ class LocalJobRunner:
         self.work_dir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._stop_requested = False
-        self._timed_out = False
+        self._timeout_s = float(timeout_s) if timeout_s is not None else None
+        self._timeout_name = timeout_name
+        self._timed_out: str | None = None  # the limit that ended the run, as the error names it
 
     # ---- public API ---------------------------------------------------------------------------
     def run(self) -> LocalJobResult:
@@ -259,8 +271,7 @@ class LocalJobRunner:
             exit_code, tail = self._execute(env, self._cwd(opt_ml, work_dir))
             if self._timed_out:
                 raise LocalJobError(
-                    f"job {self.job.job_name} ran longer than StoppingCondition.MaxRuntimeInSeconds="
-                    f"{self._max_runtime():.0f} and was stopped (exit code {exit_code})",
+                    f"job {self.job.job_name} ran longer than {self._timed_out} and was stopped (exit code {exit_code})",
                     exit_code=exit_code,
                     stderr_tail=tail,
                     work_dir=work_dir,
@@ -445,11 +456,12 @@ class LocalJobRunner:
         try:
             if self.stop_requested():  # stop() raced with the start
                 self._end_tree()
+            seconds, limit = self._time_limit()
             try:
-                exit_code = proc.wait(timeout=self._max_runtime())
+                exit_code = proc.wait(timeout=seconds)
             except subprocess.TimeoutExpired:
-                # SageMaker stops a job at StoppingCondition.MaxRuntimeInSeconds; so do we.
-                self._timed_out = True
+                # SageMaker stops a job at StoppingCondition.MaxRuntimeInSeconds; so do we (and at the caller's limit).
+                self._timed_out = limit
                 self._end_tree()
                 exit_code = proc.wait()
         finally:
@@ -462,9 +474,17 @@ class LocalJobRunner:
                 reader.join(timeout=10)  # a pipe held open by an unkillable process must not hang us
         return exit_code, list(tail or out_tail)
 
-    def _max_runtime(self) -> float | None:
-        seconds = (self.job.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
-        return float(seconds) if seconds else None
+    def _time_limit(self) -> tuple[float | None, str]:
+        """Return the sooner of ``MaxRuntimeInSeconds`` and the caller's ``timeout_s``, and how the error names it."""
+        limits: list[tuple[float, str]] = []
+        if self._timeout_s is not None:
+            limits.append((self._timeout_s, self._timeout_name))
+        if seconds := (self.job.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds"):
+            limits.append((float(seconds), "StoppingCondition.MaxRuntimeInSeconds"))
+        if not limits:
+            return None, ""
+        seconds, name = min(limits, key=lambda limit: limit[0])
+        return seconds, f"{name}={int(seconds) if seconds.is_integer() else seconds}"
 
     def _pump(self, pipe: IO[bytes], tail: collections.deque[str], levels: LineLevels) -> None:
         for raw in iter(pipe.readline, b""):

@@ -38,6 +38,7 @@ def make_local_runner(
     compose_command: str | None = None,
     compose_options: ComposeOptions | None = None,
     timeout_s: float | None = None,
+    timeout_name: str = "timeout_s",
 ) -> JobRunner:
     """
     One host: the local backend (a process here); several: the compose backend (algo-1..N).
@@ -45,14 +46,16 @@ def make_local_runner(
     ``extra_env`` is what the caller adds to the job's environment (the Airflow connection's
     ``AWS_*`` values); each backend takes the rest of the environment its own way (the local
     backend inherits a safe subset of ``os.environ``, the compose backend hands the variables it
-    needs to the compose process by name). ``compose_command``, ``compose_options`` and
-    ``timeout_s`` apply to the compose backend only. Imported lazily: neither backend is needed to
-    parse a DAG or to launch on SageMaker.
+    needs to the compose process by name). ``compose_command`` and ``compose_options`` apply to
+    the compose backend only. ``timeout_s`` bounds the run on both: the compose backend takes it
+    instead of ``StoppingCondition.MaxRuntimeInSeconds``, the local backend besides it (the sooner
+    ends the run; its error names the limit, ``timeout_name``). Imported lazily: neither backend
+    is needed to parse a DAG or to launch on SageMaker.
     """
     if job.instance_count == 1:
         from graphstorm_provider.execution.local import LocalJobRunner
 
-        return LocalJobRunner(job, env=dict(extra_env), log=log)
+        return LocalJobRunner(job, env=dict(extra_env), log=log, timeout_s=timeout_s, timeout_name=timeout_name)
     from graphstorm_provider.execution.compose_runner import ComposeJobRunner
     from graphstorm_provider.execution.local import with_caller_credentials
 

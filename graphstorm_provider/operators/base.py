@@ -101,6 +101,52 @@ def wait_limits_error(waiter_max_attempts: object, max_ingestion_time: object) -
     return waiter_max_attempts_error(waiter_max_attempts) or max_ingestion_time_error(max_ingestion_time)
 
 
+def compose_options_error(gpus: object, shm_size: object, compose_timeout: object) -> str | None:
+    """
+    Return the sentence refusing the first bad compose option, or ``None`` if all three are valid.
+
+    ``gpus``: a whole number from 0 (a string of digits too: a template renders to ``str``).
+    ``shm_size``: a size the compose backend takes (``execution/compose.py``: ``"4gb"``, ``"512m"``),
+    never a bare number (compose would read ``4`` as 4 bytes). ``compose_timeout``: ``None`` or a
+    positive number of seconds (``int`` or ``float``, as ``max_ingestion_time``). Imports the compose
+    module: called at task start, not when a DAG is parsed.
+    """
+    if not (
+        (isinstance(gpus, int) and not isinstance(gpus, bool) and gpus >= 0)
+        or (isinstance(gpus, str) and gpus.strip().isascii() and gpus.strip().isdecimal())
+    ):
+        return f"gpus must be a whole number from 0 (GPUs per container), got {_shown(gpus)}."
+    if isinstance(shm_size, (int, float)) and not isinstance(shm_size, bool):
+        return (
+            f"shm_size must be a size with a unit such as '4gb' or '512m', got {_shown(shm_size)} "
+            "(a bare number would mean bytes)."
+        )
+    if not isinstance(shm_size, str) or not _compose_takes_shm_size(shm_size):
+        return f"shm_size must be a size such as '4gb' or '512m', got {_shown(shm_size)}."
+    if compose_timeout is not None and not (
+        isinstance(compose_timeout, (int, float))
+        and not isinstance(compose_timeout, bool)
+        and math.isfinite(compose_timeout)
+        and compose_timeout > 0
+    ):
+        return (
+            "compose_timeout must be None (the job's max_run) or a positive number of seconds, "
+            f"got {_shown(compose_timeout)}."
+        )
+    return None
+
+
+def _compose_takes_shm_size(size: str) -> bool:
+    """Tell whether the compose backend takes ``size`` as ``shm_size`` (its own rule, ``ComposeOptions``)."""
+    from graphstorm_provider.execution.compose import ComposeOptions, ComposeSpecError
+
+    try:
+        ComposeOptions(shm_size=size)
+    except ComposeSpecError:
+        return False
+    return True
+
+
 @fills_default_args  # one default_args pass per task, not one per class (operators/init_defaults.py)
 class GraphStormBaseOperator(BaseOperator):
     """
@@ -142,6 +188,7 @@ class GraphStormBaseOperator(BaseOperator):
         longer than this many seconds: a number (``int`` or ``float``, not a string) from 1 to
         2592000 (30 days, ``MAX_INGESTION_TIME_S``). ``None`` means no limit. A bad value fails
         when the operator is created (a mapped task: at task start, without retries), naming it.
+        A local run (``instance_type="local"``) is bounded by it too (see ``compose_timeout``).
     :param deferrable: Wait in the triggerer (``SageMakerTrigger``) instead of a worker slot.
         Only effective with ``wait_for_completion=True``.
     :param waiter_max_attempts: In deferrable mode, how many status checks before giving up (the
@@ -161,10 +208,17 @@ class GraphStormBaseOperator(BaseOperator):
     :param compose_command: With ``instance_type="local"`` and several instances (the compose
         backend): the compose tool, ``"docker compose"``, ``"docker-compose"`` or
         ``"podman-compose"``. Default: ``[graphstorm] compose_command``, else the first found.
-    :param gpus: Compose backend: GPUs reserved per container (0: CPU only).
-    :param shm_size: Compose backend: shared memory of each container, e.g. ``"4gb"``.
-    :param compose_timeout: Compose backend: seconds before the job is failed and torn down.
-        Default: the job's ``max_run`` (``StoppingCondition``), else 24 hours.
+    :param gpus: Compose backend: GPUs reserved per container (0: CPU only), a whole number from
+        0 (a string of digits too).
+    :param shm_size: Compose backend: shared memory of each container, a size such as ``"4gb"``
+        or ``"512m"``; a bare number is refused (compose would read it as bytes).
+    :param compose_timeout: ``instance_type="local"``: seconds (a positive number) before the
+        job is failed and stopped (one host: its process tree ended; several: the compose project
+        torn down), the error naming the limit. With ``max_ingestion_time`` too, the sooner
+        applies. Default: the job's ``max_run`` (``StoppingCondition``; a one-host run is also
+        stopped at its ``max_run`` whatever this says, as SageMaker would), else, for the
+        compose backend, 24 hours. ``gpus``, ``shm_size`` and ``compose_timeout`` are checked at
+        task start: a bad value fails the task without retries, naming it.
     :param require_input_manifests: Refuse, at task start, an input prefix (the graph for train
         and infer, the model for infer, ``model_checkpoint_to_load``) without a complete
         ``_manifest.json``, failing without retry in one sentence naming the parameter and the
@@ -384,6 +438,13 @@ class GraphStormBaseOperator(BaseOperator):
 
             raise AirflowFailException(error)
 
+    def _compose_options_or_fail(self) -> None:
+        """Check ``gpus``, ``shm_size`` and ``compose_timeout`` at task start, before anything runs."""
+        if error := compose_options_error(self.gpus, self.shm_size, self.compose_timeout):
+            from airflow.providers.common.compat.sdk import AirflowFailException
+
+            raise AirflowFailException(error)
+
     def _connection_region(self) -> str | None:
         """``region_name`` of the AWS connection's extra, if the connection exists and has one."""
         if not self.aws_conn_id:
@@ -402,6 +463,7 @@ class GraphStormBaseOperator(BaseOperator):
     # ------------------------------------------------------------------ execute
     def execute(self, context: Context) -> dict[str, str]:
         self._wait_limits_or_fail()
+        self._compose_options_or_fail()
         job = self._build_or_fail(context)
         self._check_interval_s = self._check_interval_or_fail()
         self._job = job
@@ -474,6 +536,7 @@ class GraphStormBaseOperator(BaseOperator):
     def _run_local(self, job: JobRequest) -> None:
         if not self.waits:
             self.log.info("wait_for_completion=False has no effect on a local run: it runs here, to the end.")
+        timeout_s, timeout_name = self._local_time_limit(job)
         run_here(
             self,
             job,
@@ -481,8 +544,30 @@ class GraphStormBaseOperator(BaseOperator):
             compose_command=self.compose_command,
             gpus=self.gpus,
             shm_size=self.shm_size,
-            timeout_s=self.compose_timeout,
+            timeout_s=timeout_s,
+            timeout_name=timeout_name,
         )
+
+    def _local_time_limit(self, job: JobRequest) -> tuple[float | None, str]:
+        """
+        Return the time limit of a local run and the parameter that set it.
+
+        The sooner of ``compose_timeout`` (default: the job's ``max_run``) and
+        ``max_ingestion_time``; ``(None, "")`` when that is the job's ``max_run`` or there is
+        none: the backends apply ``max_run`` themselves.
+        """
+        limits: list[tuple[float, str]] = []
+        if self.compose_timeout is not None:
+            limits.append((float(self.compose_timeout), "compose_timeout"))
+        if self.max_ingestion_time is not None:
+            limits.append((float(self.max_ingestion_time), "max_ingestion_time"))
+        max_run = (job.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+        if self.compose_timeout is None and max_run:
+            limits.append((float(max_run), ""))  # compose_timeout's default
+        if not limits:
+            return None, ""
+        seconds, name = min(limits, key=lambda limit: limit[0])
+        return (seconds, name) if name else (None, "")
 
     def botocore_config(self) -> dict[str, Any]:
         """
@@ -590,6 +675,12 @@ class GraphStormBaseOperator(BaseOperator):
         """
         Resume after deferral: fail unless the trigger reports success; return the XCom value.
 
+        Any other ending stops the job the trigger followed before the task fails, as the
+        non-deferred wait does: ``timeout`` (``waiter_max_attempts`` ran out), ``error`` (an AWS
+        error while describing, e.g. AccessDenied or an expired token), anything unexpected.
+        ``failed`` and ``stopped`` say the job has ended: nothing to stop. A stop that fails is
+        logged; the task still fails with the event's reason (:meth:`_stop_after_deferral`).
+
         The outputs are rendered again from the (re-rendered, hence identical) parameters under
         the job's name, rather than carried through the deferral: ``dag.test()`` drops a
         deferral's kwargs, the triggerer keeps them, this works with both.
@@ -597,40 +688,63 @@ class GraphStormBaseOperator(BaseOperator):
         from airflow.providers.common.compat.sdk import AirflowException
 
         if not event or event.get("status") != "success":
-            if event and event.get("status") == "timeout" and event.get("job_name"):
-                # The trigger gave up waiting (waiter_max_attempts); nobody will wait any more.
-                job = self.build_job(job_name=event["job_name"])
-                self._sagemaker_backend(job.region).stop(job.kind, job.job_name, job.region)
+            status = (event or {}).get("status")
+            if status not in ("failed", "stopped"):  # nobody will wait for the job any more
+                ending = f"The deferred wait ended in {status}" if status else "The deferred wait ended with no event"
+                self._stop_after_deferral(context, (event or {}).get("job_name"), ending)
             raise AirflowException(f"SageMaker job did not complete: {event}")
         self.log.info("SageMaker job %s completed.", event["job_name"])
         return self.job_completed(context, self.build_job(job_name=event["job_name"]))
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """
-        Resume after deferral; a deferral that timed out stops its SageMaker job first.
+        Resume after deferral; a deferral resumed only to fail stops its SageMaker job first.
 
-        When the deferral's timeout (``max_ingestion_time``, else ``execution_timeout``) expires,
-        the scheduler resumes the task only to fail it (``__fail__``), without the trigger's job
-        name, and the triggerer cancels the trigger without calling its ``on_kill``. The job is
-        found again by the task instance's deterministic name (and its ``-aN`` attempts) and
-        stopped; then the task fails as Airflow fails it (``TaskDeferralTimeout``).
+        When the deferral's timeout (``max_ingestion_time``, else ``execution_timeout``) expires
+        (``TRIGGER_TIMEOUT``), or the trigger itself raised (``TRIGGER_FAILURE``), the task is
+        resumed only to fail (``__fail__``), without the trigger's job name, and the trigger's
+        ``on_kill`` is not called. The job is found again by the task instance's deterministic
+        name (and its ``-aN`` attempts) and stopped; then the task fails as Airflow fails it
+        (``TaskDeferralTimeout``, ``TaskDeferralError``), also when the stop fails (logged).
         """
         from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 
-        timed_out = (next_kwargs or {}).get("error") == TriggerFailureReason.TRIGGER_TIMEOUT
-        if next_method == TRIGGER_FAIL_REPR and timed_out:
-            self._stop_after_deferral_timeout(context)
+        if next_method == TRIGGER_FAIL_REPR:
+            timed_out = (next_kwargs or {}).get("error") == TriggerFailureReason.TRIGGER_TIMEOUT
+            self._stop_after_deferral(context, None, "The deferral timed out" if timed_out else "The trigger failed")
         return super().resume_execution(next_method, next_kwargs, context)
 
-    def _stop_after_deferral_timeout(self, context: Context) -> None:
-        job = self.build_job(context=context)
-        if job.is_local:  # a local run never defers
+    def _stop_after_deferral(self, context: Context | None, job_name: str | None, ending: str) -> None:
+        """
+        Stop the SageMaker job of a deferred wait that ended without success; ``ending`` says how.
+
+        ``job_name`` is the job the trigger followed; without it, every running attempt of the
+        task instance's name is stopped. Raises nothing, so the task fails with its own reason: a
+        stop that fails is logged (the backend logs ``SageMakerStopFailed``, which names the
+        ``aws sagemaker stop-...`` command).
+        """
+        from graphstorm_provider.execution.sagemaker import SageMakerStopFailed
+
+        name = job_name
+        try:
+            job = self.build_job(job_name=job_name, context=context)
+            name = job.job_name
+            if job.is_local:  # a local run never defers
+                return
+            backend = self._sagemaker_backend(job.region)
+            if job_name:
+                stopped = [job_name] if backend.stop(job.kind, job_name, job.region) else []
+            else:
+                stopped = backend.stop_attempts(job)
+        except SageMakerStopFailed:
+            return  # logged by the backend, with the command that stops the job
+        except Exception as err:
+            self.log.error("%s; SageMaker job %s could not be stopped: %s", ending, name, err)
             return
-        stopped = self._sagemaker_backend(job.region).stop_attempts(job)
         if stopped:
-            self.log.error("The deferral timed out: stop requested for SageMaker job %s.", ", ".join(stopped))
+            self.log.error("%s: stop requested for SageMaker job %s.", ending, ", ".join(stopped))
         else:
-            self.log.error("The deferral timed out; no running SageMaker job is named %s.", job.job_name)
+            self.log.error("%s; no running SageMaker job is named %s.", ending, name)
 
     # ------------------------------------------------------------------ kill
     def on_kill(self) -> None:
@@ -658,6 +772,7 @@ def run_here(
     gpus: int,
     shm_size: str,
     timeout_s: float | None,
+    timeout_name: str = "timeout",
 ) -> JobRunner:
     """
     Run an ``instance_type="local"`` job on this machine.
@@ -665,7 +780,8 @@ def run_here(
     This is the one path of every operator (the step operators and ``LocalComposeOperator``).
 
     One host: the local backend; several: the compose backend with ``compose_command``,
-    ``gpus``, ``shm_size`` and ``timeout_s``. The runner gets the job's region and the AWS
+    ``gpus`` and ``shm_size``. ``timeout_s`` bounds the run on either (the local backend's error
+    names it ``timeout_name``, the caller's parameter). The runner gets the job's region and the AWS
     connection's credentials as ``AWS_*`` variables (see ``connection_env``). It is stored on the
     operator (``_runner``) before it runs, so ``on_kill`` can stop it.
     """
@@ -684,6 +800,7 @@ def run_here(
             compose_command=compose_command,
             compose_options=ComposeOptions(gpus=int(gpus), shm_size=str(shm_size)) if job.instance_count > 1 else None,
             timeout_s=timeout_s,
+            timeout_name=timeout_name,
         )
     except ValueError as err:  # the request cannot run here (LocalSpecError, RuntimeSetupError): bad input
         from airflow.providers.common.compat.sdk import AirflowFailException
