@@ -294,3 +294,26 @@ def test_good_compose_options_reach_the_compose_backend(no_local_run):
     [made] = no_local_run
     assert (made["compose_options"].gpus, made["compose_options"].shm_size) == (2, "512m")
     assert made["timeout_s"] == 90
+
+
+@pytest.mark.parametrize(("name", "value"), [("gpus", "two"), ("shm_size", 4), ("timeout", "abc")], ids=repr)
+def test_local_compose_operator_checks_its_compose_options_at_task_start_too(name, value, no_local_run, tmp_path):
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    from graphstorm_provider.operators import LocalComposeOperator
+
+    operator = LocalComposeOperator(
+        task_id="train",
+        step="train",
+        instance_count=2,
+        image_url="graphstorm:sm",
+        graph_name="acm",
+        task_type="node_classification",
+        graph_data_s3=f"file://{tmp_path}/graph/",
+        yaml_s3=f"file://{tmp_path}/t.yaml",
+        model_artifact_s3=f"file://{tmp_path}/model/",
+        **{name: value},
+    )
+    with pytest.raises(AirflowFailException, match=rf"^{name} must be "):
+        operator.execute(context={})
+    assert no_local_run == []

@@ -101,15 +101,17 @@ def wait_limits_error(waiter_max_attempts: object, max_ingestion_time: object) -
     return waiter_max_attempts_error(waiter_max_attempts) or max_ingestion_time_error(max_ingestion_time)
 
 
-def compose_options_error(gpus: object, shm_size: object, compose_timeout: object) -> str | None:
+def compose_options_error(
+    gpus: object, shm_size: object, compose_timeout: object, *, timeout_name: str = "compose_timeout"
+) -> str | None:
     """
     Return the sentence refusing the first bad compose option, or ``None`` if all three are valid.
 
     ``gpus``: a whole number from 0 (a string of digits too: a template renders to ``str``).
     ``shm_size``: a size the compose backend takes (``execution/compose.py``: ``"4gb"``, ``"512m"``),
     never a bare number (compose would read ``4`` as 4 bytes). ``compose_timeout``: ``None`` or a
-    positive number of seconds (``int`` or ``float``, as ``max_ingestion_time``). Imports the compose
-    module: called at task start, not when a DAG is parsed.
+    positive number of seconds (``int`` or ``float``, as ``max_ingestion_time``), named
+    ``timeout_name``. Imports the compose module: called at task start, not when a DAG is parsed.
     """
     if not (
         (isinstance(gpus, int) and not isinstance(gpus, bool) and gpus >= 0)
@@ -130,7 +132,7 @@ def compose_options_error(gpus: object, shm_size: object, compose_timeout: objec
         and compose_timeout > 0
     ):
         return (
-            "compose_timeout must be None (the job's max_run) or a positive number of seconds, "
+            f"{timeout_name} must be None (the job's max_run) or a positive number of seconds, "
             f"got {_shown(compose_timeout)}."
         )
     return None

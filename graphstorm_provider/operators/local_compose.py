@@ -214,13 +214,15 @@ class LocalComposeOperator(BaseOperator):
         return step_spec(**params).build()
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from graphstorm_provider.operators.base import run_here
+        from airflow.providers.common.compat.sdk import AirflowFailException
 
+        from graphstorm_provider.operators.base import compose_options_error, run_here
+
+        if error := compose_options_error(self.gpus, self.shm_size, self.timeout, timeout_name="timeout"):
+            raise AirflowFailException(error)
         try:
             job = self.build_job()
         except ValueError as err:  # bad input (JobSpecError, no such step) fails without retries: it would fail again
-            from airflow.providers.common.compat.sdk import AirflowFailException
-
             raise AirflowFailException(str(err)) from err
         self._job = job
         self.log.info("GraphStorm %s job %s on %s local hosts (compose).", job.step, job.job_name, job.instance_count)
