@@ -18,16 +18,8 @@ from airflow.sdk import DAG, AssetAlias
 
 from graphstorm_provider.operators.local_compose import LocalComposeOperator
 from graphstorm_provider.operators.partition import DistPartitionOperator
+from tests.test_compose_operator import TRAIN
 
-TRAIN = dict(
-    graph_data_s3="file:///tmp/gs/graph",
-    yaml_s3="file:///tmp/gs/conf/train.yaml",
-    model_artifact_s3="file:///tmp/gs/model",
-    graph_name="acm",
-    task_type="node_classification",
-    image_url="graphstorm:sm",
-    region="us-east-1",
-)
 PARTITION = dict(
     graph_data_s3="file:///tmp/gs/chunked",
     num_parts=2,
