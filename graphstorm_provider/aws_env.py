@@ -1,8 +1,8 @@
 """
-The AWS environment variable names the provider treats specially, one list per concept, nested.
+The environment variable names the provider treats specially: AWS credentials, and secrets.
 
-Names only, no imports: the operators, the job specs, the local and compose backends and the
-compose CLI all take their lists from here.
+The operators, the job specs, the local and compose backends and the compose CLI all take their
+lists from here. Three nested lists of AWS names, and :func:`looks_secret` for any name:
 
 * :data:`CREDENTIAL_VARIABLES`: what an AWS connection's credentials become for a job run here
   (``operators/connection.py``): registered with Airflow's secrets masker, and referenced only by
@@ -23,6 +23,8 @@ compose CLI all take their lists from here.
 
 from __future__ import annotations
 
+import re
+
 CREDENTIAL_VARIABLES: tuple[str, ...] = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 SECRET_CREDENTIAL_VARIABLES: tuple[str, ...] = (*CREDENTIAL_VARIABLES, "AWS_SECURITY_TOKEN")
 IDENTITY_VARIABLES: tuple[str, ...] = (
@@ -40,3 +42,18 @@ IDENTITY_VARIABLES: tuple[str, ...] = (
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
     "AWS_BEARER_TOKEN_BEDROCK",
 )
+
+# What in a variable's name says its value is a secret (DB_PASSWORD, API_TOKEN, ...).
+_SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL|API_KEY)", re.I)
+# What a file shows instead of such a value.
+REDACTED = "***"
+
+
+def looks_secret(name: str) -> bool:
+    """
+    Tell whether variable ``name`` holds a secret by its name.
+
+    Such values are passed to a job by name or as variables only, never written into a file
+    (a compose file, the emulated ``processingjobconfig.json``).
+    """
+    return name in SECRET_CREDENTIAL_VARIABLES or bool(_SECRET_NAME.search(name))

@@ -110,3 +110,32 @@ def test_no_debian_host_name_in_the_setup_code():
         text = (ROOT / "scripts" / script).read_text()
         assert "deb.debian.org" not in text, script
         assert "debian.org" not in text, script
+
+
+def test_a_local_processing_job_writes_no_secret_looking_environment_value_into_its_config_files(tmp_path):
+    """SageMaker's processingjobconfig.json holds the whole request, its Environment included; the
+    emulation wrote it as is into the work directory (kept after a failure). The job gets its
+    environment as variables; the file now shows secret-looking values as ***."""
+    from graphstorm_provider.execution.opt_ml import OptMl, write_config_files
+    from graphstorm_provider.jobs import GConstructSpec
+
+    job = GConstructSpec(
+        image_url="local",
+        role="local",
+        instance_type="local",
+        input_graph_s3=f"file://{tmp_path}/raw/",
+        output_graph_s3=f"file://{tmp_path}/graph/",
+        graph_name="acm",
+        graph_config_file="config.json",
+        sm_estimator_parameters={"env": {"DB_PASSWORD": "canary-pw-1", "API_TOKEN": "canary-tok-1", "LEVEL": "2"}},
+    ).build("gs-gconstruct-secret")
+    opt_ml = OptMl(tmp_path / "opt" / "ml")
+    for folder in (opt_ml.input_config, opt_ml.processing_config):
+        folder.mkdir(parents=True)
+    write_config_files(job, opt_ml)
+    written = "".join(path.read_text() for path in (tmp_path / "opt").rglob("*.json"))
+    assert "canary-" not in written
+    config = json.loads((opt_ml.processing_config / "processingjobconfig.json").read_text())
+    assert config["Environment"]["LEVEL"] == "2"
+    assert config["Environment"]["DB_PASSWORD"] == "***"
+    assert config["ProcessingJobName"] == "gs-gconstruct-secret"  # what the entry points read there

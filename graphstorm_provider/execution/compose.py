@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from graphstorm_provider.aws_env import CREDENTIAL_VARIABLES
+from graphstorm_provider.aws_env import CREDENTIAL_VARIABLES, looks_secret
 from graphstorm_provider.jobs.request import CONTAINER_CODE_DIR, JobRequest
 from graphstorm_provider.jobs.validation import system_folder
 from graphstorm_provider.uris import UriError, parse_uri
@@ -46,8 +46,6 @@ PASSTHROUGH_VARIABLES = (
     "AWS_ENDPOINT_URL_S3",
     "AWS_CA_BUNDLE",
 )
-# Anything in a request's Environment whose name looks like this is treated as secret.
-_SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL)", re.I)
 
 NETWORK_KEY = "gsf"
 TRAIN_CHANNEL_DIR = "/opt/ml/input/data/train"
@@ -256,7 +254,7 @@ def prepare_mount_sources(mounts: list[Mount]) -> None:
 def _environment(job: JobRequest, hosts: list[str], host: str, options: ComposeOptions) -> dict[str, Any]:
     env: dict[str, Any] = {}
     for name, value in job.environment.items():
-        if _SECRET_NAME.search(name):
+        if looks_secret(name):
             # A secret in the request itself is forwarded by name: the value must come
             # from the environment of whoever runs the compose file.
             env[name] = None

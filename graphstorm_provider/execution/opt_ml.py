@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from graphstorm_provider.aws_env import REDACTED, looks_secret
+
 if TYPE_CHECKING:
     from graphstorm_provider.jobs.request import JobRequest
 
@@ -140,8 +142,14 @@ def write_config_files(job: JobRequest, opt_ml: OptMl) -> None:
         (opt_ml.input_config / "inputdataconfig.json").write_text(json.dumps(data_config, indent=2))
     else:
         (opt_ml.processing_config / "resourceconfig.json").write_text(resources)
+        # SageMaker's file holds the whole request; a secret-looking Environment value stays out of
+        # the file (the job has it as a variable): the work directory is kept after a failure.
+        environment = {
+            name: REDACTED if looks_secret(name) else value
+            for name, value in (job.request.get("Environment") or {}).items()
+        }
         (opt_ml.processing_config / "processingjobconfig.json").write_text(
-            json.dumps(job.request, indent=2, default=str)
+            json.dumps({**job.request, "Environment": environment}, indent=2, default=str)
         )
 
 
