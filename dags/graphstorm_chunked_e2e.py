@@ -24,8 +24,8 @@ Tasks
                writes ``summary.json`` and logs where everything is.
 
 Every path lives under one per-run prefix ``<base_uri>/<run key>/``: the run's logical date, or
-its run id when it has none. Each GraphStorm step writes into a folder of its own attempt
-(``graph/1/``, ``model/2/`` after a clear, ...) and hands that folder on through XCom. A run conf
+its run id when it has none. Each GraphStorm step writes into a folder of its own run
+(``graph/1/``, ``model/2/`` after a clear, ...; its retries share it: ``gs_first_try``) and hands that folder on through XCom. A run conf
 key that is not a param fails ``prepare`` at once (no retry), naming it. What this DAG shares with
 ``graphstorm_local_e2e`` lives in :mod:`graphstorm_provider.dags_support`.
 """
@@ -40,6 +40,7 @@ from airflow.sdk import DAG
 
 from graphstorm_provider.dags_support import (
     check_run_conf,
+    first_try,
     graphstorm_params,
     hyperparameters,
     int_param,
@@ -63,7 +64,7 @@ MAX_INSTANCES = 16  # hosts per step (= partitions) the params accept
 MAX_CHUNKS = 64
 
 PREFIX = "{{ gs_run_prefix(params.base_uri, dag_run.logical_date, run_id) }}"
-ATTEMPT = "{{ ti.try_number }}"  # each attempt of a step writes a folder of its own
+ATTEMPT = "{{ gs_first_try(ti) }}"  # a folder per run of a step: its retries share it, a clear starts a new one
 # Hosts per step = partitions: GraphStorm trains and infers on one partition per host.
 INSTANCE_COUNT = "{{ params.instance_count }}"
 # What the three GraphStorm operators share.
@@ -110,7 +111,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,  # two emulated hosts per step already fill a laptop
     tags=["graphstorm", "example"],
-    user_defined_macros={"gs_run_prefix": run_prefix, "gs_hyperparameters": hyperparameters},
+    user_defined_macros={"gs_run_prefix": run_prefix, "gs_hyperparameters": hyperparameters, "gs_first_try": first_try},
     params={
         **graphstorm_params(
             base_uri=DEFAULT_BASE_URI,

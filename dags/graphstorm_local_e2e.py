@@ -17,7 +17,8 @@ Tasks
 
 Every path lives under one per-run prefix ``<base_uri>/<run key>/`` (``file://`` or ``s3://``): the
 run's logical date (``YYYYMMDDTHHMMSS``), or its run id when it has none. Each GraphStorm step
-writes into a folder of its own attempt (``model/1/``, ``model/2/`` after a clear, ...) and hands
+writes into a folder of its own run (``model/1/``, ``model/2/`` after a clear, ...: the number of
+the run's first try, which its retries share, so a retry re-attaches to its job) and hands
 that folder on through XCom (``train.output[...]``), so clearing one task never leaves a
 downstream output, ``summary.json`` or the report's XCom naming a model that was replaced.
 A run conf key that is not a param fails ``prepare`` at once (no retry), naming it.
@@ -33,6 +34,7 @@ from airflow.sdk import DAG
 
 from graphstorm_provider.dags_support import (
     check_run_conf,
+    first_try,
     graphstorm_params,
     hyperparameters,
     prepare_inputs,
@@ -49,7 +51,7 @@ DEFAULT_BASE_URI = os.environ.get("GRAPHSTORM_E2E_BASE_URI", "file:///tmp/graphs
 
 
 PREFIX = "{{ gs_run_prefix(params.base_uri, dag_run.logical_date, run_id) }}"
-ATTEMPT = "{{ ti.try_number }}"  # each attempt of a step writes a folder of its own
+ATTEMPT = "{{ gs_first_try(ti) }}"  # a folder per run of a step: its retries share it, a clear starts a new one
 # What the three GraphStorm operators share.
 JOB_ARGS = {
     "image_url": "{{ params.image_url }}",
@@ -82,7 +84,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,  # GraphStorm steps are heavy: one run at a time on a laptop
     tags=["graphstorm", "example"],
-    user_defined_macros={"gs_run_prefix": run_prefix, "gs_hyperparameters": hyperparameters},
+    user_defined_macros={"gs_run_prefix": run_prefix, "gs_hyperparameters": hyperparameters, "gs_first_try": first_try},
     params=graphstorm_params(
         base_uri=DEFAULT_BASE_URI,
         base_description="Every output goes under <base_uri>/<logical date or run id>/: file:///<path> "

@@ -2,7 +2,7 @@
 
 Every GraphStorm training task (``GSTrainOperator``, in any DAG: ``graphstorm_local_e2e``,
 ``graphstorm_weekly_retrain``, ``graphstorm_sagemaker_e2e``, ...) attaches the model folder it
-wrote - a per-run, per-attempt URI such as ``file:///tmp/graphstorm-airflow/runs/<run>/model/1`` -
+wrote - a per-run URI such as ``file:///tmp/graphstorm-airflow/runs/<run>/model/1`` -
 to the asset alias ``graphstorm-model``, with the training job's name, the graph's name and the
 final epoch's metrics as the event's extra. This DAG runs once for each new model event and
 reports it: where the model and its learning curve are, which job trained it on which graph,

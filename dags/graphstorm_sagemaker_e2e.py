@@ -7,16 +7,17 @@ worker slot. The AWS connection ``aws_default`` supplies credentials, region and
 an optional ``endpoint_url``.
 
 Everything lives under ``<base_uri>/<YYYYMMDD>/`` - the run's logical date (its run id when it has
-none) - and each step writes into a folder of its own attempt (``model/1/``, ...), handed on
+none) - and each step writes into a folder of its own run (``model/1/``, ``model/2/`` after a
+clear; a retry renders the same folder, so it re-attaches to the job still running), handed on
 through XCom. Job names carry the date too (``gs-sm-train-20260105-<timestamp>``).
 
 Tasks
 -----
 ``prepare``     refuses unknown conf keys; uploads the synthetic raw graph (parquet + GConstruct
                 ``config.json``) and the GraphStorm YAML through the connection.
-``gconstruct``  builds the partitioned graph into ``graph/<attempt>/``.
-``train``       trains an RGCN node classifier into ``model/<attempt>/`` (seeded).
-``infer``       writes ``embeddings/<attempt>/`` and ``predictions/<attempt>/`` from that model.
+``gconstruct``  builds the partitioned graph into ``graph/<run>/``.
+``train``       trains an RGCN node classifier into ``model/<run>/`` (seeded).
+``infer``       writes ``embeddings/<run>/`` and ``predictions/<run>/`` from that model.
 ``summary``     writes ``summary.json`` naming the jobs and the folders each step used (one XCom).
 """
 
@@ -28,7 +29,7 @@ from datetime import datetime
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Param
 
-from graphstorm_provider.dags_support import check_run_conf, graphstorm_params, hyperparameters, run_prefix
+from graphstorm_provider.dags_support import check_run_conf, first_try, graphstorm_params, hyperparameters, run_prefix
 from graphstorm_provider.operators.gconstruct import GConstructOperator
 from graphstorm_provider.operators.infer import GSInferOperator
 from graphstorm_provider.operators.train import GSTrainOperator
@@ -40,7 +41,7 @@ SAGEMAKER_INSTANCE_PATTERN = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
 ECR_IMAGE_PATTERN = r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+)?$"
 
 PREFIX = "{{ gs_run_prefix(params.base_uri, dag_run.logical_date, run_id) }}"
-ATTEMPT = "{{ ti.try_number }}"
+ATTEMPT = "{{ gs_first_try(ti) }}"  # a folder per run of a step: its retries share it, a clear starts a new one
 RUN_KEY = "{{ gs_run_prefix('', dag_run.logical_date, run_id).lstrip('/') }}"
 JOB_ARGS = {
     "image_url": "{{ params.image_url }}",
@@ -143,7 +144,7 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     tags=["graphstorm", "example", "sagemaker"],
-    user_defined_macros={"gs_run_prefix": run_prefix, "gs_hyperparameters": hyperparameters},
+    user_defined_macros={"gs_run_prefix": run_prefix, "gs_hyperparameters": hyperparameters, "gs_first_try": first_try},
     params=PARAMS,
     doc_md=__doc__,
 ) as dag:

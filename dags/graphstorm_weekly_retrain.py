@@ -11,13 +11,13 @@ Tasks
 ``prepare``     refuses unknown conf keys; makes sure the week's input exists (this example writes
                 a synthetic ACM graph there when it is missing, standing in for the upstream
                 export) and writes the GraphStorm YAML under the week's prefix.
-``gconstruct``  builds the week's graph into ``graph/<attempt>/``.
-``train``       trains into ``model/<attempt>/`` (seeded by the ``seed`` param).
-``infer``       writes ``embeddings/<attempt>/`` and ``predictions/<attempt>/`` from that model.
+``gconstruct``  builds the week's graph into ``graph/<run>/``.
+``train``       trains into ``model/<run>/`` (seeded by the ``seed`` param).
+``infer``       writes ``embeddings/<run>/`` and ``predictions/<run>/`` from that model.
 ``report``      scores the week's test papers and writes ``summary.json`` naming the folders used.
 
-Re-running a week (clearing its tasks) writes new attempt folders and leaves the old ones
-unchanged; the XComs, ``summary.json`` and the report always name the folders they used.
+Re-running a week (clearing its tasks) writes new folders and leaves the old ones unchanged
+(a retry writes its first try's folder); the XComs, ``summary.json`` and the report always name the folders they used.
 """
 
 from __future__ import annotations
@@ -28,7 +28,13 @@ from datetime import datetime
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG
 
-from graphstorm_provider.dags_support import check_run_conf, graphstorm_params, hyperparameters, s3_client_for
+from graphstorm_provider.dags_support import (
+    check_run_conf,
+    first_try,
+    graphstorm_params,
+    hyperparameters,
+    s3_client_for,
+)
 from graphstorm_provider.operators.gconstruct import GConstructOperator
 from graphstorm_provider.operators.infer import GSInferOperator
 from graphstorm_provider.operators.train import GSTrainOperator
@@ -39,7 +45,7 @@ DEFAULT_BASE_URI = os.environ.get("GRAPHSTORM_WEEKLY_BASE_URI", "file:///tmp/gra
 
 INPUT_COMPLETE_MARKER = "_SUCCESS"  # a week's input is complete once this exists
 PREFIX = "{{ params.base_uri.rstrip('/') }}/{{ ds_nodash }}"
-ATTEMPT = "{{ ti.try_number }}"
+ATTEMPT = "{{ gs_first_try(ti) }}"  # a folder per run of a step: its retries share it, a clear starts a new one
 JOB_ARGS = {
     "image_url": "{{ params.image_url }}",
     "role": "{{ params.role }}",
@@ -102,7 +108,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     tags=["graphstorm", "example"],
-    user_defined_macros={"gs_hyperparameters": hyperparameters},
+    user_defined_macros={"gs_hyperparameters": hyperparameters, "gs_first_try": first_try},
     params=graphstorm_params(
         base_uri=DEFAULT_BASE_URI,
         base_description="Input under <base_uri>/input/<YYYYMMDD>/, outputs under <base_uri>/<YYYYMMDD>/ "

@@ -87,6 +87,18 @@ def run_prefix(base_uri: str, logical_date: datetime | None, run_id: str) -> str
     return f"{base_uri.rstrip('/')}/{run_key(logical_date, run_id)}"
 
 
+def first_try(ti: Any) -> int:
+    """
+    Return the try number that started the task instance's current run (the ``gs_first_try`` macro).
+
+    Its retries share it; clearing the task starts a new run, with a new number. Airflow's own rule
+    (``max_tries - retries + 1``: clearing sets ``max_tries`` to the last try plus the retries).
+    The examples name a step's output folder by it: a retry renders the same request, so it
+    re-attaches to the job a dead worker left running, and a cleared step writes a new folder.
+    """
+    return max(1, int(ti.max_tries) - int(ti.task.retries or 0) + 1)
+
+
 # --- The example DAGs' params ---------------------------------------------------------------
 # Integer ranges go into the schema as exclusiveMinimum/exclusiveMaximum, not minimum/maximum:
 # Airflow 3's trigger form hands minimum/maximum to its number field, which clamps an

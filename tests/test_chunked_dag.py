@@ -61,6 +61,7 @@ def test_both_dags_share_one_set_of_helpers(dag_module):
         assert dag.user_defined_macros == {
             "gs_run_prefix": dags_support.run_prefix,
             "gs_hyperparameters": dags_support.hyperparameters,
+            "gs_first_try": dags_support.first_try,
         }
     assert set(dag_module.dag.params) - set(local.dag.params) == {"instance_count", "num_chunks"}
     for name in ("instance_count", "num_chunks"):
