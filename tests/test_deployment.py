@@ -22,6 +22,7 @@ running" holds where a test says so): the local run and the tests reading it, cl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -479,14 +480,37 @@ def test_sagemaker_dag_waits_deferred_holding_no_worker_slot_then_succeeds(deplo
     assert summary["model"].rstrip("/") == f"{SAGEMAKER_CONF['base_uri']}/20260105/model/1"
 
 
-def test_sagemaker_task_page_shows_the_jobs_extra_links(deployment, browser):
+def _a_finished_sagemaker_run(deployment, aws) -> None:
+    """Run the SageMaker DAG to the end here, its jobs completing at once: for a deployment that has
+    no run of it (the module's fixtures were set up again after the test above: seen in full-suite
+    runs, where this deployment listed no SageMaker run; why is not understood yet)."""
+    with contextlib.suppress(Exception):  # the bucket of an earlier deployment's moto server
+        aws.client("s3").create_bucket(Bucket=SAGEMAKER_BUCKET)
+    assert SAGEMAKER_DAG in deployment.wait_for_dags({SAGEMAKER_DAG}), deployment.import_errors()
+    deployment.unpause(SAGEMAKER_DAG)
+    aws.proxy.release_after_describes = DESCRIBES_PER_JOB
+    status, run = deployment.trigger(SAGEMAKER_DAG, SAGEMAKER_CONF, logical_date="2026-01-05T00:00:00Z")
+    assert status == 200, run
+    finished = deployment.wait_for_run(SAGEMAKER_DAG, run["dag_run_id"], timeout=SAGEMAKER_RUN_TIMEOUT_S)
+    assert finished["state"] == "success", deployment.failure_summary(SAGEMAKER_DAG, run["dag_run_id"])
+
+
+def test_sagemaker_task_page_shows_the_jobs_extra_links(deployment, aws, browser):
     """The SageMaker run of the test above: its train task's page in the UI shows both extra
     links, and the REST API gives their URLs: the console page and the log streams of its job."""
     runs = deployment.dag_runs(SAGEMAKER_DAG)
+    if not runs:
+        print(f"no SageMaker run in the deployment at {deployment.root}: running one")
+        _a_finished_sagemaker_run(deployment, aws)
+        runs = deployment.dag_runs(SAGEMAKER_DAG)
     succeeded = [r for r in runs if r["state"] == "success"]
-    assert len(succeeded) == 1, [
-        (r["dag_run_id"], r["state"], deployment.failure_summary(SAGEMAKER_DAG, r["dag_run_id"])) for r in runs
-    ]
+    assert len(succeeded) == 1, (
+        [(r["dag_run_id"], r["state"], deployment.failure_summary(SAGEMAKER_DAG, r["dag_run_id"])) for r in runs],
+        # What the database holds, when the REST API lists something else.
+        deployment.sql(f"SELECT run_id, state FROM dag_run WHERE dag_id = '{SAGEMAKER_DAG}'"),
+        deployment.sql(f"SELECT is_stale, is_paused, bundle_name FROM dag WHERE dag_id = '{SAGEMAKER_DAG}'"),
+        deployment.root,
+    )
     [run] = succeeded
     run_id = urllib.parse.quote(run["dag_run_id"], safe="")
     job_name = deployment.xcom(SAGEMAKER_DAG, run["dag_run_id"], "summary")["jobs"]["train"]
