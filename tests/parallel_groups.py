@@ -1,7 +1,8 @@
 """Which tests may share the machine when the suite runs in pytest-xdist workers (``--dist loadgroup``).
 
-Each test module is a group of its own, so it runs whole on one worker and its module-scoped
-fixtures (a deployment, a GConstruct baseline) are made once. Every module that reaches podman is
+Each test module is a group of its own, meant to run whole on one worker so its module-scoped
+fixtures (a deployment, a GConstruct baseline) are made once (with pytest 9.2 and pytest-xdist 3.8
+the groups do not take effect: README "Not yet"). Every module that reaches podman is
 in one ``containers`` group: podman's containers, networks and image tags are machine-wide, and
 these tests build images and look for leftovers by name. Everything else a test starts is its
 own: a free port, a temporary folder, a private /dev/shm for each local job (gsentry.isolation).
