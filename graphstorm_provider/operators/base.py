@@ -24,13 +24,13 @@ import importlib
 import math
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
 from graphstorm_provider.operators import assets as _assets
-from graphstorm_provider.operators.init_defaults import fills_default_args, init_base_operator
+from graphstorm_provider.operators.init_defaults import fills_default_args, init_base_operator, refuse_argument
 from graphstorm_provider.operators.links import OPERATOR_LINKS
 
 if TYPE_CHECKING:
@@ -302,7 +302,7 @@ class GraphStormBaseOperator(BaseOperator):
         self._check_interval_s = DEFAULT_CHECK_INTERVAL_S  # what execute resolves check_interval to
         # Checked here, before any job: after the launch a bad one failed, or gave up at once (and was retried).
         if error := wait_limits_error(waiter_max_attempts, max_ingestion_time):
-            self._refuse(error)
+            refuse_argument(self, error)
         self.max_ingestion_time = max_ingestion_time
         self.deferrable = deferrable
         self.waiter_max_attempts = waiter_max_attempts
@@ -311,9 +311,10 @@ class GraphStormBaseOperator(BaseOperator):
             or not isinstance(aws_max_attempts, int)
             or not 1 <= aws_max_attempts <= MAX_AWS_ATTEMPTS
         ):
-            self._refuse(
+            refuse_argument(
+                self,
                 f"aws_max_attempts must be a whole number from 1 to {MAX_AWS_ATTEMPTS}, "
-                f"got {str(aws_max_attempts)[:100]!r}."
+                f"got {str(aws_max_attempts)[:100]!r}.",
             )
         self.aws_max_attempts = aws_max_attempts
         self.compose_command = compose_command
@@ -325,20 +326,6 @@ class GraphStormBaseOperator(BaseOperator):
         self._job: JobRequest | None = None
         self._sagemaker: SageMakerBackend | None = None
         self._runner: JobRunner | None = None
-
-    def _refuse(self, message: str) -> NoReturn:
-        """
-        Refuse a bad parameter in ``__init__`` with ``message``, one sentence naming it.
-
-        A ``ValueError`` when the DAG is parsed. A mapped task (``.partial()`` / ``.expand()``) is
-        created only when it starts (Airflow's ``unmap``): there an ``AirflowFailException``, so the
-        task fails at once, without retries, as a bad ``check_interval`` does.
-        """
-        if getattr(self, "_BaseOperator__from_mapped", False):
-            from airflow.providers.common.compat.sdk import AirflowFailException
-
-            raise AirflowFailException(message)
-        raise ValueError(message)
 
     # ------------------------------------------------------------------ spec
     @classmethod

@@ -17,12 +17,14 @@ that defines none), it runs Airflow's full wrapper, so nothing changes for such 
 
 :func:`init_base_operator` does the same for ``BaseOperator.__init__`` itself, so a GraphStorm
 task copies the DAG's params once, as an ``EmptyOperator`` does, not twice.
+
+:func:`refuse_argument` is how a GraphStorm operator's ``__init__`` refuses a bad argument.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from airflow.sdk import BaseOperator
 
@@ -86,3 +88,18 @@ def init_base_operator(op: Any, cls: type[Any], kwargs: dict[str, Any]) -> None:
     _fill_from_default_args(op, kwargs, getattr(full, PARAM_NAMES_ATTRIBUTE))
     full.__wrapped__(op, **kwargs)
     getattr(op, INIT_KWARGS_ATTRIBUTE).update({k: v for k, v in kwargs.items() if k != "default_args"})
+
+
+def refuse_argument(operator: BaseOperator, message: str) -> NoReturn:
+    """
+    Refuse a bad argument of ``operator``'s ``__init__`` with ``message``, one sentence naming it.
+
+    A ``ValueError`` when the DAG is parsed. A mapped task (``.partial()`` / ``.expand()``) is
+    created only when it starts (Airflow's ``unmap``): there an ``AirflowFailException``, so the
+    task fails at once, without retries.
+    """
+    if getattr(operator, "_BaseOperator__from_mapped", False):
+        from airflow.providers.common.compat.sdk import AirflowFailException
+
+        raise AirflowFailException(message)
+    raise ValueError(message)

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from graphstorm_provider.operators import assets as _assets
-from graphstorm_provider.operators.init_defaults import PARAM_NAMES_ATTRIBUTE
+from graphstorm_provider.operators.init_defaults import PARAM_NAMES_ATTRIBUTE, refuse_argument
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -131,12 +131,12 @@ class LocalComposeOperator(BaseOperator):
     ) -> None:
         if step is None:
             if spec is None:
-                self._refuse("LocalComposeOperator needs step= (with the step's parameters) or spec=.")
+                refuse_argument(self, "LocalComposeOperator needs step= (with the step's parameters) or spec=.")
             step = spec.step
         try:  # a literal step now (the DAG does not parse); a template once rendered, at task start
             known_step = literal_step(step)
         except ValueError as err:
-            self._refuse(str(err))
+            refuse_argument(self, str(err))
         # BaseOperator's arguments (and Airflow's private ones) are its own; all others are the step's
         # parameters, checked against the (rendered) step at task start: no spec is imported here.
         params = dict(job_params or {})
@@ -163,18 +163,6 @@ class LocalComposeOperator(BaseOperator):
         self.skip_if_complete = skip_if_complete
         self._runner: JobRunner | None = None
         self._job: JobRequest | None = None
-
-    def _refuse(self, message: str) -> NoReturn:
-        """
-        Refuse a bad argument in ``__init__``: ``ValueError`` when the DAG is parsed.
-
-        A mapped task is created when it starts: there an ``AirflowFailException`` (no retry).
-        """
-        if getattr(self, "_BaseOperator__from_mapped", False):
-            from airflow.providers.common.compat.sdk import AirflowFailException
-
-            raise AirflowFailException(message)
-        raise ValueError(message)
 
     def build_job(self) -> JobRequest:
         """
