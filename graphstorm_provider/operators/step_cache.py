@@ -13,6 +13,7 @@ through the caller's S3 client (``s3://``) or plain files (``file://``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,7 @@ class CacheLookup:
         return {"job_name": self.job_name, **job.outputs}
 
 
-def _changed_input(inputs: Iterable[ManifestInput], s3_client_factory: Callable[[], Any]) -> str | None:
+def _changed_input(inputs: Iterable[ManifestInput], reader_for: Callable[[str], Any]) -> str | None:
     """
     Return ``"<parameter> <prefix>"`` of the first input whose manifest is no longer the one the job read.
 
@@ -54,9 +55,8 @@ def _changed_input(inputs: Iterable[ManifestInput], s3_client_factory: Callable[
         if recorded.sha256 is None:
             continue
         prefix = recorded.uri.removesuffix(MANIFEST_NAME)
-        reader = s3_client_factory() if prefix.startswith("s3://") else None
         try:
-            current = read_manifest(prefix, reader)
+            current = read_manifest(prefix, reader_for(prefix))
         except ManifestError:
             current = None
         if current is None or current.sha256 != recorded.sha256:
@@ -71,12 +71,15 @@ def lookup(job: JobRequest, s3_client_factory: Callable[[], Any]) -> CacheLookup
         return CacheLookup(False, reason="the request carries no digest")
     if not job.outputs:
         return CacheLookup(False, reason="the step has no outputs")
-    client: Any = None
+    s3_client = functools.cache(s3_client_factory)  # one client, made when an s3:// URI first needs it
+
+    def reader_for(uri: str) -> Any:
+        return s3_client() if uri.startswith("s3://") else None
+
     producers: set[str] = set()
+    checked: set[ManifestInput] = set()  # the outputs of one job read the same inputs: each checked once
     for name, uri in job.outputs.items():
-        if uri.startswith("s3://") and client is None:
-            client = s3_client_factory()
-        reader = client if uri.startswith("s3://") else None
+        reader = reader_for(uri)
         try:
             manifest = read_manifest(uri, reader)
             if manifest is None:
@@ -90,8 +93,10 @@ def lookup(job: JobRequest, s3_client_factory: Callable[[], Any]) -> CacheLookup
             return CacheLookup(False, reason=str(err))
         if not found.complete:
             return CacheLookup(False, reason=found.reason())
-        if changed := _changed_input(manifest.inputs, s3_client_factory):
+        inputs = [recorded for recorded in manifest.inputs if recorded not in checked]
+        if changed := _changed_input(inputs, reader_for):
             return CacheLookup(False, reason=f"{changed} changed since job {manifest.job_name or '?'} read it")
+        checked.update(inputs)
         producers.add(manifest.job_name)
     if len(producers) != 1:
         return CacheLookup(False, reason=f"the outputs were written by different jobs ({', '.join(sorted(producers))})")
