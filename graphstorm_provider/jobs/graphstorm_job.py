@@ -84,7 +84,7 @@ class GraphStormJobSpec(JobSpec):
         values["graph_name"] = v.graph_name("graph_name", values.get("graph_name"))
         values["task_type"] = v.choice("task_type", values.get("task_type"), cls.task_types)
         values["custom_script"] = v.optional_str("custom_script", values.get("custom_script"))
-        if problem := launcher_flag_problem(cls._forwarded_args(values.get("graphstorm_args", ()))):
+        if problem := launcher_flag_problem(values["graphstorm_args"]):  # already parsed (JobSpec.parse)
             raise JobSpecError(problem)
 
     @classmethod
