@@ -6,7 +6,7 @@
 #   4. a container engine and the job image (podman + runc; skipped with the reason where none can run),
 #   5. pytest over tests/ (moto server, real GraphStorm runs, real containers), in
 #      GRAPHSTORM_TEST_WORKERS (default 2) pytest-xdist workers, grouped by module and containers
-#      (tests/parallel_groups.py says why; with pytest 9.2 the groups do not take effect: README "Not yet").
+#      (--dist loadgroup picks tests/parallel_groups.py's scheduler, which says why).
 # Extra arguments go to pytest, e.g. `bash scripts/run_tests.sh -k compose`; `-n 0` runs in one process.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

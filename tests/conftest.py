@@ -112,13 +112,14 @@ os.environ.update(
 
 # --- Parallel runs: which tests may share the machine ----------------------------------------
 # scripts/run_tests.sh runs the suite in pytest-xdist workers with ``--dist loadgroup``; the groups
-# are tests/parallel_groups.py's (a module of its own: importing this conftest again under another
-# name would choose a second Airflow home for the whole process).
-from tests.parallel_groups import group_items  # noqa: E402
+# are tests/parallel_groups.py's, made by its scheduler (a module of its own: importing this
+# conftest again under another name would choose a second Airflow home for the whole process).
+from tests import parallel_groups  # noqa: E402
 
 
-def pytest_collection_modifyitems(config, items):
-    group_items(items)
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent with ``-p no:xdist``
+def pytest_xdist_make_scheduler(config, log):
+    return parallel_groups.make_scheduler(config, log)
 
 
 _SCRATCH_KEPT: list[str] = []  # the line the terminal summary prints when the scratch folder is kept

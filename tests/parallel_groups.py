@@ -1,28 +1,62 @@
 """Which tests may share the machine when the suite runs in pytest-xdist workers (``--dist loadgroup``).
 
-Each test module is a group of its own, meant to run whole on one worker so its module-scoped
-fixtures (a deployment, a GConstruct baseline) are made once (with pytest 9.2 and pytest-xdist 3.8
-the groups do not take effect: README "Not yet"). Every module that reaches podman is
+Each test module is a group of its own and runs whole on one worker, so its module-scoped
+fixtures (a deployment, a GConstruct baseline) are made once. Every module that reaches podman is
 in one ``containers`` group: podman's containers, networks and image tags are machine-wide, and
 these tests build images and look for leftovers by name. Everything else a test starts is its
 own: a free port, a temporary folder, a private /dev/shm for each local job (gsentry.isolation).
+
+The groups are made by a scheduler of our own (:class:`ModuleGroupScheduling`, chosen by the
+conftest's ``pytest_xdist_make_scheduler`` for ``--dist loadgroup``), from each test's id alone: the
+controller that schedules has collected nothing. pytest-xdist's own ``loadgroup`` reads an
+``@group`` suffix its workers append to ``item._nodeid``; pytest 9.2 computes ``nodeid`` from
+``_id`` instead, so that suffix never arrives and every test was a unit of its own.
 """
 
 from __future__ import annotations
 
-import pytest
+from typing import TYPE_CHECKING
 
+from xdist.scheduler import LoadScopeScheduling
+
+if TYPE_CHECKING:
+    import pytest
+
+# A test module reaches podman if its tests take one of these fixtures, or it is one of
+# CONTAINER_MODULES (tests/test_parallel_groups.py checks that every such module is listed).
 CONTAINER_FIXTURES = frozenset({"compose_tool", "job_image", "probe_image"})
-# Modules that reach podman without those fixtures: the image tests build it with a fixture of
-# their own; the credential tests run a stand-in compose tool beside podman.
-CONTAINER_MODULES = frozenset({"test_container_image", "test_compose_credentials"})
+CONTAINER_MODULES = frozenset(
+    {
+        "test_canary_secret",
+        "test_compose_cli",
+        "test_compose_credentials",  # a stand-in compose tool beside podman
+        "test_compose_heterograph",
+        "test_compose_model_tar",
+        "test_compose_multihost",
+        "test_compose_runner",
+        "test_container_image",  # builds the image with a fixture of its own
+        "test_e2e_chunked",
+        "test_partition_compose",
+    }
+)
 CONTAINER_GROUP = "containers"
 
 
-def group_items(items: list[pytest.Item]) -> None:
-    """Mark every collected test with its ``xdist_group``: ``containers`` if its module reaches podman, else its module."""
-    containers = {item.path.stem for item in items if CONTAINER_FIXTURES & set(item.fixturenames)}
-    containers |= CONTAINER_MODULES
-    for item in items:
-        module = item.path.stem
-        item.add_marker(pytest.mark.xdist_group(CONTAINER_GROUP if module in containers else module))
+def group_of(nodeid: str) -> str:
+    """The group of the test ``nodeid`` (``tests/test_x.py::test_y[...]``): ``containers`` or its module."""
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+    return CONTAINER_GROUP if module in CONTAINER_MODULES else module
+
+
+class ModuleGroupScheduling(LoadScopeScheduling):
+    """pytest-xdist's scope scheduling with :func:`group_of` as the scope: each group goes whole to one worker."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return group_of(nodeid)
+
+
+def make_scheduler(config: pytest.Config, log: object) -> ModuleGroupScheduling | None:
+    """The scheduler for ``--dist loadgroup``; ``None`` (pytest-xdist's own choice) for any other mode."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return ModuleGroupScheduling(config, log)  # type: ignore[arg-type]

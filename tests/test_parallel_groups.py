@@ -1,9 +1,10 @@
 """The suite runs in pytest-xdist workers (scripts/run_tests.sh): what must not run side by side doesn't.
 
-``tests/parallel_groups.py`` (through ``tests/conftest.py``) puts each module's tests in one group
-(its module-scoped fixtures are made once) and every module that reaches podman in the
-``containers`` group (containers, networks and image tags are machine-wide). These checks collect the whole suite in a subprocess, as a worker
-does, and read each test's group.
+``tests/parallel_groups.py`` (its scheduler, chosen by ``tests/conftest.py``) sends each module's
+tests to one worker (its module-scoped fixtures are made once) and every module that reaches podman
+to the same worker (containers, networks and image tags are machine-wide). These checks collect the
+whole suite in a subprocess, as a worker does, and read each test's group; and run the README's test
+command with a plugin that records which worker got each test instead of running it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from tests.parallel_groups import CONTAINER_FIXTURES, CONTAINER_GROUP
+from tests.parallel_groups import CONTAINER_FIXTURES, CONTAINER_GROUP, CONTAINER_MODULES, group_of
 
 ROOT = Path(__file__).resolve().parents[1]
 # A module that starts the engine names it as an argv element, probes it, or takes a container
@@ -28,22 +29,22 @@ _REACHES_PODMAN = re.compile(
 _DUMP_PLUGIN = """
 import json, os
 def pytest_collection_finish(session):
-    groups = [(item.path.stem, [m.args[0] for m in item.iter_markers("xdist_group")]) for item in session.items]
-    with open(os.environ["GROUPS_OUT"], "w") as out:
-        json.dump(groups, out)
+    tests = [(item.nodeid, sorted(item.fixturenames)) for item in session.items]
+    with open(os.environ["TESTS_OUT"], "w") as out:
+        json.dump(tests, out)
 """
 
 
-def _collected_groups(tmp_path: Path) -> dict[str, set[str]]:
-    (tmp_path / "groups_dump.py").write_text(_DUMP_PLUGIN)
-    out = tmp_path / "groups.json"
+def _collected_tests(tmp_path: Path) -> list[tuple[str, list[str]]]:
+    (tmp_path / "tests_dump.py").write_text(_DUMP_PLUGIN)
+    out = tmp_path / "tests.json"
     env = {
         **os.environ,
         "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-        "GROUPS_OUT": str(out),
+        "TESTS_OUT": str(out),
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "groups_dump", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "tests_dump", "-p", "no:cacheprovider"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -51,15 +52,18 @@ def _collected_groups(tmp_path: Path) -> dict[str, set[str]]:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    by_module: dict[str, set[str]] = defaultdict(set)
-    for module, marks in json.loads(out.read_text()):
-        assert len(marks) == 1, (module, marks)
-        by_module[module].add(marks[0])
-    return by_module
+    return [(nodeid, fixtures) for nodeid, fixtures in json.loads(out.read_text())]
 
 
-def test_each_module_runs_whole_in_one_group_and_every_module_that_reaches_podman_in_the_containers_group(tmp_path):
-    groups = _collected_groups(tmp_path)
+def test_each_module_is_one_group_and_every_module_that_reaches_podman_is_in_the_containers_group(tmp_path):
+    tests = _collected_tests(tmp_path)
+    groups: dict[str, set[str]] = defaultdict(set)
+    taking_container_fixtures = set()
+    for nodeid, fixtures in tests:
+        module = Path(nodeid.split("::", 1)[0]).stem
+        groups[module].add(group_of(nodeid))
+        if CONTAINER_FIXTURES & set(fixtures):
+            taking_container_fixtures.add(module)
     assert len(groups) > 50
     assert {m: g for m, g in groups.items() if len(g) != 1} == {}
     assert groups["test_e2e_local"] == {"test_e2e_local"}
@@ -71,7 +75,8 @@ def test_each_module_runs_whole_in_one_group_and_every_module_that_reaches_podma
         "test_e2e_chunked",
         "test_compose_credentials",
     } <= reaching
-    assert {m for m, g in groups.items() if g == {CONTAINER_GROUP}} == reaching
+    assert taking_container_fixtures <= reaching
+    assert {m for m, g in groups.items() if g == {CONTAINER_GROUP}} == reaching == CONTAINER_MODULES
 
 
 def test_the_worker_uses_the_airflow_home_its_fixture_names(airflow_home):
@@ -82,3 +87,59 @@ def test_the_worker_uses_the_airflow_home_its_fixture_names(airflow_home):
     assert "tests.conftest" not in sys.modules
     assert os.environ["AIRFLOW_HOME"] == str(airflow_home)
     assert os.environ["AIRFLOW__CORE__DAGS_FOLDER"] == str(airflow_home / "dags")
+
+
+_RECORD_PLUGIN = """
+import os
+import pytest
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    # Record which worker got the test, and run nothing of it (no fixture, no test).
+    with open(os.path.join(os.environ["RECORD_DIR"], os.environ["PYTEST_XDIST_WORKER"]), "a") as out:
+        out.write(item.path.stem + "\\n")
+    return True
+"""
+
+
+def test_the_workers_run_each_module_whole_and_every_container_module_on_one_worker(tmp_path):
+    # The README's test command, with a plugin that records where each test went instead of running it.
+    assert "--dist loadgroup" in (ROOT / "scripts" / "run_tests.sh").read_text()
+    (tmp_path / "record_plugin.py").write_text(_RECORD_PLUGIN)
+    record = tmp_path / "record"
+    record.mkdir()
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "RECORD_DIR": str(record),
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-n",
+            "2",
+            "--dist",
+            "loadgroup",
+            "-p",
+            "record_plugin",
+            "-p",
+            "no:cacheprovider",
+        ],  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    workers_of: dict[str, set[str]] = defaultdict(set)
+    for worker_file in record.iterdir():
+        for module in worker_file.read_text().split():
+            workers_of[module].add(worker_file.name)
+    assert len(workers_of) > 50, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert {m: w for m, w in workers_of.items() if len(w) != 1} == {}
+    container_workers = {w for m in CONTAINER_MODULES for w in workers_of.get(m, set())}
+    assert len(container_workers) == 1, {m: workers_of.get(m) for m in CONTAINER_MODULES}
+    # Both workers had work: the groups are not one unit.
+    assert len({w for ws in workers_of.values() for w in ws}) == 2
