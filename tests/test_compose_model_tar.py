@@ -1,26 +1,31 @@
-"""2-host training in real containers: SageMaker's ``model.tar.gz`` holds the whole chosen checkpoint.
+"""
+SageMaker's ``model.tar.gz`` from the compose emulation, in real containers.
 
-SageMaker packs the leader's ``/opt/ml/model`` (algo-1's) into ``model.tar.gz``. On a graph with a
-featureless node type (``genre`` of the synthetic user/movie/genre graph: GraphStorm gives it
-learnable sparse embeddings) every trainer rank saves its slice as ``genre/sparse_emb_<rank>.pt``
-on its own host. The model folder under ``--model-artifact-s3`` held every host's; the leader's
-``/opt/ml/model`` held only its own (it copied its local checkpoint folder), so the archive lacked
-algo-2's share. The leader now fills it from the model folder once every host's upload is in.
+At the end of a training job that succeeded, SageMaker packs the leader's (algo-1's) ``/opt/ml/model``
+into ``<S3OutputPath>/<job name>/output/model.tar.gz``, the folder's contents at the archive's top. The
+compose runner does the same (``execution/sm_output.py``, the function the one-host local backend uses):
+it copies algo-1's folder out of its exited container before teardown, packs it and writes it,
+to ``file://`` or ``s3://``. A failed job packs nothing; an empty or absent folder packs nothing; a job
+name that is not one SageMaker job name is refused before anything runs, so nothing is ever written
+outside ``<S3OutputPath>``.
 
-The compose emulation packs no ``model.tar.gz`` (our entry points upload the model themselves), so
-the test takes algo-1's ``/opt/ml/model`` out of its exited container before teardown and packs it
-as SageMaker does (the folder's contents at the archive's top). The faster test of the same with
-two entry-point processes: ``tests/test_train_model_dir.py``.
+The probe tests run a small Python script per host in a minimal image (seconds each). The e2e test
+trains on 2 hosts with real GraphStorm on a graph with a featureless node type (``genre`` of the
+synthetic user/movie/genre graph: GraphStorm gives it learnable sparse embeddings): every trainer
+rank saves its slice as ``genre/sparse_emb_<rank>.pt`` on its own host, and the archive must hold
+every host's (the leader fills ``/opt/ml/model`` from the model folder once every host's upload is
+in). The faster test of that with two entry-point processes: ``tests/test_train_model_dir.py``.
 
-Needs the job image (``docker/build_image.sh``; ``GRAPHSTORM_IMAGE`` picks the tag) and an
-engine: skipped, with the reason, only where no engine can run.
+Needs an engine (and, for the e2e test, the job image: ``docker/build_image.sh``; ``GRAPHSTORM_IMAGE``
+picks the tag): skipped, with the reason, only where no engine can run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import subprocess
+import sys
 import tarfile
 import time
 import uuid
@@ -29,49 +34,69 @@ from pathlib import Path
 import pytest
 
 from bench import multihost_stress as stress
+from graphstorm_provider.jobs.request import JobRequest
 
 LEADER = "algo-1"
-CONTAINER_MODEL_DIR = "/opt/ml/model"
 MANIFEST = "_manifest.json"
 METRICS = "metrics.json"  # uploaded beside the model by the leader, not part of the model dir
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 FEATURELESS_NTYPE = "genre"
 NUM_EPOCHS = 2
-COPY_TIMEOUT_S = 120
+
+# Every host: fill /opt/ml/model as ACTION_<host> says, then exit (0 unless the action fails).
+# SM_MODEL_DIR: /opt/ml/model in a container, <work dir>/opt/ml/model for the one-host local backend.
+MODEL_SCRIPT = r"""
+import json, os, sys, time
+me = json.loads(os.environ["SM_TRAINING_ENV"])["current_host"]
+action = os.environ.get("ACTION_" + me.replace("-", "_"), "model")
+model = os.environ["SM_MODEL_DIR"]
+if action != "absent":
+    os.makedirs(model, exist_ok=True)
+if action.startswith("model"):
+    os.makedirs(f"{model}/nested", exist_ok=True)
+    with open(f"{model}/{me}.txt", "w") as f:
+        f.write(f"written by {me}")
+    with open(f"{model}/nested/weights.bin", "wb") as f:
+        f.write(me.encode() * 1000)
+print(f"{me}: {action}", flush=True)
+if action.startswith("model-then-fail-after-"):  # its model dir is complete, then it fails
+    time.sleep(float(action.rsplit("-", 1)[1]))
+    sys.exit(3)
+"""
 
 
-def _leader_model_runner(job, work: Path, model_copy: Path, log):
-    """A compose runner that copies the leader's ``/opt/ml/model`` out of its container before teardown."""
-    from graphstorm_provider.execution.compose_runner import ComposeJobRunner
-
-    class LeaderModelRunner(ComposeJobRunner):
-        def teardown(self) -> float:
-            if self.tool is not None and not model_copy.exists():
-                source = f"{self.containers[LEADER]}:{CONTAINER_MODEL_DIR}"
-                subprocess.run(
-                    [self.tool.engine, "cp", source, str(model_copy)],
-                    env=self.env,
-                    check=False,  # a missing folder fails the test's own assertion
-                    capture_output=True,
-                    timeout=COPY_TIMEOUT_S,
-                )
-            return super().teardown()
-
-    return LeaderModelRunner(job, log=log, work_dir=work, timeout_s=stress.JOB_TIMEOUT_S)
-
-
-def pack_like_sagemaker(folder: Path, archive: Path) -> Path:
-    """``model.tar.gz`` of ``folder``: its entries at the archive's top."""
-    with tarfile.open(archive, "w:gz") as tar:
-        for path in sorted(folder.iterdir()):
-            tar.add(path, arcname=path.name)
-    return archive
+def model_job(image: str, name: str, output_path: str, *, actions: dict[str, str] | None = None, count: int = 2):
+    """A training request whose hosts run :data:`MODEL_SCRIPT`, SageMaker's output going to ``output_path``."""
+    request = {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {
+            "TrainingImage": image,
+            "TrainingInputMode": "File",
+            "ContainerEntrypoint": ["python3", "-c", MODEL_SCRIPT],
+            "ContainerArguments": [],
+        },
+        "RoleArn": "local",
+        "ResourceConfig": {"InstanceType": "local", "InstanceCount": count, "VolumeSizeInGB": 1},
+        "OutputDataConfig": {"S3OutputPath": output_path},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 300},
+        "Environment": {f"ACTION_{host.replace('-', '_')}": action for host, action in (actions or {}).items()},
+    }
+    return JobRequest(kind="training", step="train", request=request, region="us-east-1")
 
 
-def archive_digests(archive: Path) -> dict[str, str]:
-    """``{member path: SHA-256}`` of every file in a ``.tar.gz``."""
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def archive_digests(archive: Path | bytes) -> dict[str, str]:
+    """``{member path: SHA-256}`` of every file in a ``.tar.gz`` (a path, or its bytes)."""
     out = {}
-    with tarfile.open(archive) as tar:
+    opened = tarfile.open(archive) if isinstance(archive, Path) else tarfile.open(fileobj=io.BytesIO(archive))
+    with opened as tar:
         for member in tar.getmembers():
             if member.isfile():
                 handle = tar.extractfile(member)
@@ -80,6 +105,115 @@ def archive_digests(archive: Path) -> dict[str, str]:
     return out
 
 
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+LEADERS_MODEL = {"algo-1.txt": sha(b"written by algo-1"), "nested/weights.bin": sha(b"algo-1" * 1000)}
+
+
+def run_compose(job: JobRequest, work: Path):
+    from graphstorm_provider.execution.compose_runner import ComposeJobRunner
+
+    lines: list[str] = []
+    runner = ComposeJobRunner(job, log=lines.append, work_dir=work)
+    try:
+        result = runner.run()
+    finally:
+        runner.stop()
+    return result, runner, lines
+
+
+def assert_no_scratch_left(work: Path) -> None:
+    """The leader's folder was copied into the run's folder for packing only."""
+    assert [p.name for p in work.iterdir() if p.name.startswith(".")] == []
+
+
+# ---------------------------------------------------------------------------------------------
+def test_only_the_leaders_model_dir_is_packed_once_after_success(compose_tool, probe_image, tmp_path):
+    out = tmp_path / "sm-out"
+    job = model_job(probe_image, unique("gs-mtar-ok"), f"file://{out}/")
+    result, runner, lines = run_compose(job, tmp_path / "work")
+    archive = out / job.job_name / "output" / "model.tar.gz"
+    assert files_under(out) == [f"{job.job_name}/output/model.tar.gz"], "\n".join(lines[-20:])
+    assert result.uploaded == [f"file://{out}/{job.job_name}/output/model.tar.gz"]
+    # algo-1's folder, its entries at the archive's top; algo-2's files are not in it.
+    with tarfile.open(archive) as tar:
+        assert sorted(tar.getnames()) == ["algo-1.txt", "nested", "nested/weights.bin"]
+    assert archive_digests(archive) == LEADERS_MODEL
+    assert runner.leftovers() == []
+    assert_no_scratch_left(tmp_path / "work")
+
+
+def test_the_archive_goes_to_s3_through_the_moto_server(compose_tool, probe_image, aws_env, tmp_path):
+    bucket = aws_env.bucket("gs-compose-model-tar")
+    job = model_job(probe_image, unique("gs-mtar-s3"), f"{bucket}/sm-out")
+    result, runner, _ = run_compose(job, tmp_path / "work")
+    s3 = aws_env.client("s3")
+    keys = [obj["Key"] for obj in s3.list_objects_v2(Bucket="gs-compose-model-tar").get("Contents", [])]
+    assert keys == [f"sm-out/{job.job_name}/output/model.tar.gz"]
+    assert result.uploaded == [f"{bucket}/{keys[0]}"]
+    body = s3.get_object(Bucket="gs-compose-model-tar", Key=keys[0])["Body"].read()
+    assert archive_digests(body) == LEADERS_MODEL
+    assert runner.leftovers() == []
+
+
+def test_a_failed_job_packs_nothing(compose_tool, probe_image, tmp_path):
+    from graphstorm_provider.execution.compose_runner import ComposeJobError
+
+    out = tmp_path / "sm-out"
+    # The leader's model dir is complete and the leader exits 0; then algo-2 fails: the job failed.
+    job = model_job(
+        probe_image, unique("gs-mtar-fail"), f"file://{out}/", actions={"algo-2": "model-then-fail-after-2"}
+    )
+    with pytest.raises(ComposeJobError, match="host algo-2 .* exited with code 3"):
+        run_compose(job, tmp_path / "work")
+    assert files_under(out) == []
+    assert_no_scratch_left(tmp_path / "work")
+
+
+@pytest.mark.parametrize("action", ["empty", "absent"])
+def test_an_empty_or_absent_model_dir_packs_nothing(compose_tool, probe_image, tmp_path, action):
+    out = tmp_path / "sm-out"
+    job = model_job(probe_image, unique(f"gs-mtar-{action}"), f"file://{out}/", actions={LEADER: action})
+    result, runner, _ = run_compose(job, tmp_path / "work")
+    assert result.uploaded == []
+    assert files_under(out) == []
+    assert runner.leftovers() == []
+
+
+def test_the_one_host_local_backend_packs_the_same_archive(tmp_path):
+    from graphstorm_provider.execution.local import LocalJobRunner
+
+    out = tmp_path / "sm-out"
+    job = model_job("graphstorm:sm", unique("gs-mtar-local"), f"file://{out}/", count=1)
+    result = LocalJobRunner(job, runtime_python=sys.executable, log=lambda line: None).run()
+    archive = out / job.job_name / "output" / "model.tar.gz"
+    assert result.uploaded == [f"file://{archive}"]
+    assert files_under(out) == [f"{job.job_name}/output/model.tar.gz"]
+    assert archive_digests(archive) == LEADERS_MODEL
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "a/b", "%2e%2e", "x" * 64, "-x"])
+@pytest.mark.parametrize("backend", ["local", "compose"])
+def test_a_job_name_that_is_no_sagemaker_job_name_is_refused_before_anything_runs(backend, name, tmp_path):
+    out = tmp_path / "deep" / "sm-out"
+    job = model_job("graphstorm:sm", name, f"file://{out}/", count=1 if backend == "local" else 2)
+    from graphstorm_provider.execution.compose_runner import ComposeJobRunner
+    from graphstorm_provider.execution.local import LocalJobRunner
+    from graphstorm_provider.execution.sm_output import OutputArchiveError
+
+    runners = {
+        "local": lambda: LocalJobRunner(job, runtime_python=sys.executable, work_dir=tmp_path / "work"),
+        "compose": lambda: ComposeJobRunner(job, work_dir=tmp_path / "work"),
+    }
+    with pytest.raises(OutputArchiveError, match="is not a SageMaker job name") as refused:
+        runners[backend]()
+    assert isinstance(refused.value, ValueError)  # the operators fail such a task without retries
+    assert files_under(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------------------
 def chosen_checkpoint_files(model_folder: Path) -> tuple[str, dict[str, str]]:
     """
     The newest checkpoint of a model folder, from its manifest, and ``{path in the model dir: SHA-256}``.
@@ -102,7 +236,9 @@ def chosen_checkpoint_files(model_folder: Path) -> tuple[str, dict[str, str]]:
 
 @pytest.mark.e2e
 def test_two_host_model_tar_holds_every_hosts_sparse_embeddings(compose_tool, job_image, tmp_path):
+    from graphstorm_provider.execution.compose_runner import ComposeJobRunner
     from graphstorm_provider.jobs.train import TrainSpec
+    from graphstorm_provider.uris import parse_uri
 
     prepared = stress.prepare_graph(tmp_path / "data", job_image)
     model_folder = tmp_path / "model"
@@ -123,11 +259,10 @@ def test_two_host_model_tar_holds_every_hosts_sparse_embeddings(compose_tool, jo
         task_name=f"gs-model-tar-{uuid.uuid4().hex[:6]}",
     ).build()
     lines: list[str] = []
-    model_copy = tmp_path / "algo-1-model"
-    runner = _leader_model_runner(job, tmp_path / "train-work", model_copy, lines.append)
+    runner = ComposeJobRunner(job, log=lines.append, work_dir=tmp_path / "train-work", timeout_s=stress.JOB_TIMEOUT_S)
     started = time.monotonic()
     try:
-        runner.run()
+        result = runner.run()
     finally:
         runner.stop()
     print(f"2-host training: {time.monotonic() - started:.0f} s")
@@ -139,8 +274,12 @@ def test_two_host_model_tar_holds_every_hosts_sparse_embeddings(compose_tool, jo
     sparse = sorted(path for path in expected if path.startswith(f"{FEATURELESS_NTYPE}/sparse_emb_"))
     assert sparse == [f"{FEATURELESS_NTYPE}/sparse_emb_{rank:05d}.pt" for rank in range(2)], sorted(expected)
 
-    assert model_copy.is_dir(), f"no {CONTAINER_MODEL_DIR} copied out of {LEADER}:\n" + "\n".join(lines[-40:])
-    archive = pack_like_sagemaker(model_copy, tmp_path / "model.tar.gz")
+    # SageMaker's output: <S3OutputPath>/<job name>/output/model.tar.gz, packed by the runner.
+    output_path = Path(parse_uri(job.request["OutputDataConfig"]["S3OutputPath"]).path)
+    archive = output_path / job.job_name / "output" / "model.tar.gz"
+    assert archive.is_file(), f"no {archive}:\n" + "\n".join(lines[-40:])
+    assert result.uploaded == [f"file://{archive}"]
+    assert files_under(output_path) == [f"{job.job_name}/output/model.tar.gz"]
     packed = archive_digests(archive)
     assert sorted(packed) == sorted(expected)
     assert packed == expected  # byte for byte what the model folder's manifest lists

@@ -11,6 +11,10 @@ whose own failure ended the job: a host that lost a peer says so in its failure
 file (``host algo-2: ...``, the entry points' contract) and may exit first. A timeout (the request's
 ``StoppingCondition.MaxRuntimeInSeconds``, or the one given) fails the job too.
 
+When every host succeeded, and before teardown, the leader's ``/opt/ml/model`` is
+copied out of its exited container and written as SageMaker's ``model.tar.gz``
+(``sm_output``, what the one-host backend uses); a failed job packs nothing.
+
 Teardown runs on every path, success, failure, timeout and :meth:`stop` (the
 operator's ``on_kill``): ``<compose> down -v``, then removal of the containers and
 network by name in case the compose tool left something behind.
@@ -25,6 +29,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -46,6 +51,8 @@ from graphstorm_provider.execution.compose import (
 )
 from graphstorm_provider.execution.compose_guard import DONE
 from graphstorm_provider.execution.compose_tool import ComposeTool, find_compose_tool
+from graphstorm_provider.execution.sm_output import MODEL_ARCHIVE, archive_uri, upload_archive
+from graphstorm_provider.execution.staging import Stager, StagingCancelled, StagingError
 from graphstorm_provider.exit_codes import EXIT_TERMINATED, EXIT_TIMED_OUT
 
 if TYPE_CHECKING:
@@ -68,6 +75,11 @@ _FAILURE_FILE = "/opt/ml/output/failure"
 _PEER_FAILURE = re.compile(r"^host (algo-\d+): ")
 # How long a host its peers blame may take to exit after they did (it is failing already).
 _BLAMED_EXIT_GRACE_S = 15.0
+# What SageMaker packs as model.tar.gz, from the leader only (execution/sm_output.py).
+_MODEL_DIR = "/opt/ml/model"
+_MODEL_COPY_TIMEOUT_S = 1800
+# How `<engine> cp` says the path is not in the container (podman: "could not be found", docker: "Could not find").
+_NOT_IN_CONTAINER = re.compile(r"could not be found|could not find|no such file", re.IGNORECASE)
 
 
 class ComposeJobError(RuntimeError):
@@ -121,6 +133,7 @@ class ComposeResult:
     project: str
     compose_file: Path
     exit_codes: dict[str, int] = field(default_factory=dict)
+    uploaded: list[str] = field(default_factory=list)  # SageMaker's model.tar.gz, when the leader filled /opt/ml/model
     duration_s: float = 0.0
     teardown_s: float = 0.0
 
@@ -166,6 +179,8 @@ class ComposeJobRunner:
         blamed_exit_grace_s: float = _BLAMED_EXIT_GRACE_S,
     ) -> None:
         self.job = job
+        # Where SageMaker's model.tar.gz goes, checked before anything runs (a bad job name: OutputArchiveError).
+        self.model_uri = archive_uri(job, MODEL_ARCHIVE)
         self.options = options or ComposeOptions()
         if not self.options.network_tag:
             self.options = dataclasses.replace(self.options, network_tag=uuid.uuid4().hex[:6])
@@ -220,6 +235,8 @@ class ComposeJobRunner:
             self._up()
             self._stream_logs()
             result.exit_codes = self._wait()
+            if self._failure is None:
+                result.uploaded = self._upload_model()
         finally:
             result.duration_s = time.monotonic() - started
             result.teardown_s = self.teardown()
@@ -487,6 +504,48 @@ class ComposeJobRunner:
             return lines[0].strip() if lines else None
         finally:
             target.unlink(missing_ok=True)
+
+    def _upload_model(self) -> list[str]:
+        """
+        Write SageMaker's ``model.tar.gz``: the leader's ``/opt/ml/model``, copied out of its exited container.
+
+        Called once, when every host exited 0, before teardown removes the containers. An absent or empty
+        folder gives no archive; a copy or a write that fails fails the job.
+        """
+        if self.model_uri is None:
+            return []
+        leader = self.hosts[0]
+        scratch = Path(tempfile.mkdtemp(prefix=".model-", dir=self.work_dir))
+        try:
+            copy = scratch / "model"
+            source = f"{self.containers[leader]}:{_MODEL_DIR}"
+            proc = self._run([self._tool.engine, "cp", source, str(copy)], _MODEL_COPY_TIMEOUT_S)
+            if proc.returncode != 0 and not _NOT_IN_CONTAINER.search(proc.stderr):
+                self._raise_if_stopped()
+                detail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+                raise ComposeJobError(
+                    f"{self.job.step} job {self.job.job_name} finished on all hosts, but {_MODEL_DIR} could not be "
+                    f"copied out of host {leader} for {MODEL_ARCHIVE} (exit {proc.returncode}): {detail}",
+                    exit_code=proc.returncode or 1,
+                )
+            try:
+                packed = upload_archive(copy, self.model_uri, Stager(self.env, cancelled=self._stop.is_set), scratch)
+            except StagingCancelled:
+                self._raise_if_stopped()
+                raise
+            except (StagingError, OSError) as err:
+                raise ComposeJobError(
+                    f"{self.job.step} job {self.job.job_name} finished on all hosts, but {self.model_uri} could not "
+                    f"be written: {err}",
+                    exit_code=1,
+                ) from err
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if not packed:
+            self._emit(f"host {leader}: no files in {_MODEL_DIR}, so no {MODEL_ARCHIVE}")
+            return []
+        self._emit(f"uploaded {self.model_uri} ({_MODEL_DIR} of host {leader})")
+        return [self.model_uri]
 
     def _raise_if_stopped(self) -> None:
         if self._stop.is_set():

@@ -27,7 +27,6 @@ import os
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -48,6 +47,7 @@ from graphstorm_provider.execution.opt_ml import (
     training_channels,
     write_config_files,
 )
+from graphstorm_provider.execution.sm_output import MODEL_ARCHIVE, OUTPUT_ARCHIVE, archive_uri, upload_archive
 from graphstorm_provider.execution.staging import Stager, StagingCancelled
 from graphstorm_provider.jobs.request import CONTAINER_CODE_DIR, JobRequest
 
@@ -235,6 +235,8 @@ class LocalJobRunner:
     ):
         _refuse_unless_local_one_host(job)
         self.job = job
+        # Where SageMaker's archives go, checked before anything runs (a bad job name: OutputArchiveError).
+        self._archives = {name: uri for name in (MODEL_ARCHIVE, OUTPUT_ARCHIVE) if (uri := archive_uri(job, name))}
         if log is None:
             log = logging.getLogger(__name__)
         self.log: JobLog = log if isinstance(log, JobLog) else _LineLog(log)
@@ -504,21 +506,12 @@ class LocalJobRunner:
                 self.log.info("output %s: %d file(s) to %s", item.get("OutputName"), count, s3_output["S3Uri"])
                 uploaded.append(s3_output["S3Uri"])
             return uploaded
-        # Training: SageMaker tars /opt/ml/model (and /opt/ml/output/data) to
-        # <S3OutputPath>/<job name>/output/. Our entry points upload their artifacts themselves, so an
-        # empty folder is skipped rather than written as an empty archive.
-        base = (self.job.request.get("OutputDataConfig") or {}).get("S3OutputPath")
-        for folder, archive in ((opt_ml.model, "model.tar.gz"), (opt_ml.output_data, "output.tar.gz")):
-            if not base or not folder.is_dir() or not any(folder.iterdir()):
-                continue
-            tar_path = work_dir / archive
-            with tarfile.open(tar_path, "w:gz") as tar:
-                for path in sorted(folder.iterdir()):
-                    tar.add(path, arcname=path.name)
-            uri = f"{base.rstrip('/')}/{self.job.job_name}/output/{archive}"
-            stager.upload_file(tar_path, uri)
-            self.log.info("uploaded %s", uri)
-            uploaded.append(uri)
+        # Training: SageMaker packs /opt/ml/model and /opt/ml/output/data (sm_output; an empty folder: no archive).
+        for folder, archive in ((opt_ml.model, MODEL_ARCHIVE), (opt_ml.output_data, OUTPUT_ARCHIVE)):
+            uri = self._archives.get(archive)
+            if uri and upload_archive(folder, uri, stager, work_dir):
+                self.log.info("uploaded %s", uri)
+                uploaded.append(uri)
         return uploaded
 
 
