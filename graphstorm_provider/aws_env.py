@@ -2,7 +2,10 @@
 The environment variable names the provider treats specially: AWS credentials, and secrets.
 
 The operators, the job specs, the local and compose backends and the compose CLI all take their
-lists from here. Three nested lists of AWS names, and :func:`looks_secret` for any name:
+lists from here. Three nested lists of AWS names, and :func:`looks_secret` for any name (other
+secret-looking variables, ``DB_PASSWORD``, may be in a request's ``Environment``: SageMaker needs
+their values; what shows a request shows ``jobs.request.printable_request``, with :data:`REDACTED`
+values, and a SageMaker job with such names logs a warning, ``jobs.request.warn_secret_environment``):
 
 * :data:`CREDENTIAL_VARIABLES`: what an AWS connection's credentials become for a job run here
   (``operators/connection.py``): registered with Airflow's secrets masker, and referenced only by
@@ -10,7 +13,7 @@ lists from here. Three nested lists of AWS names, and :func:`looks_secret` for a
   environment.
 * :data:`SECRET_CREDENTIAL_VARIABLES`: those plus botocore's older name for a session token; a
   request's ``Environment`` may not carry them (``jobs/sm_fields.py``): SageMaker stores the
-  request and returns it from ``Describe*Job``, ``--dry-run`` prints it, a local job writes it.
+  request and returns it from ``Describe*Job``.
 * :data:`IDENTITY_VARIABLES`: every variable that carries or selects an identity (boto3's
   credential chain and the AWS SDKs and CLI read the same names): keys, session tokens, their expiry
   and account, a profile, an assumed role or web identity, a container's credentials endpoint and
@@ -45,7 +48,7 @@ IDENTITY_VARIABLES: tuple[str, ...] = (
 
 # What in a variable's name says its value is a secret (DB_PASSWORD, API_TOKEN, ...).
 _SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL|API_KEY)", re.I)
-# What a file shows instead of such a value.
+# What a file, a printed request (`--dry-run`) or Airflow's masker shows instead of such a value.
 REDACTED = "***"
 
 
@@ -54,6 +57,7 @@ def looks_secret(name: str) -> bool:
     Tell whether variable ``name`` holds a secret by its name.
 
     Such values are passed to a job by name or as variables only, never written into a file
-    (a compose file, the emulated ``processingjobconfig.json``).
+    (a compose file, the emulated ``processingjobconfig.json``) nor printed (``--dry-run``), and the
+    operators register them with Airflow's secrets masker (``operators/connection.py``).
     """
     return name in SECRET_CREDENTIAL_VARIABLES or bool(_SECRET_NAME.search(name))

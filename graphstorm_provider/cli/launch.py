@@ -6,8 +6,9 @@ Flags are those of GraphStorm's SageMaker launch scripts, verbatim (parsed by th
 
 * ``--dry-run``: validate, print the SageMaker request as JSON on stdout (exactly the
   ``create_training_job`` / ``create_processing_job`` input, usable with
-  ``aws sagemaker create-training-job --cli-input-json``) and send nothing; boto3 is not even
-  imported.
+  ``aws sagemaker create-training-job --cli-input-json``, except that secret-looking
+  ``Environment`` values show as ``***``, ``jobs.request.printable_request``; stderr names them)
+  and send nothing; boto3 is not even imported.
 * ``--job-name NAME``: use this job name instead of ``--task-name`` plus a UTC timestamp. Running
   the command again with the same name re-attaches instead of launching twice: a running job is
   followed, a completed one's outputs are printed, after a failed or stopped one ``NAME-a2`` (then
@@ -41,6 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from graphstorm_provider.aws_env import REDACTED
 from graphstorm_provider.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -220,10 +222,15 @@ def run_step(step: str, argv: Sequence[str]) -> int:
         job = spec.build(own.job_name)
     except (JobSpecError, ValueError) as err:
         return _fail(prog, str(err), EXIT_USAGE)
+    from graphstorm_provider.jobs.request import printable_request, secret_environment_names, warn_secret_environment
+
+    warn_secret_environment(job)  # a SageMaker job's secret-looking Environment names, once
     if own.dry_run:
-        print(json.dumps(job.request, indent=2, default=str))
+        print(json.dumps(printable_request(job.request), indent=2, default=str))
         where = "this machine" if job.is_local else f"SageMaker in {job.region}"
-        print(f"Dry run: nothing sent. Would run {job.kind} job {job.job_name} on {where}.", file=sys.stderr)
+        hidden = secret_environment_names(job)
+        shown = f" Environment values shown as {REDACTED}: {', '.join(hidden)}." if hidden else ""
+        print(f"Dry run: nothing sent. Would run {job.kind} job {job.job_name} on {where}.{shown}", file=sys.stderr)
         return EXIT_OK
     if job.is_local:
         return run_local(job, prog, asynchronous=spec.async_execution)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from graphstorm_provider.aws_env import REDACTED, looks_secret
+from graphstorm_provider.jobs.request import printable_request
 
 if TYPE_CHECKING:
     from graphstorm_provider.jobs.request import JobRequest
@@ -144,12 +144,8 @@ def write_config_files(job: JobRequest, opt_ml: OptMl) -> None:
         (opt_ml.processing_config / "resourceconfig.json").write_text(resources)
         # SageMaker's file holds the whole request; a secret-looking Environment value stays out of
         # the file (the job has it as a variable): the work directory is kept after a failure.
-        environment = {
-            name: REDACTED if looks_secret(name) else value
-            for name, value in (job.request.get("Environment") or {}).items()
-        }
         (opt_ml.processing_config / "processingjobconfig.json").write_text(
-            json.dumps({**job.request, "Environment": environment}, indent=2, default=str)
+            json.dumps(printable_request(job.request), indent=2, default=str)
         )
 
 

@@ -7,12 +7,23 @@ URIs the step produces. The SageMaker backend sends ``request`` as it is; the lo
 backend emulates SageMaker from the same ``request`` (entry point, arguments,
 environment, inputs, instance count); the compose backend renders one service per
 host from it. Nothing about a job is kept anywhere else.
+
+The request holds the job's ``Environment`` values as SageMaker needs them, secrets included;
+whatever shows a request (``gs-sagemaker --dry-run``, the local emulation's
+``processingjobconfig.json``) shows :func:`printable_request` instead.
 """
 
 from __future__ import annotations
 
+import copy
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from graphstorm_provider.aws_env import REDACTED, looks_secret
+
+log = logging.getLogger(__name__)
 
 JobKind = Literal["processing", "training"]
 # The request key that holds the job name, per kind.
@@ -90,3 +101,56 @@ class JobRequest:
     def xcom_value(self) -> dict[str, str]:
         """Summarise the job for an operator's return value: the job name and every output URI."""
         return {"job_name": self.job_name, **self.outputs}
+
+
+def printable_request(request: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    Return a copy of ``request`` fit to print, log or write to a file.
+
+    Secret-looking ``Environment`` values (:func:`~graphstorm_provider.aws_env.looks_secret`)
+    are :data:`~graphstorm_provider.aws_env.REDACTED`; everything else is as sent. The one
+    function for that: the request itself is left as it is (SageMaker needs the values).
+    """
+    printable = copy.deepcopy(dict(request))
+    environment = printable.get("Environment")
+    if isinstance(environment, Mapping):
+        printable["Environment"] = {
+            name: REDACTED if looks_secret(str(name)) else value for name, value in environment.items()
+        }
+    return printable
+
+
+def secret_environment_names(job: JobRequest) -> list[str]:
+    """Return the names in ``job``'s ``Environment`` whose values look secret, in request order."""
+    return [name for name in job.environment if looks_secret(name)]
+
+
+def warn_secret_environment(
+    job: JobRequest, logger: logging.Logger | logging.LoggerAdapter[Any] | None = None
+) -> list[str]:
+    """
+    Log one warning naming the secret-looking ``Environment`` variables of a SageMaker job.
+
+    SageMaker keeps a job's Environment in plain text and returns it from ``Describe*Job`` to
+    whoever may describe the job. A local job stays on this machine: no warning. Return the
+    names warned about (empty: none).
+
+    :param logger: Where to warn (an operator's task log); default this module's logger.
+    """
+    if job.is_local:
+        return []
+    names = secret_environment_names(job)
+    if names:
+        (logger or log).warning(
+            "The environment of SageMaker %s job %s sets %s, whose %s look%s secret: SageMaker stores "
+            "Environment values in plain text and shows them to whoever may describe the job "
+            "(Describe%sJob). Keep secrets in a secrets manager (AWS Secrets Manager, SSM Parameter "
+            "Store) and pass their names instead.",
+            job.kind,
+            job.job_name,
+            ", ".join(names),
+            "values" if len(names) > 1 else "value",
+            "" if len(names) > 1 else "s",
+            "Training" if job.kind == "training" else "Processing",
+        )
+    return names

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime
 import importlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -34,6 +34,7 @@ from graphstorm_provider.operators.init_defaults import fills_default_args, init
 from graphstorm_provider.operators.links import OPERATOR_LINKS
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.sdk import Context
 
     from graphstorm_provider.execution.runners import JobRunner
@@ -327,6 +328,26 @@ class GraphStormBaseOperator(BaseOperator):
         self._sagemaker: SageMakerBackend | None = None
         self._runner: JobRunner | None = None
 
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: jinja2.Environment,
+        seen_oids: set[int],
+    ) -> None:
+        """
+        Render as Airflow does, then register the environment's secret-looking values with the masker.
+
+        Airflow stores the rendered fields (the UI's rendered-template view) right after this, and
+        calls this method for a mapped task too (``render_template_fields`` it does not).
+        """
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        if parent is self:
+            from graphstorm_provider.operators.connection import mask_environment_values
+
+            mask_environment_values(self.sm_estimator_parameters)
+
     # ------------------------------------------------------------------ spec
     @classmethod
     def spec_class(cls) -> type[JobSpec]:
@@ -395,11 +416,16 @@ class GraphStormBaseOperator(BaseOperator):
         from graphstorm_provider.jobs.errors import JobSpecError
 
         try:
-            return self.build_job(context=context)
+            job = self.build_job(context=context)
         except JobSpecError as err:
             from airflow.providers.common.compat.sdk import AirflowFailException
 
             raise AirflowFailException(str(err)) from err
+        from graphstorm_provider.jobs.request import warn_secret_environment
+
+        # In the task log, once per task start, not per build (execute_complete builds too).
+        warn_secret_environment(job, self.log)
+        return job
 
     def _check_interval_or_fail(self) -> int:
         """``check_interval``, else ``[graphstorm] check_interval``, else the default; a bad value fails without retries."""

@@ -1,13 +1,18 @@
-"""An Airflow AWS connection as ``AWS_*`` environment variables for local and compose runs."""
+"""
+An Airflow AWS connection as ``AWS_*`` environment variables for local and compose runs.
+
+Also what the operators register with Airflow's secrets masker: the connection's credentials, and
+the secret-looking values of a job's ``environment`` (:func:`mask_environment_values`).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from graphstorm_provider.aws_env import CREDENTIAL_VARIABLES
+from graphstorm_provider.aws_env import CREDENTIAL_VARIABLES, looks_secret
 
 if TYPE_CHECKING:
     from botocore.credentials import ReadOnlyCredentials
@@ -28,6 +33,36 @@ def mask_secrets(values: Iterable[str | None]) -> None:
     for value in values:
         if value:
             mask_secret(value)
+
+
+def mask_environment_values(sm_estimator_parameters: Any) -> None:
+    """
+    Register the secret-looking values of the job's ``environment`` with Airflow's secrets masker.
+
+    ``sm_estimator_parameters`` as rendered (a dict, or the launch scripts' ``"k=v ..."`` string);
+    its ``environment`` (training) or ``env`` (processing) entries whose names
+    :func:`~graphstorm_provider.aws_env.looks_secret` are registered. The operators call this once
+    their fields are rendered, before Airflow stores the rendered fields (the UI's rendered-template
+    view) and before anything is logged: Airflow masks values under a sensitive-looking dict key by
+    itself, but not inside a string nor under names outside its list (``GITHUB_CREDENTIALS``).
+    Parameters that do not parse register nothing (the task fails at start, naming them).
+    """
+    from graphstorm_provider.jobs.sm_params import normalise_sm_parameters, rendered_literal
+
+    try:
+        params = normalise_sm_parameters(sm_estimator_parameters)
+    except (ValueError, TypeError):
+        return
+    for key in ("environment", "env"):
+        environment = params.get(key)
+        if isinstance(environment, str):  # a rendered dict param: "{'DB_PASSWORD': '...'}"
+            environment = rendered_literal(environment)
+        if isinstance(environment, Mapping):
+            mask_secrets(
+                str(value)
+                for name, value in environment.items()
+                if isinstance(name, str) and looks_secret(name) and isinstance(value, (str, int, float))
+            )
 
 
 def touches_aws(job: JobRequest) -> bool:

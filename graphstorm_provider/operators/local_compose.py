@@ -15,7 +15,7 @@ that use this operator parse fast.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -24,6 +24,7 @@ from graphstorm_provider.operators import assets as _assets
 from graphstorm_provider.operators.init_defaults import PARAM_NAMES_ATTRIBUTE, refuse_argument
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.sdk import Context
 
     from graphstorm_provider.execution.runners import JobRunner
@@ -163,6 +164,21 @@ class LocalComposeOperator(BaseOperator):
         self.skip_if_complete = skip_if_complete
         self._runner: JobRunner | None = None
         self._job: JobRequest | None = None
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: jinja2.Environment,
+        seen_oids: set[int],
+    ) -> None:
+        """Render as Airflow does, then register the environment's secret-looking values (as the step operators)."""
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        if parent is self and isinstance(self.job_params, Mapping):
+            from graphstorm_provider.operators.connection import mask_environment_values
+
+            mask_environment_values(self.job_params.get("sm_estimator_parameters"))
 
     def build_job(self) -> JobRequest:
         """
