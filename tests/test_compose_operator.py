@@ -136,3 +136,30 @@ def test_connection_credentials_go_to_the_compose_environment_only(monkeypatch):
     assert env["AWS_SECRET_ACCESS_KEY"] == "connection-secret"
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5999"
     assert connection_env(None, "us-east-1") == {}
+
+
+class _TaskInstance:
+    """What ``jobs.naming.task_identity`` reads from a context's ``ti``."""
+
+    def __init__(self, try_number: int) -> None:
+        self.dag_id, self.task_id, self.run_id, self.map_index = "d", "train", "manual__2024-01-01", -1
+        self.try_number = try_number
+
+
+def test_each_attempt_of_a_task_instance_builds_the_job_name_a_step_operator_would(tmp_path):
+    # One name per task instance, as GSTrainOperator's (jobs/naming.py): a retry finds its own job
+    # (the step cache announces a job as this task's own only under that name), and two task
+    # instances never share one. Without a task instance (run by hand): the prefix and a timestamp.
+    from graphstorm_provider.jobs import naming
+    from graphstorm_provider.operators.train import GSTrainOperator
+
+    kwargs = {**TRAIN, "model_artifact_s3": f"file://{tmp_path}/model/"}
+    op = LocalComposeOperator(task_id="train", step="train", task_name="acm-train", **kwargs)
+    first, retry = (op.build_job(context={"ti": _TaskInstance(n)}).job_name for n in (1, 2))
+    step_operator = GSTrainOperator(task_id="train", instance_type="local", task_name="acm-train", role="r", **kwargs)
+    assert first == retry == step_operator.build_job(context={"ti": _TaskInstance(1)}).job_name
+    other = _TaskInstance(1)
+    other.run_id = "manual__2024-01-02"
+    assert op.build_job(context={"ti": other}).job_name != first
+    assert naming.is_attempt_of(first, first)
+    assert op.build_job().job_name.startswith("acm-train-20")

@@ -246,6 +246,28 @@ def test_a_step_cache_hit_returns_the_producing_jobs_metrics_and_announces_nothi
     assert events[AssetAlias("graphstorm-model")].asset_alias_events == []
 
 
+def test_a_step_cache_hit_on_this_task_instances_own_job_announces_its_outputs(tmp_path, fake_run, monkeypatch):
+    """A retry after its own job completed: the job's outputs are announced, as a step operator's are."""
+    from types import SimpleNamespace
+
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
+    from graphstorm_provider.jobs import naming
+
+    model = f"file://{tmp_path}/model/"
+    ti = SimpleNamespace(dag_id="d", task_id="train", run_id="manual__1", map_index=-1)
+    op = LocalComposeOperator(task_id="train", step="train", skip_if_complete=True, **local_train(tmp_path))
+    own_name = op.build_job(context={"ti": ti}).job_name  # this task instance's, in every attempt
+    hit = {"job_name": naming.attempt_name(own_name, 2), "model_artifact_s3": model}
+    monkeypatch.setattr("graphstorm_provider.operators.guards.before_launch", lambda operator, job: hit)
+    events = OutletEventAccessors()
+    result = op.execute(context={"outlet_events": events, "ti": ti})
+    assert result["job_name"] == hit["job_name"]
+    assert fake_run == []
+    [event] = events[AssetAlias("graphstorm-model")].asset_alias_events
+    assert event.dest_asset_key.uri.rstrip("/") == model.rstrip("/")
+
+
 def test_the_outlets_are_the_steps_aliases_all_compose_steps_when_the_step_is_templated():
     from graphstorm_provider.operators.assets import alias_names
 

@@ -180,13 +180,27 @@ class LocalComposeOperator(BaseOperator):
 
             mask_environment_values(self.job_params.get("sm_estimator_parameters"))
 
-    def build_job(self) -> JobRequest:
+    def build_job(self, context: Context | None = None) -> JobRequest:
         """
         Return the job request, rendered by the step's spec with ``instance_type='local'``.
 
-        Raises ``ValueError`` for a step that names no compose step, ``JobSpecError`` for a bad
-        or unknown parameter of the step.
+        Its name is the task instance's, as a step operator's (``jobs.naming``: ``task_name`` or the
+        step's default, plus a hash of dag_id, task_id, run_id, map_index), the same in every attempt;
+        without a task instance in ``context``, that prefix plus a UTC timestamp. Raises
+        ``ValueError`` for a step that names no compose step, ``JobSpecError`` for a bad or unknown
+        parameter of the step.
         """
+        spec = self._local_spec()
+        job_name = None
+        if context is not None:
+            from graphstorm_provider.jobs import naming
+
+            if (identity := naming.task_identity(context)) is not None:
+                job_name = naming.task_job_name(spec.task_name or spec.default_job_base(), identity)
+        return spec.build(job_name)
+
+    def _local_spec(self) -> JobSpec:
+        """The job spec: ``spec`` made local, or the (rendered) step's spec of the step's parameters."""
         if self.spec is not None:
             spec = self.spec
             changes: dict[str, Any] = {}
@@ -194,7 +208,7 @@ class LocalComposeOperator(BaseOperator):
                 changes["instance_type"] = "local"
             if self.instance_count is not None:
                 changes["instance_count"] = self.instance_count
-            return (dataclasses.replace(spec, **changes) if changes else spec).build()
+            return dataclasses.replace(spec, **changes) if changes else spec
         step_spec = spec_class(self.step)
         names = [f.name for f in dataclasses.fields(step_spec)]
         if unknown := sorted(set(self.job_params) - set(names)):
@@ -215,7 +229,7 @@ class LocalComposeOperator(BaseOperator):
         from graphstorm_provider.operators.preflight import with_manifest_opt_out
 
         params = with_manifest_opt_out(params, self.require_input_manifests, step_spec.kind)
-        return step_spec(**params).build()
+        return step_spec(**params)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.common.compat.sdk import AirflowFailException
@@ -225,7 +239,7 @@ class LocalComposeOperator(BaseOperator):
         if error := compose_options_error(self.gpus, self.shm_size, self.timeout, timeout_name="timeout"):
             raise AirflowFailException(error)
         try:
-            job = self.build_job()
+            job = self.build_job(context)
         except ValueError as err:  # bad input (JobSpecError, no such step) fails without retries: it would fail again
             raise AirflowFailException(str(err)) from err
         self._job = job
@@ -237,10 +251,11 @@ class LocalComposeOperator(BaseOperator):
         if (cached := before_launch(self, job)) is not None:  # input manifests, step cache
             from graphstorm_provider.jobs import naming
 
-            # A hit completes the task as the producing job did (its results). Unlike a step operator's,
-            # these job names are not the task instance's (a timestamp), so no producing job is this
-            # task's own: its outputs were announced when they landed, not again (GraphStormBaseOperator).
-            return self.job_completed(context, naming.renamed(job, cached["job_name"]), announce=False)
+            # A hit completes the task as the producing job did (its results). Its outputs are announced
+            # only when that job was this task instance's own (a retry after the job completed), as
+            # GraphStormBaseOperator does: another run's output was announced when it landed.
+            own = naming.is_attempt_of(cached["job_name"], job.job_name)
+            return self.job_completed(context, naming.renamed(job, cached["job_name"]), announce=own)
         run_here(
             self,
             job,
