@@ -200,7 +200,7 @@ class LocalComposeOperator(BaseOperator):
         return spec.build(job_name)
 
     def _local_spec(self) -> JobSpec:
-        """The job spec: ``spec`` made local, or the (rendered) step's spec of the step's parameters."""
+        """Return the job spec: ``spec`` made local, or the (rendered) step's spec of the step's parameters."""
         if self.spec is not None:
             spec = self.spec
             changes: dict[str, Any] = {}
