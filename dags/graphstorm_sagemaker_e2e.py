@@ -9,7 +9,8 @@ an optional ``endpoint_url``.
 Everything lives under ``<base_uri>/<YYYYMMDD>/`` - the run's logical date (its run id when it has
 none) - and each step writes into a folder of its own run (``model/1/``, ``model/2/`` after a
 clear; a retry renders the same folder, so it re-attaches to the job still running), handed on
-through XCom. Job names carry the date too (``gs-sm-train-20260105-<timestamp>``).
+through XCom. Job names carry the date too (``gs-sm-train-20260105-<hash of the task instance>``, the same in every
+try, so a retry finds its job).
 
 Tasks
 -----
