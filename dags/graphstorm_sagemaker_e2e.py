@@ -6,11 +6,12 @@ jobs) on ``ml.*`` instances with your GraphStorm image (``image_url``, on ECR) a
 worker slot. The AWS connection ``aws_default`` supplies credentials, region and (in its extra)
 an optional ``endpoint_url``.
 
-Everything lives under ``<base_uri>/<YYYYMMDD>/`` - the run's logical date (its run id when it has
-none) - and each step writes into a folder of its own run (``model/1/``, ``model/2/`` after a
-clear; a retry renders the same folder, so it re-attaches to the job still running), handed on
-through XCom. Job names carry the date too (``gs-sm-train-20260105-<hash of the task instance>``, the same in every
-try, so a retry finds its job).
+Everything lives under ``<base_uri>/<run key>/``: the run's logical date (``YYYYMMDD`` at
+midnight, else ``YYYYMMDDTHHMMSS``; its run id when it has none). Each step writes into a folder
+of its own run (``model/1/``, ``model/2/`` after a clear; a retry renders the same folder, so it
+re-attaches to the job still running), handed on through XCom. Job names carry the run key too
+(``gs-sm-train-20260105T103000-<hash of the task instance>``, the same in every try, so a retry
+finds its job).
 
 Tasks
 -----

@@ -4,7 +4,7 @@ Each weekly run reads that week's raw graph from ``<base_uri>/input/<ds_nodash>/
 everything under ``<base_uri>/<ds_nodash>/`` - named by the run's logical date, never by when it
 was triggered - so ``airflow backfill create --dag-id graphstorm_weekly_retrain --from-date ...
 --to-date ...`` writes one prefix per week, and job names carry the date as well
-(``gs-weekly-train-20260105-<hash of the task instance>``): backfilled weeks never collide.
+(``gs-weekly-train-20260104-<hash of the task instance>``): backfilled weeks never collide.
 
 Tasks
 -----

@@ -2,7 +2,7 @@
 The digest of a job's request: what the step cache compares (``skip_if_complete``).
 
 Two requests are "the same job" when their canonical forms are equal: the boto3 request minus the
-job name (unique per run: timestamped, or ``-aN`` for a later attempt) and minus the digest itself.
+job name (per task instance for the operators, timestamped in the CLI, ``-aN`` for a later attempt) and minus the digest itself.
 The spec renders the digest into the request's ``Environment`` as :data:`REQUEST_DIGEST_ENV`; the
 entry points copy it into the ``_manifest.json`` they write last (``request_digest``), so an
 output prefix says which request produced it. Pure functions; JSON and hashlib only.
