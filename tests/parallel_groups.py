@@ -7,7 +7,8 @@ these tests build images and look for leftovers by name. Everything else a test 
 own: a free port, a temporary folder, a private /dev/shm for each local job (gsentry.isolation).
 
 The groups are made by a scheduler of our own (:class:`ModuleGroupScheduling`, chosen by the
-conftest's ``pytest_xdist_make_scheduler`` for ``--dist loadgroup``), from each test's id alone: the
+conftest's ``pytest_xdist_make_scheduler`` for ``--dist loadgroup`` and every other mode that runs a
+test on one worker, a plain ``-n 2`` included), from each test's id alone: the
 controller that schedules has collected nothing. pytest-xdist's own ``loadgroup`` reads an
 ``@group`` suffix its workers append to ``item._nodeid``; pytest 9.2 computes ``nodeid`` from
 ``_id`` instead, so that suffix never arrives and every test was a unit of its own.
@@ -55,8 +56,13 @@ class ModuleGroupScheduling(LoadScopeScheduling):
         return group_of(nodeid)
 
 
+# pytest-xdist modes that run each test once, on one worker: ours replaces them all, so a plain
+# ``pytest -n 2`` (xdist's default ``load``) keeps the container modules on one worker too.
+_ONE_WORKER_PER_TEST = frozenset({"load", "loadscope", "loadfile", "loadgroup", "worksteal"})
+
+
 def make_scheduler(config: pytest.Config, log: object) -> ModuleGroupScheduling | None:
-    """The scheduler for ``--dist loadgroup``; ``None`` (pytest-xdist's own choice) for any other mode."""
-    if config.getvalue("dist") != "loadgroup":
+    """Our scheduler whenever tests are spread over workers; ``None`` (pytest-xdist's choice) otherwise (``each``)."""
+    if config.getvalue("dist") not in _ONE_WORKER_PER_TEST:
         return None
     return ModuleGroupScheduling(config, log)  # type: ignore[arg-type]

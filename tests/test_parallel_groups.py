@@ -17,13 +17,16 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 from tests.parallel_groups import CONTAINER_FIXTURES, CONTAINER_GROUP, CONTAINER_MODULES, group_of
 
 ROOT = Path(__file__).resolve().parents[1]
-# A module that starts the engine names it as an argv element, probes it, or takes a container
-# fixture as a test's or fixture's parameter.
+# A module that starts the engine names it (or docker, or a compose tool) as an argv element,
+# probes it, runs the compose runner, or takes a container fixture as a test's or fixture's parameter.
 _REACHES_PODMAN = re.compile(
-    r"""\[\s*["']podman["']|engine_unavailable_reason\(|which\(["']podman["']\)"""
+    r"""\[\s*["'](?:podman|docker)[-\w]*["']|engine_unavailable_reason\(|which\(["']podman["']\)"""
+    r"""|ComposeJobRunner\("""
     rf"""|def \w+\([^)]*\b(?:{"|".join(sorted(CONTAINER_FIXTURES))})\b"""
 )
 _DUMP_PLUGIN = """
@@ -102,8 +105,14 @@ def pytest_runtest_protocol(item, nextitem):
 """
 
 
-def test_the_workers_run_each_module_whole_and_every_container_module_on_one_worker(tmp_path):
-    # The README's test command, with a plugin that records where each test went instead of running it.
+@pytest.mark.parametrize(
+    "dist",
+    [["--dist", "loadgroup"], [], ["--dist", "load"]],
+    ids=["the test command's --dist loadgroup", "-n alone", "--dist load"],
+)
+def test_the_workers_run_each_module_whole_and_every_container_module_on_one_worker(tmp_path, dist):
+    # The README's test command (and a plain ``pytest -n 2``), with a plugin that records where each
+    # test went instead of running it.
     assert "--dist loadgroup" in (ROOT / "scripts" / "run_tests.sh").read_text()
     (tmp_path / "record_plugin.py").write_text(_RECORD_PLUGIN)
     record = tmp_path / "record"
@@ -113,26 +122,8 @@ def test_the_workers_run_each_module_whole_and_every_container_module_on_one_wor
         "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
         "RECORD_DIR": str(record),
     }
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-n",
-            "2",
-            "--dist",
-            "loadgroup",
-            "-p",
-            "record_plugin",
-            "-p",
-            "no:cacheprovider",
-        ],  # fmt: skip
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    argv = [sys.executable, "-m", "pytest", "-n", "2", *dist, "-p", "record_plugin", "-p", "no:cacheprovider"]
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     workers_of: dict[str, set[str]] = defaultdict(set)
     for worker_file in record.iterdir():
         for module in worker_file.read_text().split():

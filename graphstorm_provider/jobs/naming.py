@@ -75,6 +75,12 @@ def task_job_name(prefix: str, identity: TaskIdentity) -> str:
     return f"{clean}-{digest}"
 
 
+def job_name_for(prefix: str, context: Any) -> str | None:
+    """Return the task instance's job name under ``prefix`` (:func:`task_job_name`); ``None`` without one in ``context``."""
+    identity = task_identity(context) if context is not None else None
+    return None if identity is None else task_job_name(prefix, identity)
+
+
 def attempt_name(base: str, attempt: int) -> str:
     """Return the job name of the ``attempt``-th job under ``base``: ``base``, ``base-a2``, ``base-a3``..."""
     if not 1 <= attempt <= MAX_JOB_ATTEMPTS:

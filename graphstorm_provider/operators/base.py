@@ -391,14 +391,10 @@ class GraphStormBaseOperator(BaseOperator):
         """
         kwargs = self.spec_kwargs()
         spec = self.spec_class()(**kwargs)
-        # --- deterministic job name (jobs/naming.py) ---
-        if job_name is None and context is not None:
+        if job_name is None:  # the task instance's, the same in every try (jobs/naming.py)
             from graphstorm_provider.jobs import naming
 
-            identity = naming.task_identity(context)
-            if identity is not None:
-                job_name = naming.task_job_name(spec.task_name or spec.default_job_base(), identity)
-        # --- end deterministic job name ---
+            job_name = naming.job_name_for(spec.task_name or spec.default_job_base(), context)
         job = spec.build(job_name)
         # [quiet-logs] Only a job that reaches AWS looks the connection up (its region, if any).
         from graphstorm_provider.operators.connection import touches_aws

@@ -190,14 +190,10 @@ class LocalComposeOperator(BaseOperator):
         ``ValueError`` for a step that names no compose step, ``JobSpecError`` for a bad or unknown
         parameter of the step.
         """
-        spec = self._local_spec()
-        job_name = None
-        if context is not None:
-            from graphstorm_provider.jobs import naming
+        from graphstorm_provider.jobs import naming
 
-            if (identity := naming.task_identity(context)) is not None:
-                job_name = naming.task_job_name(spec.task_name or spec.default_job_base(), identity)
-        return spec.build(job_name)
+        spec = self._local_spec()
+        return spec.build(naming.job_name_for(spec.task_name or spec.default_job_base(), context))
 
     def _local_spec(self) -> JobSpec:
         """Return the job spec: ``spec`` made local, or the (rendered) step's spec of the step's parameters."""
