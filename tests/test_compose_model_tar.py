@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
 import sys
 import tarfile
 import time
@@ -283,3 +284,122 @@ def test_two_host_model_tar_holds_every_hosts_sparse_embeddings(compose_tool, jo
     packed = archive_digests(archive)
     assert sorted(packed) == sorted(expected)
     assert packed == expected  # byte for byte what the model folder's manifest lists
+
+
+# --- packing on the host: no symlinked folder followed, a stop ends it (no engine needed) ------------------
+def model_folder(root: Path, files: int = 1) -> Path:
+    folder = root / "model"
+    (folder / "nested").mkdir(parents=True)
+    for i in range(files):
+        (folder / "nested" / f"shard{i}.bin").write_bytes(bytes([i % 256]) * 1000)
+    return folder
+
+
+def test_a_symlinked_model_folder_is_refused_not_followed_on_the_host(tmp_path):
+    """docker's `cp` (without -L) copies a symlinked /opt/ml/model as the link: its target is a host path."""
+    from graphstorm_provider.execution.sm_output import upload_archive
+    from graphstorm_provider.execution.staging import Stager, StagingError
+
+    host = model_folder(tmp_path / "host")  # stands for /etc or any other host folder
+    (tmp_path / "scratch").mkdir()
+    link = tmp_path / "scratch" / "model"
+    link.symlink_to(host, target_is_directory=True)
+    out = tmp_path / "sm-out"
+    with pytest.raises(StagingError, match="symbolic link"):
+        upload_archive(link, f"file://{out}/job/output/model.tar.gz", Stager({}), tmp_path / "scratch")
+    assert files_under(out) == []
+    assert sorted(p.name for p in (tmp_path / "scratch").iterdir()) == ["model"]
+
+
+def test_links_inside_the_model_folder_are_packed_as_links(tmp_path):
+    from graphstorm_provider.execution.sm_output import upload_archive
+    from graphstorm_provider.execution.staging import Stager
+
+    host = model_folder(tmp_path / "host")
+    folder = model_folder(tmp_path / "job")
+    (folder / "elsewhere").symlink_to(host, target_is_directory=True)
+    (tmp_path / "scratch").mkdir()
+    archive = tmp_path / "sm-out" / "model.tar.gz"
+    assert upload_archive(folder, archive.as_uri(), Stager({}), tmp_path / "scratch")
+    with tarfile.open(archive) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert sorted(members) == ["elsewhere", "nested", "nested/shard0.bin"]
+    assert members["elsewhere"].issym()
+    assert members["elsewhere"].linkname == str(host)
+
+
+def test_a_stop_during_packing_ends_it_and_leaves_no_archive(tmp_path):
+    from graphstorm_provider.execution.sm_output import upload_archive
+    from graphstorm_provider.execution.staging import Stager, StagingCancelled
+
+    folder = model_folder(tmp_path / "job", files=50)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    archive = tmp_path / "sm-out" / "model.tar.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(b"an earlier attempt's archive")
+    checks = {"n": 0}
+
+    def cancelled() -> bool:
+        checks["n"] += 1
+        return checks["n"] > 3  # a few members go in, then the job is stopped
+
+    with pytest.raises(StagingCancelled):
+        upload_archive(folder, archive.as_uri(), Stager({}), scratch, cancelled=cancelled)
+    assert checks["n"] <= 6  # stopped within the member it was set in, not after packing all 51
+    assert archive.read_bytes() == b"an earlier attempt's archive"
+    assert list(scratch.iterdir()) == []
+    assert files_under(archive.parent) == ["model.tar.gz"]
+
+
+def test_the_compose_runner_stops_packing_when_it_is_stopped(tmp_path, monkeypatch):
+    """`on_kill` while the leader's folder is packed: the runner's stop flag ends the packing at the next member."""
+    from graphstorm_provider.execution.compose_runner import ComposeJobError, ComposeJobRunner
+    from graphstorm_provider.execution.compose_tool import ComposeTool
+
+    out = tmp_path / "sm-out"
+    job = model_job("graphstorm:sm", unique("gs-mtar-stop"), f"file://{out}/")
+    runner = ComposeJobRunner(job, log=lambda line: None, work_dir=tmp_path / "work")
+    runner.tool = ComposeTool(("podman", "compose"), "podman")
+    runner.work_dir.mkdir(parents=True)
+
+    def engine_cp(argv, timeout):  # `<engine> cp <leader>:/opt/ml/model <copy>`: a big folder
+        assert argv[1] == "cp"
+        model_folder(Path(argv[-1]).parent, files=50)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(runner, "_run", engine_cp)
+    added: list[str] = []
+    addfile = tarfile.TarFile.addfile
+
+    def add_then_stop(tar, tarinfo, fileobj=None):
+        added.append(tarinfo.name)
+        if len(added) == 2:
+            runner._stop_reason = "stopped"
+            runner._stop.set()  # what stop() (on_kill) sets; its teardown has nothing to do here
+        return addfile(tar, tarinfo, fileobj)
+
+    monkeypatch.setattr(tarfile.TarFile, "addfile", add_then_stop)
+    with pytest.raises(ComposeJobError, match="was stopped"):
+        runner._upload_model()
+    assert len(added) == 2
+    assert files_under(out) == []
+    assert_no_scratch_left(runner.work_dir)
+
+
+def test_a_live_run_with_the_same_job_name_is_named_as_such(tmp_path, monkeypatch):
+    """A retry reuses its job name: the clash says a run with that name is still live, not to rename this one."""
+    from graphstorm_provider.execution.compose_runner import ComposeJobError, ComposeJobRunner
+    from graphstorm_provider.execution.compose_tool import ComposeTool
+
+    job = model_job("graphstorm:sm", unique("gs-mtar-live"), f"file://{tmp_path}/")
+    runner = ComposeJobRunner(job, work_dir=tmp_path / "work")
+    runner.tool = ComposeTool(("podman", "compose"), "podman")
+    monkeypatch.setattr(runner, "_state", lambda host: ("running", None, ""))
+    monkeypatch.setattr(runner, "_remove_by_name", lambda quiet: pytest.fail("a live run's containers were removed"))
+    with pytest.raises(ComposeJobError, match="already running") as clash:
+        runner._clear_leftovers()
+    message = str(clash.value)
+    assert "another job/task name" not in message
+    assert "still live" in message
+    assert "earlier try of this task" in message

@@ -330,15 +330,18 @@ class ComposeJobRunner:
         """
         Remove stopped leftovers of an earlier run with this job name; refuse to touch live ones.
 
-        A running container with one of our names belongs to a run that is still going
-        (same job name twice): removing it would kill that run, so this run fails instead.
+        A running container with one of our names belongs to a run that is still going (the same job
+        name: every try of a task instance reuses its job name, so e.g. an earlier try that was not
+        stopped): removing it would kill that run, so this run fails instead.
         """
         live = [h for h in self.hosts if self._state(h)[0] == "running"]
         if live:
             names = ", ".join(self.containers[h] for h in live)
             raise ComposeJobError(
-                f"containers {names} are already running: another run of job {self.job.job_name} "
-                "is in progress (give this run another job/task name)",
+                f"containers {names} are already running: a run with job name {self.job.job_name} is still live "
+                "(e.g. an earlier try of this task still running: every try reuses the job name), and this run "
+                f"leaves it alone; wait for it to end or stop it (`{self._tool.engine} rm -f "
+                f"{' '.join(self.containers[h] for h in live)}`), then retry the task",
                 exit_code=1,
             )
         self._remove_by_name(quiet=True)
@@ -529,7 +532,8 @@ class ComposeJobRunner:
                     exit_code=proc.returncode or 1,
                 )
             try:
-                packed = upload_archive(copy, self.model_uri, Stager(self.env, cancelled=self._stop.is_set), scratch)
+                stopped = self._stop.is_set  # stop() (on_kill) ends the packing at the next member or block
+                packed = upload_archive(copy, self.model_uri, Stager(self.env, cancelled=stopped), scratch, stopped)
             except StagingCancelled:
                 self._raise_if_stopped()
                 raise

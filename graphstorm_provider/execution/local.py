@@ -509,7 +509,7 @@ class LocalJobRunner:
         # Training: SageMaker packs /opt/ml/model and /opt/ml/output/data (sm_output; an empty folder: no archive).
         for folder, archive in ((opt_ml.model, MODEL_ARCHIVE), (opt_ml.output_data, OUTPUT_ARCHIVE)):
             uri = self._archives.get(archive)
-            if uri and upload_archive(folder, uri, stager, work_dir):
+            if uri and upload_archive(folder, uri, stager, work_dir, cancelled=lambda: self._stop_requested):
                 self.log.info("uploaded %s", uri)
                 uploaded.append(uri)
         return uploaded

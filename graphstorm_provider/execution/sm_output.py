@@ -16,9 +16,12 @@ job name (letters, digits, hyphens): whatever the name says, nothing is written 
 
 from __future__ import annotations
 
+import io
+import os
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from graphstorm_provider.jobs.validation import JOB_NAME_MAX, JOB_NAME_RE
 from graphstorm_provider.uris import UriError, parse_uri
@@ -60,19 +63,71 @@ def archive_uri(job: JobRequest, archive: str) -> str | None:
     return uri
 
 
-def upload_archive(folder: Path, uri: str, stager: Stager, scratch: Path) -> bool:
+def upload_archive(
+    folder: Path, uri: str, stager: Stager, scratch: Path, cancelled: Callable[[], bool] | None = None
+) -> bool:
     """
     Pack ``folder`` (its entries at the archive's top) as ``scratch/<archive name>`` and write it to ``uri``.
 
     Return False, writing nothing, when ``folder`` is missing or empty: the entry points upload their
     artifacts themselves, so an empty folder is no archive in the user's bucket. The archive is
-    complete before it is written, so ``uri`` never holds a partial one from this run.
+    complete before it is written, and ``uri`` is written whole or not at all (an S3 put; a ``file://``
+    copy renamed into place), so ``uri`` never holds a partial one.
+
+    ``folder`` itself is never followed when it is a symbolic link (:class:`~.staging.StagingError`): a
+    container's ``/opt/ml/model`` copied out as a link (``docker cp`` without ``-L``) points at a path
+    of the host. Links inside the folder are packed as links. ``cancelled`` (the runner's stop flag) is
+    checked before every member and between blocks of the compressed output: once it is set, packing
+    ends with :class:`~.staging.StagingCancelled` and the partial archive is removed.
     """
+    from graphstorm_provider.execution.staging import StagingError
+
+    if folder.is_symlink():
+        raise StagingError(
+            f"{folder} is a symbolic link (to {os.readlink(folder)!r}), not a folder, so it is not packed as "
+            f"{uri} (what it points to would be read on this host, not in the job's container)"
+        )
     if not folder.is_dir() or not any(folder.iterdir()):
         return False
     tar_path = scratch / uri.rsplit("/", 1)[-1]
-    with tarfile.open(tar_path, "w:gz") as tar:
-        for path in sorted(folder.iterdir()):
-            tar.add(path, arcname=path.name)
-    stager.upload_file(tar_path, uri)
+    try:
+        with _CheckedWriter(tar_path, uri, cancelled) as out, tarfile.open(fileobj=out, mode="w:gz") as tar:
+
+            def member(info: tarfile.TarInfo) -> tarfile.TarInfo:
+                out.check(info.name)
+                return info
+
+            for path in sorted(folder.iterdir()):
+                tar.add(path, arcname=path.name, filter=member)
+        stager.upload_file(tar_path, uri)
+    finally:
+        tar_path.unlink(missing_ok=True)
     return True
+
+
+class _CheckedWriter(io.FileIO):
+    """
+    The archive's file: ``check`` raises :class:`~.staging.StagingCancelled` once ``cancelled()`` is true.
+
+    Every write checks too (a big member is compressed in many). Once stopped, later writes (gzip's
+    trailer as the archive is closed on the way out) are dropped: the file is removed anyway.
+    """
+
+    def __init__(self, path: Path, uri: str, cancelled: Callable[[], bool] | None) -> None:
+        super().__init__(path, "wb")
+        self._uri = uri
+        self._cancelled = cancelled or (lambda: False)
+        self._stopped = False
+
+    def check(self, what: str) -> None:
+        from graphstorm_provider.execution.staging import StagingCancelled
+
+        if not self._stopped and self._cancelled():
+            self._stopped = True
+            raise StagingCancelled(f"stopped while packing {what} for {self._uri}")
+
+    def write(self, data: Any) -> int:
+        self.check("the archive")
+        if self._stopped:
+            return len(data)
+        return super().write(data)

@@ -6,12 +6,18 @@ back to ``s3://`` or ``file://``. S3 is reached with boto3 using the job's envir
 credentials and endpoint the operator handed to the runner), so moto in tests and a real bucket in
 use take the same code path. boto3 is imported inside :func:`s3_client` only: this module is imported
 at DAG parse time through the operators.
+
+A ``file://`` file is written whole or not at all (:func:`copy_atomic`: a temporary name in the
+destination folder, then a rename), as an S3 put is: a copy that fails or is stopped in mid-write
+leaves the path as it was, e.g. the ``model.tar.gz`` an earlier attempt of the same task completed.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -86,6 +92,27 @@ def _inside(dest: Path, relative: str, uri: str) -> Path:
     return dest.joinpath(*parts)
 
 
+PARTIAL_MARK = ".partial-"  # in the temporary name of a file being copied: ``.<name>.partial-<random>``
+
+
+def copy_atomic(src: str | Path, dst: str | Path) -> None:
+    """
+    Copy the file ``src`` to ``dst`` (data and metadata, as ``shutil.copy2``) so that ``dst`` is never partial.
+
+    The copy goes to ``.<name>.partial-<random>`` beside ``dst`` and is renamed over ``dst`` when complete
+    (``os.replace``, atomic within one filesystem); on any error or interruption the temporary is removed
+    and ``dst`` is untouched. Only a SIGKILL mid-copy leaves the (hidden) temporary behind.
+    """
+    dst = Path(dst)
+    partial = dst.with_name(f".{dst.name}{PARTIAL_MARK}{uuid.uuid4().hex[:8]}")
+    try:
+        shutil.copy2(src, partial)
+        os.replace(partial, dst)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
 class Stager:
     """Downloads and uploads for one job; creates its S3 client on first use."""
 
@@ -122,14 +149,14 @@ class Stager:
     def _copy_in(self, loc: Location, dest: Path) -> int:
         src = loc.local_path
         if src.is_file():
-            shutil.copy2(src, dest / src.name)
+            copy_atomic(src, dest / src.name)
             return 1
         if not src.is_dir():
             raise StagingError(f"input {loc.uri!r} does not exist")
 
         def copy(src: str, dst: str) -> None:
             self._check(src)
-            shutil.copy2(src, dst)
+            copy_atomic(src, dst)
 
         shutil.copytree(src, dest, dirs_exist_ok=True, copy_function=copy)
         return sum(1 for p in src.rglob("*") if p.is_file())
@@ -204,8 +231,9 @@ class Stager:
         loc = parse_uri(uri)
         if loc.scheme == "file":
             loc.local_path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, loc.local_path)
+            copy_atomic(path, loc.local_path)
             return
+        # An S3 put is atomic: the object appears whole when the (multipart) upload completes.
         from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import ClientError
 
