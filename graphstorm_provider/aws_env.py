@@ -46,8 +46,21 @@ IDENTITY_VARIABLES: tuple[str, ...] = (
     "AWS_BEARER_TOKEN_BEDROCK",
 )
 
-# What in a variable's name says its value is a secret (DB_PASSWORD, API_TOKEN, ...).
-_SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL|API_KEY)", re.I)
+# What in a variable's name says its value is a secret (DB_PASSWORD, API_TOKEN, GITHUB_CREDENTIALS, ...):
+# one of these words, plural too, ending the name or followed by "_" (not TOKENIZERS_PARALLELISM).
+# Nothing is required before it, so GITHUBTOKEN counts too.
+_SECRET_WORD = re.compile(
+    r"(?:SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL|API_KEY)S?(?:_|$)", re.I
+)
+# What says the variable does not hold the secret but refers to one (DB_PASSWORD_SECRET_ARN,
+# AWS_WEB_IDENTITY_TOKEN_FILE): its last word ...
+_REFERENCE_WORD = re.compile(r"_(?:ARN|NAME|ID|FILE|PATH|DIR|REGION|URL|URI)$", re.I)
+# ... or is a setting about secrets (MAX_TOKENS, PASSWORD_MIN_LENGTH, HF_HUB_DISABLE_TOKEN): any of its words.
+_SETTING_WORD = re.compile(
+    r"(?:^|_)(?:MAX|MIN|NUM|LENGTH|LEN|COUNT|SIZE|LIMIT|DISABLE|DISABLED|ENABLE|ENABLED|TIMEOUT|TTL|EXPIRY|EXPIRATION)"
+    r"(?:_|$)",
+    re.I,
+)
 # What a file, a printed request (`--dry-run`) or Airflow's masker shows instead of such a value.
 REDACTED = "***"
 
@@ -56,8 +69,18 @@ def looks_secret(name: str) -> bool:
     """
     Tell whether variable ``name`` holds a secret by its name.
 
+    The AWS credential variables, and a name with a secret word (``SECRET``, ``TOKEN``,
+    ``PASSWORD``, ``PASSWD``, ``PASSPHRASE``, ``ACCESS_KEY``, ``PRIVATE_KEY``, ``CREDENTIAL``,
+    ``API_KEY``, plural too) followed by ``_`` or ending it: ``DB_PASSWORD``, ``GITHUB_CREDENTIALS``,
+    ``GS_TOKEN``, not ``TOKENIZERS_PARALLELISM``. Not a name that refers to a secret, ending in
+    ``_ARN``, ``_NAME``, ``_ID``, ``_FILE``, ``_PATH``, ``_DIR``, ``_REGION``, ``_URL``, ``_URI``
+    (``DB_PASSWORD_SECRET_ARN``), nor a setting about one, with a word such as ``MAX``, ``MIN``,
+    ``LENGTH``, ``DISABLE``, ``TIMEOUT`` (``MAX_TOKENS``, ``PASSWORD_MIN_LENGTH``).
+
     Such values are passed to a job by name or as variables only, never written into a file
     (a compose file, the emulated ``processingjobconfig.json``) nor printed (``--dry-run``), and the
     operators register them with Airflow's secrets masker (``operators/connection.py``).
     """
-    return name in SECRET_CREDENTIAL_VARIABLES or bool(_SECRET_NAME.search(name))
+    if name in SECRET_CREDENTIAL_VARIABLES:
+        return True
+    return bool(_SECRET_WORD.search(name) and not _REFERENCE_WORD.search(name) and not _SETTING_WORD.search(name))

@@ -293,3 +293,193 @@ def test_the_warning_is_for_sagemaker_requests_only(instance_type, caplog, tmp_p
         names = warn_secret_environment(job)
     assert names == ([] if instance_type == "local" else ["DB_PASSWORD"])
     assert caplog.text.count(WARNING_WORDS) == (0 if instance_type == "local" else 1)
+
+
+# --------------------------------------------------------------------------- which names, which values
+@pytest.mark.parametrize(
+    "name",
+    [
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ACCESS_KEY_ID",  # listed, though its own rule would exempt an _ID
+        "DB_PASSWORD",
+        "API_TOKEN",
+        "GITHUB_CREDENTIALS",
+        "MY_CREDENTIAL",
+        "GS_TOKEN",
+        "HF_TOKEN",
+        "PASSWORD",
+        "db_password",
+        "CLIENT_SECRET",
+        "DB_SECRETS",
+        "STRIPE_API_KEY",
+        "SSH_PRIVATE_KEY",
+        "GITHUBTOKEN",  # no separator before the word
+    ],
+)
+def test_looks_secret_holds_names_holding_a_secret(name):
+    from graphstorm_provider.aws_env import looks_secret
+
+    assert looks_secret(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "TOKENIZERS_PARALLELISM",  # a word that starts like one
+        "MAX_TOKENS",  # a setting about tokens
+        "HF_HUB_DISABLE_TOKEN",
+        "PASSWORD_MIN_LENGTH",
+        "DB_PASSWORD_SECRET_ARN",  # names that refer to a secret
+        "DB_SECRET_NAME",
+        "CLIENT_SECRET_ID",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "TOKEN_PATH",
+        "SECRETS_REGION",
+        "TOKEN_URL",
+        "LEVEL",
+        "SECRETARY",
+    ],
+)
+def test_looks_secret_leaves_names_that_hold_no_secret(name):
+    from graphstorm_provider.aws_env import looks_secret
+
+    assert not looks_secret(name)
+
+
+def test_the_masker_never_gets_booleans_or_empty_values():
+    from airflow.sdk._shared.secrets_masker import redact
+
+    from graphstorm_provider.operators.connection import mask_environment_values
+
+    secret = canary("bool")
+    mask_environment_values(
+        {"environment": {"API_TOKEN": "false", "DB_PASSWORD": "FALSE", "GS_TOKEN": "", "X_SECRET": secret}}
+    )
+    mask_environment_values({"environment": {"API_TOKEN": True}})
+    assert redact(f"flag false FALSE True {secret}") == "flag false FALSE True ***"
+
+
+# --------------------------------------------------------------------------- parameters that do not parse
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (  # a rendered `| tojson` dict cut short: the launch scripts' grammar then
+            '{"environment":{"GITHUB_CREDENTIALS":"SECRET-1"},"enable_network_isolation":false',
+            "name=value form",
+        ),
+        ("environment={'DB_PASSWORD':'pw-SECRET-2'", "the value of environment"),  # no closing brace
+        ("environment={'DB_PASSWORD':'pw SECRET-3'}", "the value of environment contains a space"),
+        ("environment={'DB_PASSWORD':'pw b=SECRET-4'}", "--sm-estimator-parameters"),  # '=' after the space
+        ("environment={'DB_PASSWORD':'pw b-c=SECRET-5'}", "--sm-estimator-parameters"),
+        ({"environment": "{'DB_PASSWORD': 'pw-SECRET-6'"}, "environment must be a dict"),  # str, not a dict
+        ({"environment": "{'DB_PASSWORD': 'pw-SECRET-7', 'X': null}"}, "environment must be a dict"),  # Python+JSON
+    ],
+)
+def test_a_parameter_error_quotes_no_environment_value(value, words):
+    from graphstorm_provider.jobs.errors import JobSpecError
+
+    with pytest.raises(JobSpecError) as raised:
+        TrainSpec(**TRAIN, sm_estimator_parameters=value).build("j")
+    message = str(raised.value)
+    assert "SECRET-" not in message, message
+    assert words in message, message
+    assert ". " not in message.replace("e.g. ", ""), message  # one sentence
+    assert message.endswith("."), message
+
+
+def test_a_parameter_error_without_an_environment_still_quotes_the_value():
+    from graphstorm_provider.jobs.errors import JobSpecError
+
+    with pytest.raises(JobSpecError, match="'abc'"):
+        TrainSpec(**TRAIN, sm_estimator_parameters="max_run=abc").build("j")
+    with pytest.raises(JobSpecError, match="before '00'"):
+        TrainSpec(**TRAIN, sm_estimator_parameters="max_run=36 00").build("j")
+
+
+def test_a_rendered_tojson_dict_and_json_literals_are_accepted():
+    rendered = '{"environment":{"GITHUB_CREDENTIALS":"ghp-x","LEVEL":null},"enable_network_isolation":false}'
+    with pytest.raises(Exception, match="LEVEL must be a string"):  # null is None, which no variable takes
+        TrainSpec(**TRAIN, sm_estimator_parameters=rendered).build("j")
+    rendered = '{"environment":{"GITHUB_CREDENTIALS":"ghp-x"},"enable_network_isolation":false}'
+    request = TrainSpec(**TRAIN, sm_estimator_parameters=rendered).build("j").request
+    assert request["Environment"]["GITHUB_CREDENTIALS"] == "ghp-x"
+    assert request["EnableNetworkIsolation"] is False
+    text = 'encrypt_inter_container_traffic=true environment={"LEVEL":"2"}'
+    request = TrainSpec(**TRAIN, sm_estimator_parameters=text).build("j").request
+    assert request["EnableInterContainerTrafficEncryption"] is True
+    assert request["Environment"]["LEVEL"] == "2"
+    nested = {"environment": '{"DB_PASSWORD": "pw", "LEVEL": "3"}', "use_spot_instances": "false"}
+    request = TrainSpec(**TRAIN, sm_estimator_parameters=nested).build("j").request
+    assert request["Environment"]["LEVEL"] == "3"
+    assert request["EnableManagedSpotTraining"] is False
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{{"environment":{{"GITHUB_CREDENTIALS":"{secret}"}},"bad key":1}}',  # JSON, a bad parameter name
+        "environment={{'GITHUB_CREDENTIALS':'{secret}'",  # no closing brace
+        "environment={{'GITHUB_CREDENTIALS':'{secret}', 'DB_PASSWORD': 'a b'}}",  # a space in a value
+        "{{\"environment\": \"{{'API_TOKEN': '{secret}', 'X': nil}}\"}}",  # a rendered string, unparseable
+    ],
+)
+def test_the_masker_gets_secret_values_of_parameters_that_do_not_parse(template):
+    from airflow.sdk._shared.secrets_masker import redact
+
+    from graphstorm_provider.operators.connection import mask_environment_values
+
+    secret = canary("unparsed")
+    mask_environment_values(template.format(secret=secret))
+    assert redact(f"x {secret} y") == "x *** y"
+
+
+def test_a_numeric_secret_value_is_text_in_the_rendered_fields():
+    """The masker masks text: a number under a secret-looking name is made text as the spec would."""
+    import random
+
+    from airflow.sdk import DAG
+    from airflow.sdk.execution_time.task_runner import _serialize_rendered_fields
+
+    from graphstorm_provider.operators.local_compose import LocalComposeOperator
+    from graphstorm_provider.operators.train import GSTrainOperator
+
+    train_number, compose_number = random.randint(10**11, 10**12), random.randint(10**11, 10**12)
+    with DAG(f"gs_mask_number_{uuid.uuid4().hex[:8]}", schedule=None):
+        train = GSTrainOperator(
+            task_id="train",
+            image_url=IMAGE,
+            role=ROLE,
+            region=REGION,
+            graph_data_s3=f"{DATA}/2p/",
+            yaml_s3=f"{DATA}/train.yaml",
+            model_artifact_s3=f"{DATA}/model/",
+            graph_name="acm",
+            task_type="node_classification",
+            sm_estimator_parameters={"environment": {"GITHUB_CREDENTIALS": train_number, "LEVEL": 2}},
+        )
+        compose = LocalComposeOperator(
+            task_id="compose",
+            step="train",
+            job_params={"sm_estimator_parameters": {"environment": {"GITHUB_CREDENTIALS": compose_number}}},
+            instance_count=2,
+        )
+    train.render_template_fields({})
+    compose.render_template_fields({})
+    assert train.sm_estimator_parameters["environment"] == {"GITHUB_CREDENTIALS": str(train_number), "LEVEL": 2}
+    shown = json.dumps([_serialize_rendered_fields(train), _serialize_rendered_fields(compose)])
+    assert str(train_number) not in shown, shown
+    assert str(compose_number) not in shown, shown
+
+
+# --------------------------------------------------------------------------- the step cache's digest
+def test_the_request_digest_hashes_no_secret_value():
+    from graphstorm_provider.jobs.digest import canonical_request, request_digest
+
+    def request(password: str, level: str) -> dict:
+        params = {"environment": {"DB_PASSWORD": password, "LEVEL": level}}
+        return TrainSpec(**TRAIN, sm_estimator_parameters=params).build("j").request
+
+    assert canonical_request(request("pw-1", "2"))["Environment"]["DB_PASSWORD"] == REDACTED
+    assert request_digest(request("pw-1", "2")) == request_digest(request("pw-2", "2"))
+    assert request_digest(request("pw-1", "2")) != request_digest(request("pw-1", "3"))

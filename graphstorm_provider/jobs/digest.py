@@ -2,10 +2,13 @@
 The digest of a job's request: what the step cache compares (``skip_if_complete``).
 
 Two requests are "the same job" when their canonical forms are equal: the boto3 request minus the
-job name (per task instance for the operators, timestamped in the CLI, ``-aN`` for a later attempt) and minus the digest itself.
+job name (per task instance for the operators, timestamped in the CLI, ``-aN`` for a later attempt) and minus the digest itself,
+with secret-looking ``Environment`` values as ``***`` (``jobs.request.printable_request``): the digest,
+written into ``_manifest.json``, is no hash of a password, and a changed password alone does not
+change it (the step cache then skips a job whose only change is a rotated secret).
 The spec renders the digest into the request's ``Environment`` as :data:`REQUEST_DIGEST_ENV`; the
 entry points copy it into the ``_manifest.json`` they write last (``request_digest``), so an
-output prefix says which request produced it. Pure functions; JSON and hashlib only.
+output prefix says which request produced it. Pure functions: JSON, hashlib and the redaction rule.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from graphstorm_provider.jobs.request import printable_request
+
 # The entry points read the same name (entrypoints/gsentry/manifest.py; no shared code across
 # the container boundary).
 REQUEST_DIGEST_ENV = "GRAPHSTORM_REQUEST_DIGEST"
@@ -24,8 +29,9 @@ RUN_SPECIFIC_KEYS = ("TrainingJobName", "ProcessingJobName")
 
 
 def canonical_request(request: Mapping[str, Any]) -> dict[str, Any]:
-    """``request`` without its job name and digest (a copy)."""
-    canonical = {key: copy.deepcopy(value) for key, value in request.items() if key not in RUN_SPECIFIC_KEYS}
+    """``request`` without its job name and digest, secret-looking ``Environment`` values as ``***`` (a copy)."""
+    printable = printable_request(request)
+    canonical = {key: value for key, value in printable.items() if key not in RUN_SPECIFIC_KEYS}
     environment = dict(canonical.get("Environment") or {})
     environment.pop(REQUEST_DIGEST_ENV, None)
     canonical["Environment"] = environment

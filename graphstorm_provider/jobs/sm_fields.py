@@ -161,8 +161,10 @@ class EnvField(SmField):
     """
 
     def apply(self, request: dict[str, Any], value: Any, kind: JobKind) -> None:
-        if not isinstance(value, Mapping):
-            raise _bad(self.name, "a dict like {'NAME':'value'}", value)
+        if not isinstance(value, Mapping):  # the value may hold secrets: its type only
+            raise JobSpecError(
+                f"{PARAM_FLAG}: {self.name} must be a dict like {{'NAME':'value'}}, got {type(value).__name__}."
+            )
         env = request.setdefault("Environment", {})
         for key, val in value.items():
             if not isinstance(key, str) or not _ENV_KEY_RE.fullmatch(key):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 import copy
 import difflib
+import json
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -41,54 +43,97 @@ def parse_sm_parameters(text: str | None) -> dict[str, Any]:
 
     Entries are separated by whitespace; each is ``name=value`` where ``name`` is a
     Python identifier and ``value`` a Python literal without spaces, evaluated with
-    :func:`ast.literal_eval`. Anything else raises :class:`SmParameterError` (a
-    ``ValueError``) whose message names the offending entry.
+    :func:`ast.literal_eval`, or JSON (``true``, ``null``). Anything else raises
+    :class:`SmParameterError` (a ``ValueError``) whose message names the offending entry; it quotes
+    the entry only if ``text`` sets no environment (whose values may be secrets).
     """
     if text is None:
         return {}
     if not isinstance(text, str):
         raise SmParameterError(f"{PARAM_FLAG} must be a string of name=value pairs, got {type(text).__name__}.")
     tokens = text.split()
-    _check_no_spaces(tokens)
+    shown = not _sets_environment(text)
+    _check_no_spaces(tokens, shown)
     params: dict[str, Any] = {}
-    for token in tokens:
+    for index, token in enumerate(tokens):
         name, _, raw = token.partition("=")
         if not name.isidentifier() or not name.isascii():
-            raise SmParameterError(f"{PARAM_FLAG}: {name!r} is not a valid parameter name (in {token!r}).")
+            if shown:
+                raise SmParameterError(f"{PARAM_FLAG}: {name!r} is not a valid parameter name (in {token!r}).")
+            raise SmParameterError(
+                f"{PARAM_FLAG}: entry {index + 1} has no valid parameter name before its '=' "
+                f"(not quoted, as the parameters set environment variables)."
+            )
         if name in params:
             raise SmParameterError(f"{PARAM_FLAG}: {name} is given twice.")
-        params[name] = _literal(name, raw)
+        params[name] = _literal(name, raw, shown)
     return params
 
 
-def _check_no_spaces(tokens: list[str]) -> None:
+# An environment entry anywhere in the text (environment=..., 'env': ...): its values may be secrets,
+# so an error about the text quotes none of it (a value with a space or '=' spans entries).
+_ENVIRONMENT_NAME = re.compile(r"\benv(?:ironment)?\b", re.I)
+
+
+def _sets_environment(text: str) -> bool:
+    return bool(_ENVIRONMENT_NAME.search(text))
+
+
+def _check_no_spaces(tokens: list[str], shown: bool) -> None:
     """Refuse a token without '=' (or starting with '='): the tail of a value that contained a space."""
     for index, token in enumerate(tokens):
         if "=" in token and not token.startswith("="):
             continue
         if index == 0:
-            raise SmParameterError(f"{PARAM_FLAG}: {token!r} is not in name=value form.")
+            what = repr(token) if shown else "its first entry"
+            raise SmParameterError(f"{PARAM_FLAG}: {what} is not in name=value form.")
         previous = tokens[index - 1].partition("=")[0]
+        before = f" before {token!r}" if shown else ""
         raise SmParameterError(
-            f"{PARAM_FLAG}: the value of {previous} contains a space before {token!r}, "
+            f"{PARAM_FLAG}: the value of {previous} contains a space{before}, "
             f"but values must be written without spaces (e.g. subnets=['subnet-1','subnet-2'])."
         )
 
 
-def _literal(name: str, raw: str) -> Any:
+def _literal(name: str, raw: str, shown: bool = True) -> Any:
     if not raw:
         raise SmParameterError(f"{PARAM_FLAG}: {name} has an empty value (write {name}=<Python literal>).")
     try:
-        return ast.literal_eval(raw)
-    # literal_eval raises ValueError, SyntaxError, TypeError (unhashable keys),
-    # MemoryError / RecursionError (deep nesting): all mean "not a literal".
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+        return spelled_literal(raw)
+    except ValueError as exc:
+        if not shown:
+            raise SmParameterError(
+                f"{PARAM_FLAG}: the value of {name} is not a Python literal (not quoted, as it may hold secrets)."
+            ) from exc
         hint = (
             f" (strings need quotes: {name}='{raw}')" if raw.replace("-", "_").replace(".", "_").isidentifier() else ""
         )
         raise SmParameterError(
             f"{PARAM_FLAG}: the value of {name}, {raw[:80]!r}, is not a Python literal{hint}."
         ) from exc
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a literal")
+
+
+def spelled_literal(text: str) -> Any:
+    """
+    Return the value ``text`` spells as a Python literal or, failing that, as JSON; else raise ``ValueError``.
+
+    JSON for what templates render with ``| tojson`` (``true``, ``false``, ``null``, ``"..."``);
+    not its ``NaN`` nor ``Infinity``.
+    """
+    try:
+        return ast.literal_eval(text)
+    # literal_eval raises ValueError, SyntaxError, TypeError (unhashable keys),
+    # MemoryError / RecursionError (deep nesting): all mean "not a literal".
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:  # json.JSONDecodeError is a ValueError
+        raise ValueError("neither a Python literal nor JSON") from exc
 
 
 def normalise_sm_parameters(value: str | Mapping[str, Any] | None) -> dict[str, Any]:
@@ -132,15 +177,16 @@ def apply_sm_parameters(request: dict[str, Any], params: Mapping[str, Any], kind
 
 def rendered_literal(value: Any) -> Any:
     """
-    Return what a string spells as a Python literal, if that is no string; else None.
+    Return what a string spells as a Python literal or JSON, if that is no string; else None.
 
-    Airflow renders every templated value to a string (``"7200"``, ``"True"``, ``"['subnet-1']"``).
+    Airflow renders every templated value to a string (``"7200"``, ``"True"``, ``"['subnet-1']"``,
+    a dict param rendered with ``| tojson``: ``'{"enable_network_isolation": false}'``).
     """
     if not isinstance(value, str):
         return None
     try:
-        spelled = ast.literal_eval(value.strip())
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        spelled = spelled_literal(value.strip())
+    except ValueError:
         return None
     return None if isinstance(spelled, str) else spelled
 

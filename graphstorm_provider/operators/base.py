@@ -340,12 +340,14 @@ class GraphStormBaseOperator(BaseOperator):
         Render as Airflow does, then register the environment's secret-looking values with the masker.
 
         Airflow stores the rendered fields (the UI's rendered-template view) right after this, and
-        calls this method for a mapped task too (``render_template_fields`` it does not).
+        calls this method for a mapped task too (``render_template_fields`` it does not). A number
+        under a secret-looking name becomes text first: the masker hides text only.
         """
         super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
         if parent is self:
-            from graphstorm_provider.operators.connection import mask_environment_values
+            from graphstorm_provider.operators.connection import mask_environment_values, secret_numbers_as_text
 
+            self.sm_estimator_parameters = secret_numbers_as_text(self.sm_estimator_parameters)
             mask_environment_values(self.sm_estimator_parameters)
 
     # ------------------------------------------------------------------ spec

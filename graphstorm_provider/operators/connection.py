@@ -7,8 +7,10 @@ the secret-looking values of a job's ``environment`` (:func:`mask_environment_va
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -45,24 +47,89 @@ def mask_environment_values(sm_estimator_parameters: Any) -> None:
     their fields are rendered, before Airflow stores the rendered fields (the UI's rendered-template
     view) and before anything is logged: Airflow masks values under a sensitive-looking dict key by
     itself, but not inside a string nor under names outside its list (``GITHUB_CREDENTIALS``).
-    Parameters that do not parse register nothing (the task fails at start, naming them).
+    Parameters that do not parse (the task fails at start, naming them) still have theirs
+    registered as far as they can be found: as JSON, else every quoted value (or number) after a
+    quoted secret-looking name. ``true``, ``false`` and empty values are not registered (the
+    masker would hide every such word in the task log).
     """
-    from graphstorm_provider.jobs.sm_params import normalise_sm_parameters, rendered_literal
+    from graphstorm_provider.jobs.sm_params import normalise_sm_parameters
 
     try:
-        params = normalise_sm_parameters(sm_estimator_parameters)
+        params: Any = normalise_sm_parameters(sm_estimator_parameters)
     except (ValueError, TypeError):
-        return
+        params = sm_estimator_parameters
+        if isinstance(params, str):
+            with contextlib.suppress(ValueError):
+                params = json.loads(params)
+    values: list[str] = []
+    if isinstance(params, Mapping):
+        values += _environment_secrets(params)
+    if isinstance(sm_estimator_parameters, str):
+        values += _quoted_secrets(sm_estimator_parameters)
+    mask_secrets(value for value in values if value.strip() and value.lower() not in ("true", "false"))
+
+
+# A quoted name and the quoted value or number after it ('DB_PASSWORD': 'x', "API_TOKEN":"y", 'N': 12).
+_QUOTED_ENTRY = re.compile(
+    r"""(["'])([A-Za-z_][A-Za-z0-9_]*)\1\s*:\s*(?:(["'])((?:\\.|(?!\3)[^\\])*)\3|(-?[0-9][0-9.eE+-]*))"""
+)
+
+
+def _quoted_secrets(text: str) -> list[str]:
+    """Return the values of secret-looking names in ``text``, as written (for what does not parse)."""
+    return [
+        match.group(4) if match.group(3) else match.group(5)
+        for match in _QUOTED_ENTRY.finditer(text)
+        if looks_secret(match.group(2))
+    ]
+
+
+def _environment_secrets(params: Mapping[Any, Any]) -> list[str]:
+    """Return the secret-looking values of ``params``' ``environment`` / ``env`` (a dict or a string spelling one)."""
+    from graphstorm_provider.jobs.sm_params import rendered_literal
+
+    values: list[str] = []
     for key in ("environment", "env"):
         environment = params.get(key)
         if isinstance(environment, str):  # a rendered dict param: "{'DB_PASSWORD': '...'}"
+            values += _quoted_secrets(environment)
             environment = rendered_literal(environment)
         if isinstance(environment, Mapping):
-            mask_secrets(
+            values += [
                 str(value)
                 for name, value in environment.items()
-                if isinstance(name, str) and looks_secret(name) and isinstance(value, (str, int, float))
-            )
+                if isinstance(name, str)
+                and looks_secret(name)
+                and isinstance(value, (str, int, float))
+                and not isinstance(value, bool)
+            ]
+    return values
+
+
+def secret_numbers_as_text(sm_estimator_parameters: Any) -> Any:
+    """
+    Return ``sm_estimator_parameters`` with the numbers under secret-looking ``environment`` / ``env`` names as text.
+
+    Airflow's masker hides text only, and the rendered-template view shows a number as it is; the
+    spec makes such numbers text anyway (``jobs/sm_fields.py``), so the job is the same. Anything
+    else, a string included, is returned as it is (the same object when nothing changes).
+    """
+    if not isinstance(sm_estimator_parameters, Mapping):
+        return sm_estimator_parameters
+    changed = dict(sm_estimator_parameters)
+    for key in ("environment", "env"):
+        environment = changed.get(key)
+        if isinstance(environment, Mapping):
+            changed[key] = {
+                name: str(value)
+                if isinstance(name, str)
+                and looks_secret(name)
+                and isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                else value
+                for name, value in environment.items()
+            }
+    return sm_estimator_parameters if changed == sm_estimator_parameters else changed
 
 
 def touches_aws(job: JobRequest) -> bool:
