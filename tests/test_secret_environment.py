@@ -139,6 +139,29 @@ with DAG("{dag_id}", schedule=None, start_date=pendulum.datetime(2024, 1, 1),
 """
 
 
+def _train_and_compose(train_parameters, compose_parameters):
+    """A SageMaker train task and a two-host LocalComposeOperator train task with these ``sm_estimator_parameters``."""
+    from graphstorm_provider.operators.local_compose import LocalComposeOperator
+    from graphstorm_provider.operators.train import GSTrainOperator
+
+    train = GSTrainOperator(
+        task_id="train",
+        image_url=IMAGE,
+        role=ROLE,
+        region=REGION,
+        graph_data_s3=f"{DATA}/2p/",
+        yaml_s3=f"{DATA}/train.yaml",
+        model_artifact_s3=f"{DATA}/model/",
+        graph_name="acm",
+        task_type="node_classification",
+        sm_estimator_parameters=train_parameters,
+    )
+    compose = LocalComposeOperator(
+        task_id="compose", step="train", job_params={"sm_estimator_parameters": compose_parameters}, instance_count=2
+    )
+    return train, compose
+
+
 def rendered_fields(dag_run) -> dict[str, dict]:
     """The rendered template fields Airflow stored for each task (what its UI shows)."""
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
@@ -187,28 +210,10 @@ def test_the_masker_registration_happens_when_the_fields_are_rendered():
     from airflow.sdk import DAG
     from airflow.sdk.execution_time.task_runner import _serialize_rendered_fields
 
-    from graphstorm_provider.operators.local_compose import LocalComposeOperator
-    from graphstorm_provider.operators.train import GSTrainOperator
-
     train_secret, compose_secret = canary("op"), canary("compose")
     with DAG(f"gs_mask_{uuid.uuid4().hex[:8]}", schedule=None):
-        train = GSTrainOperator(
-            task_id="train",
-            image_url=IMAGE,
-            role=ROLE,
-            region=REGION,
-            graph_data_s3=f"{DATA}/2p/",
-            yaml_s3=f"{DATA}/train.yaml",
-            model_artifact_s3=f"{DATA}/model/",
-            graph_name="acm",
-            task_type="node_classification",
-            sm_estimator_parameters="environment={'MY_CREDENTIAL':'{{ params.secret }}'}",
-        )
-        compose = LocalComposeOperator(
-            task_id="compose",
-            step="train",
-            job_params={"sm_estimator_parameters": "environment={'API_TOKEN':'{{ params.secret }}'}"},
-            instance_count=2,
+        train, compose = _train_and_compose(
+            "environment={'MY_CREDENTIAL':'{{ params.secret }}'}", "environment={'API_TOKEN':'{{ params.secret }}'}"
         )
     train.render_template_fields({"params": {"secret": train_secret}})
     compose.render_template_fields({"params": {"secret": compose_secret}})
@@ -441,28 +446,11 @@ def test_a_numeric_secret_value_is_text_in_the_rendered_fields():
     from airflow.sdk import DAG
     from airflow.sdk.execution_time.task_runner import _serialize_rendered_fields
 
-    from graphstorm_provider.operators.local_compose import LocalComposeOperator
-    from graphstorm_provider.operators.train import GSTrainOperator
-
     train_number, compose_number = random.randint(10**11, 10**12), random.randint(10**11, 10**12)
     with DAG(f"gs_mask_number_{uuid.uuid4().hex[:8]}", schedule=None):
-        train = GSTrainOperator(
-            task_id="train",
-            image_url=IMAGE,
-            role=ROLE,
-            region=REGION,
-            graph_data_s3=f"{DATA}/2p/",
-            yaml_s3=f"{DATA}/train.yaml",
-            model_artifact_s3=f"{DATA}/model/",
-            graph_name="acm",
-            task_type="node_classification",
-            sm_estimator_parameters={"environment": {"GITHUB_CREDENTIALS": train_number, "LEVEL": 2}},
-        )
-        compose = LocalComposeOperator(
-            task_id="compose",
-            step="train",
-            job_params={"sm_estimator_parameters": {"environment": {"GITHUB_CREDENTIALS": compose_number}}},
-            instance_count=2,
+        train, compose = _train_and_compose(
+            {"environment": {"GITHUB_CREDENTIALS": train_number, "LEVEL": 2}},
+            {"environment": {"GITHUB_CREDENTIALS": compose_number}},
         )
     train.render_template_fields({})
     compose.render_template_fields({})
