@@ -345,10 +345,9 @@ class GraphStormBaseOperator(BaseOperator):
         """
         super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
         if parent is self:
-            from graphstorm_provider.operators.connection import mask_environment_values, secret_numbers_as_text
+            from graphstorm_provider.operators.connection import masked_sm_parameters
 
-            self.sm_estimator_parameters = secret_numbers_as_text(self.sm_estimator_parameters)
-            mask_environment_values(self.sm_estimator_parameters)
+            self.sm_estimator_parameters = masked_sm_parameters(self.sm_estimator_parameters)
 
     # ------------------------------------------------------------------ spec
     @classmethod

@@ -106,6 +106,19 @@ def _environment_secrets(params: Mapping[Any, Any]) -> list[str]:
     return values
 
 
+def masked_sm_parameters(sm_estimator_parameters: Any) -> Any:
+    """
+    Return the rendered ``sm_estimator_parameters`` fit to store, their secret values registered with the masker.
+
+    Numbers under secret-looking names become text first (:func:`secret_numbers_as_text`: the masker
+    hides text only), then :func:`mask_environment_values` registers the values. What both operators'
+    ``_do_render_template_fields`` do; the same object comes back when nothing changed.
+    """
+    as_text = secret_numbers_as_text(sm_estimator_parameters)
+    mask_environment_values(as_text)
+    return as_text
+
+
 def secret_numbers_as_text(sm_estimator_parameters: Any) -> Any:
     """
     Return ``sm_estimator_parameters`` with the numbers under secret-looking ``environment`` / ``env`` names as text.

@@ -176,12 +176,11 @@ class LocalComposeOperator(BaseOperator):
         """Render as Airflow does, then register the environment's secret-looking values (as the step operators)."""
         super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
         if parent is self and isinstance(self.job_params, Mapping):
-            from graphstorm_provider.operators.connection import mask_environment_values, secret_numbers_as_text
+            from graphstorm_provider.operators.connection import masked_sm_parameters
 
             params = self.job_params.get("sm_estimator_parameters")
-            if (as_text := secret_numbers_as_text(params)) is not params:
+            if (as_text := masked_sm_parameters(params)) is not params:
                 self.job_params = {**self.job_params, "sm_estimator_parameters": as_text}
-            mask_environment_values(as_text)
 
     def build_job(self, context: Context | None = None) -> JobRequest:
         """
