@@ -3,8 +3,8 @@ SageMaker's ``model.tar.gz`` from the compose emulation, in real containers.
 
 At the end of a training job that succeeded, SageMaker packs the leader's (algo-1's) ``/opt/ml/model``
 into ``<S3OutputPath>/<job name>/output/model.tar.gz``, the folder's contents at the archive's top. The
-compose runner does the same (``execution/sm_output.py``, the function the one-host local backend uses):
-it copies algo-1's folder out of its exited container before teardown, packs it and writes it,
+compose runner does the same (``execution/sm_output.py``, the module the one-host local backend packs with):
+it streams algo-1's folder out of its exited container before teardown, repacks it and writes it,
 to ``file://`` or ``s3://``. A failed job packs nothing; an empty or absent folder packs nothing; a job
 name that is not one SageMaker job name is refused before anything runs, so nothing is ever written
 outside ``<S3OutputPath>``.
@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import subprocess
 import sys
 import tarfile
 import time
@@ -51,6 +50,12 @@ import json, os, sys, time
 me = json.loads(os.environ["SM_TRAINING_ENV"])["current_host"]
 action = os.environ.get("ACTION_" + me.replace("-", "_"), "model")
 model = os.environ["SM_MODEL_DIR"]
+if action == "linked":  # the folder is a link to another folder of the container
+    os.makedirs("/opt/ml/real-model", exist_ok=True)
+    if os.path.isdir(model) and not os.path.islink(model):
+        os.rmdir(model)
+    os.symlink("/opt/ml/real-model", model)
+    action = "model"
 if action != "absent":
     os.makedirs(model, exist_ok=True)
 if action.startswith("model"):
@@ -126,7 +131,7 @@ def run_compose(job: JobRequest, work: Path):
 
 
 def assert_no_scratch_left(work: Path) -> None:
-    """The leader's folder was copied into the run's folder for packing only."""
+    """The archive was packed in the run's folder, and removed from there."""
     assert [p.name for p in work.iterdir() if p.name.startswith(".")] == []
 
 
@@ -171,6 +176,21 @@ def test_a_failed_job_packs_nothing(compose_tool, probe_image, tmp_path):
         run_compose(job, tmp_path / "work")
     assert files_under(out) == []
     assert_no_scratch_left(tmp_path / "work")
+
+
+def test_a_model_folder_linked_inside_the_container_is_packed_as_the_folder_it_links_to(
+    compose_tool, probe_image, tmp_path
+):
+    """podman 4 follows a link inside the container and sends the folder under the target's name."""
+    out = tmp_path / "sm-out"
+    job = model_job(probe_image, unique("gs-mtar-linked"), f"file://{out}/", actions={LEADER: "linked"})
+    result, runner, lines = run_compose(job, tmp_path / "work")
+    archive = out / job.job_name / "output" / "model.tar.gz"
+    if compose_tool.engine != "podman" and not archive.exists():  # docker sends the link: refused, see below
+        pytest.skip("this engine sends the link itself (test_a_folder_sent_as_a_link_is_refused)")
+    assert result.uploaded == [archive.as_uri()], "\n".join(lines[-20:])
+    assert archive_digests(archive) == LEADERS_MODEL
+    assert runner.leftovers() == []
 
 
 @pytest.mark.parametrize("action", ["empty", "absent"])
@@ -352,38 +372,139 @@ def test_a_stop_during_packing_ends_it_and_leaves_no_archive(tmp_path):
     assert files_under(archive.parent) == ["model.tar.gz"]
 
 
-def test_the_compose_runner_stops_packing_when_it_is_stopped(tmp_path, monkeypatch):
-    """`on_kill` while the leader's folder is packed: the runner's stop flag ends the packing at the next member."""
-    from graphstorm_provider.execution.compose_runner import ComposeJobError, ComposeJobRunner
+# --- the leader's folder as `<engine> cp <container>:/opt/ml/model -` streams it (an engine stand-in) --------
+# Called as `<engine> cp <container>:/opt/ml/model -`: streams $COPY_ROOT/model as a tar, as podman and
+# docker do (the folder's name first, everything under it), then fails with $COPY_EXIT if set;
+# $COPY_SLEEP seconds before anything; $COPY_ERROR on stderr.
+FAKE_ENGINE = """#!/bin/sh
+[ "$1" = cp ] && [ "$3" = - ] || { echo "unexpected: $*" >&2; exit 2; }
+case "$2" in *:/opt/ml/model) ;; *) echo "unexpected source $2" >&2; exit 2 ;; esac
+[ -n "$COPY_SLEEP" ] && sleep "$COPY_SLEEP"
+[ -n "$COPY_ERROR" ] && echo "$COPY_ERROR" >&2
+if [ -n "$COPY_ROOT" ]; then tar -C "$COPY_ROOT" -cf - model | head -c "${COPY_BYTES:-1000000000}"; fi
+exit "${COPY_EXIT:-0}"
+"""
+
+
+def stand_in_runner(tmp_path: Path, monkeypatch, env: dict[str, str]):
+    """A compose runner whose engine is :data:`FAKE_ENGINE`, at the point where every host exited 0."""
+    from graphstorm_provider.execution.compose_runner import ComposeJobRunner
     from graphstorm_provider.execution.compose_tool import ComposeTool
 
-    out = tmp_path / "sm-out"
-    job = model_job("graphstorm:sm", unique("gs-mtar-stop"), f"file://{out}/")
+    engine = tmp_path / "engine"
+    engine.write_text(FAKE_ENGINE)
+    engine.chmod(0o755)
+    job = model_job("graphstorm:sm", unique("gs-mtar-cp"), f"file://{tmp_path / 'sm-out'}/")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     runner = ComposeJobRunner(job, log=lambda line: None, work_dir=tmp_path / "work")
-    runner.tool = ComposeTool(("podman", "compose"), "podman")
+    runner.tool = ComposeTool(("podman", "compose"), str(engine))
     runner.work_dir.mkdir(parents=True)
+    return runner, tmp_path / "sm-out" / job.job_name / "output" / "model.tar.gz"
 
-    def engine_cp(argv, timeout):  # `<engine> cp <leader>:/opt/ml/model <copy>`: a big folder
-        assert argv[1] == "cp"
-        model_folder(Path(argv[-1]).parent, files=50)
-        return subprocess.CompletedProcess(argv, 0, "", "")
 
-    monkeypatch.setattr(runner, "_run", engine_cp)
+def test_the_copy_is_repacked_as_it_streams_with_the_folders_entries_at_the_top(tmp_path, monkeypatch):
+    folder = model_folder(tmp_path / "container", files=3)
+    (folder / "same-file").hardlink_to(folder / "nested" / "shard0.bin")
+    (folder / "latest").symlink_to("nested")
+    runner, archive = stand_in_runner(tmp_path, monkeypatch, {"COPY_ROOT": str(folder.parent)})
+    assert runner._upload_model() == [archive.as_uri()]
+    with tarfile.open(archive) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert tar.extractfile("same-file").read() == bytes([0]) * 1000  # a hard link resolves inside the archive
+    assert sorted(members) == [
+        "latest",
+        "nested",
+        "nested/shard0.bin",
+        "nested/shard1.bin",
+        "nested/shard2.bin",
+        "same-file",
+    ]
+    assert members["latest"].issym()
+    assert members["latest"].linkname == "nested"
+    assert members["same-file"].islnk()
+    assert members["same-file"].linkname == "nested/shard0.bin"
+    assert archive_digests(archive)["nested/shard2.bin"] == sha(bytes([2]) * 1000)
+    assert_no_scratch_left(runner.work_dir)
+
+
+def test_a_folder_sent_as_a_link_is_refused(tmp_path, monkeypatch):
+    """`docker cp` without -L sends a symlinked /opt/ml/model as the link: its target means nothing here."""
+    from graphstorm_provider.execution.compose_runner import ComposeJobError
+
+    (tmp_path / "container").mkdir()
+    (tmp_path / "container" / "model").symlink_to("/etc")
+    runner, archive = stand_in_runner(tmp_path, monkeypatch, {"COPY_ROOT": str(tmp_path / "container")})
+    with pytest.raises(ComposeJobError, match=r"but /opt/ml/model in the container is a symbolic link \(to '/etc'"):
+        runner._upload_model()
+    assert files_under(tmp_path / "sm-out") == []
+    assert_no_scratch_left(runner.work_dir)
+
+
+@pytest.mark.parametrize("sent", [0, 2048 + 700], ids=["nothing", "part of the folder"])
+def test_a_copy_that_fails_fails_the_job_with_its_message_and_writes_nothing(tmp_path, monkeypatch, sent):
+    from graphstorm_provider.execution.compose_runner import ComposeJobError
+
+    folder = model_folder(tmp_path / "container", files=5)
+    env = {
+        "COPY_ROOT": str(folder.parent),
+        "COPY_BYTES": str(sent),
+        "COPY_EXIT": "125",
+        "COPY_ERROR": "Error: disk gone",
+    }
+    runner, archive = stand_in_runner(tmp_path, monkeypatch, env)
+    with pytest.raises(
+        ComposeJobError, match=r"could not be copied out of host algo-1 .*\(exit 125\): Error: disk gone"
+    ):
+        runner._upload_model()
+    assert files_under(tmp_path / "sm-out") == []
+    assert_no_scratch_left(runner.work_dir)
+
+
+def test_a_folder_the_container_does_not_have_gives_no_archive(tmp_path, monkeypatch):
+    env = {"COPY_EXIT": "125", "COPY_ERROR": 'Error: "/opt/ml/model" could not be found on container x: no such file'}
+    runner, _ = stand_in_runner(tmp_path, monkeypatch, env)
+    assert runner._upload_model() == []
+    assert files_under(tmp_path / "sm-out") == []
+
+
+def test_a_copy_that_does_not_answer_in_time_fails_the_job(tmp_path, monkeypatch):
+    from graphstorm_provider.execution import compose_runner
+    from graphstorm_provider.execution.compose_runner import ComposeJobError
+
+    monkeypatch.setattr(compose_runner, "_MODEL_COPY_TIMEOUT_S", 1)
+    folder = model_folder(tmp_path / "container")
+    runner, _ = stand_in_runner(tmp_path, monkeypatch, {"COPY_ROOT": str(folder.parent), "COPY_SLEEP": "60"})
+    started = time.monotonic()
+    with pytest.raises(ComposeJobError, match=r"was not copied out of host algo-1 within 1 s"):
+        runner._upload_model()
+    assert time.monotonic() - started < 50  # the copy was killed, not waited for
+    assert files_under(tmp_path / "sm-out") == []
+    assert_no_scratch_left(runner.work_dir)
+
+
+def test_the_compose_runner_stops_packing_when_it_is_stopped(tmp_path, monkeypatch):
+    """`on_kill` while the leader's folder is packed: the runner's stop flag ends the packing at the next entry."""
+    from graphstorm_provider.execution.compose_runner import ComposeJobError
+
+    folder = model_folder(tmp_path / "container", files=50)
+    runner, _ = stand_in_runner(tmp_path, monkeypatch, {"COPY_ROOT": str(folder.parent)})
     added: list[str] = []
     addfile = tarfile.TarFile.addfile
 
     def add_then_stop(tar, tarinfo, fileobj=None):
-        added.append(tarinfo.name)
-        if len(added) == 2:
-            runner._stop_reason = "stopped"
-            runner._stop.set()  # what stop() (on_kill) sets; its teardown has nothing to do here
+        if tar.mode == "w":  # the archive being written, not the copy being read
+            added.append(tarinfo.name)
+            if len(added) == 2:
+                runner._stop_reason = "stopped"
+                runner._stop.set()  # what stop() (on_kill) sets; its teardown has nothing to do here
         return addfile(tar, tarinfo, fileobj)
 
     monkeypatch.setattr(tarfile.TarFile, "addfile", add_then_stop)
     with pytest.raises(ComposeJobError, match="was stopped"):
         runner._upload_model()
     assert len(added) == 2
-    assert files_under(out) == []
+    assert files_under(tmp_path / "sm-out") == []
     assert_no_scratch_left(runner.work_dir)
 
 

@@ -12,8 +12,8 @@ file (``host algo-2: ...``, the entry points' contract) and may exit first. A ti
 ``StoppingCondition.MaxRuntimeInSeconds``, or the one given) fails the job too.
 
 When every host succeeded, and before teardown, the leader's ``/opt/ml/model`` is
-copied out of its exited container and written as SageMaker's ``model.tar.gz``
-(``sm_output``, what the one-host backend uses); a failed job packs nothing.
+streamed out of its exited container and written as SageMaker's ``model.tar.gz``
+(``sm_output``, which the one-host backend packs with too); a failed job packs nothing.
 
 Teardown runs on every path, success, failure, timeout and :meth:`stop` (the
 operator's ``on_kill``): ``<compose> down -v``, then removal of the containers and
@@ -22,13 +22,16 @@ network by name in case the compose tool left something behind.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -51,7 +54,7 @@ from graphstorm_provider.execution.compose import (
 )
 from graphstorm_provider.execution.compose_guard import DONE
 from graphstorm_provider.execution.compose_tool import ComposeTool, find_compose_tool
-from graphstorm_provider.execution.sm_output import MODEL_ARCHIVE, archive_uri, upload_archive
+from graphstorm_provider.execution.sm_output import MODEL_ARCHIVE, archive_uri, pack_copied_folder
 from graphstorm_provider.execution.staging import Stager, StagingCancelled, StagingError
 from graphstorm_provider.exit_codes import EXIT_TERMINATED, EXIT_TIMED_OUT
 
@@ -78,6 +81,8 @@ _BLAMED_EXIT_GRACE_S = 15.0
 # What SageMaker packs as model.tar.gz, from the leader only (execution/sm_output.py).
 _MODEL_DIR = "/opt/ml/model"
 _MODEL_COPY_TIMEOUT_S = 1800
+# How long `<engine> cp` may take to exit once its output is closed (it ends on its next write).
+_COPY_EXIT_GRACE_S = 10
 # How `<engine> cp` says the path is not in the container (podman: "could not be found", docker: "Could not find").
 _NOT_IN_CONTAINER = re.compile(r"could not be found|could not find|no such file", re.IGNORECASE)
 
@@ -510,46 +515,117 @@ class ComposeJobRunner:
 
     def _upload_model(self) -> list[str]:
         """
-        Write SageMaker's ``model.tar.gz``: the leader's ``/opt/ml/model``, copied out of its exited container.
+        Write SageMaker's ``model.tar.gz``: the leader's ``/opt/ml/model``, streamed out of its exited container.
 
-        Called once, when every host exited 0, before teardown removes the containers. An absent or empty
-        folder gives no archive; a copy or a write that fails fails the job.
+        Called once, when every host exited 0, before teardown removes the containers. ``<engine> cp
+        <leader>:/opt/ml/model -`` sends the folder as a tar, repacked as it arrives
+        (:func:`~.sm_output.pack_copied_folder`: only the compressed archive reaches the host's disk).
+        An absent or empty folder gives no archive; a copy or a write that fails fails the job, and so
+        does a copy that takes longer than ``_MODEL_COPY_TIMEOUT_S``.
         """
         if self.model_uri is None:
             return []
         leader = self.hosts[0]
         scratch = Path(tempfile.mkdtemp(prefix=".model-", dir=self.work_dir))
         try:
-            copy = scratch / "model"
-            source = f"{self.containers[leader]}:{_MODEL_DIR}"
-            proc = self._run([self._tool.engine, "cp", source, str(copy)], _MODEL_COPY_TIMEOUT_S)
-            if proc.returncode != 0 and not _NOT_IN_CONTAINER.search(proc.stderr):
-                self._raise_if_stopped()
-                detail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-                raise ComposeJobError(
-                    f"{self.job.step} job {self.job.job_name} finished on all hosts, but {_MODEL_DIR} could not be "
-                    f"copied out of host {leader} for {MODEL_ARCHIVE} (exit {proc.returncode}): {detail}",
-                    exit_code=proc.returncode or 1,
-                )
+            archive = scratch / MODEL_ARCHIVE
+            copy = self._copy_out(leader, archive, self.model_uri)
+            if copy is None:
+                self._emit(f"host {leader}: no {_MODEL_DIR}, so no {MODEL_ARCHIVE}")
+                return []
+            if not copy:
+                self._emit(f"host {leader}: no files in {_MODEL_DIR}, so no {MODEL_ARCHIVE}")
+                return []
             try:
-                stopped = self._stop.is_set  # stop() (on_kill) ends the packing at the next member or block
-                packed = upload_archive(copy, self.model_uri, Stager(self.env, cancelled=stopped), scratch, stopped)
+                Stager(self.env, cancelled=self._stop.is_set).upload_file(archive, self.model_uri)
             except StagingCancelled:
                 self._raise_if_stopped()
                 raise
             except (StagingError, OSError) as err:
-                raise ComposeJobError(
-                    f"{self.job.step} job {self.job.job_name} finished on all hosts, but {self.model_uri} could not "
-                    f"be written: {err}",
-                    exit_code=1,
-                ) from err
+                raise self._model_error(f"{self.model_uri} could not be written: {err}") from err
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        if not packed:
-            self._emit(f"host {leader}: no files in {_MODEL_DIR}, so no {MODEL_ARCHIVE}")
-            return []
         self._emit(f"uploaded {self.model_uri} ({_MODEL_DIR} of host {leader})")
         return [self.model_uri]
+
+    def _copy_out(self, leader: str, archive: Path, uri: str) -> bool | None:
+        """
+        Pack ``leader``'s ``/opt/ml/model`` as ``archive`` from ``<engine> cp`` 's tar stream.
+
+        Return True when packed, False when the folder is empty, None when the container has none.
+        """
+        argv = [self._tool.engine, "cp", f"{self.containers[leader]}:{_MODEL_DIR}", "-"]
+        log.debug("running %s", argv)
+        stopped = self._stop.is_set  # stop() (on_kill) ends the packing at the next entry or block
+        with tempfile.TemporaryFile(dir=archive.parent) as errors:
+            proc = subprocess.Popen(
+                argv,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                start_new_session=True,
+            )
+            if proc.stdout is None:  # for the type checker: stdout=PIPE
+                raise RuntimeError("no pipe from the copy")
+            timed_out = threading.Event()
+
+            def kill() -> None:  # the engine's whole process group: a child may hold the pipe open
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+            def expire() -> None:
+                timed_out.set()
+                kill()
+
+            timer = threading.Timer(_MODEL_COPY_TIMEOUT_S, expire)
+            timer.start()
+            packing_error: BaseException | None = None
+            packed = False
+            try:
+                packed = pack_copied_folder(proc.stdout, _MODEL_DIR, archive, uri, stopped)
+            except (StagingError, StagingCancelled, tarfile.TarError, OSError) as err:
+                packing_error = err
+            finally:
+                proc.stdout.close()  # a copy still sending ends on its next write
+                try:
+                    proc.wait(_COPY_EXIT_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    kill()
+                returncode = proc.wait()
+                timer.cancel()
+            errors.seek(0)
+            detail = " | ".join(errors.read().decode(errors="replace").strip().splitlines()[-3:])
+        if packing_error is not None or returncode != 0:
+            archive.unlink(missing_ok=True)
+            self._raise_if_stopped()
+        if isinstance(packing_error, StagingCancelled):
+            raise packing_error
+        if timed_out.is_set():
+            raise self._model_error(
+                f"{_MODEL_DIR} was not copied out of host {leader} within {_MODEL_COPY_TIMEOUT_S} s"
+            )
+        if isinstance(packing_error, StagingError):  # refused for what the copy holds
+            raise self._model_error(str(packing_error)) from packing_error
+        if isinstance(packing_error, OSError):  # the archive could not be written: the copy's end is ours
+            raise self._model_error(f"{MODEL_ARCHIVE} could not be packed: {packing_error}") from packing_error
+        if returncode != 0:  # the copy failed (a stream that is no tar is its consequence)
+            if _NOT_IN_CONTAINER.search(detail):
+                return None
+            raise self._model_error(
+                f"{_MODEL_DIR} could not be copied out of host {leader} for {MODEL_ARCHIVE} (exit {returncode}): {detail}",
+                exit_code=returncode if returncode > 0 else 1,
+            )
+        if packing_error is not None:
+            raise self._model_error(
+                f"the copy of {_MODEL_DIR} out of host {leader} is no tar archive: {packing_error}"
+            ) from packing_error
+        return packed
+
+    def _model_error(self, what: str, exit_code: int = 1) -> ComposeJobError:
+        return ComposeJobError(
+            f"{self.job.step} job {self.job.job_name} finished on all hosts, but {what}", exit_code=exit_code
+        )
 
     def _raise_if_stopped(self) -> None:
         if self._stop.is_set():

@@ -5,8 +5,9 @@ When a training job succeeds, SageMaker packs the leader's (``algo-1``'s) ``/opt
 ``model.tar.gz`` and its ``/opt/ml/output/data`` into ``output.tar.gz``, each folder's entries at
 the archive's top, under the request's ``OutputDataConfig.S3OutputPath``. The one-host backend
 writes both from its work directory (``local.py``); the compose backend writes ``model.tar.gz`` only,
-from the leader's folder copied out of its exited container (``compose_runner.py``: our entry points
-never write ``/opt/ml/output/data``).
+from the leader's folder streamed out of its exited container as a tar (``<engine> cp ctr:/opt/ml/model -``,
+repacked by :func:`pack_copied_folder` without landing on the host's disk; ``compose_runner.py``: our
+entry points never write ``/opt/ml/output/data``).
 The archive is written to ``s3://`` or ``file://`` by :class:`~.staging.Stager`.
 
 The job name is one path segment of the archive's URI, so :func:`archive_uri` takes only a SageMaker
@@ -20,8 +21,8 @@ import io
 import os
 import tarfile
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from pathlib import Path, PurePosixPath
+from typing import IO, TYPE_CHECKING, Any
 
 from graphstorm_provider.jobs.validation import JOB_NAME_MAX, JOB_NAME_RE
 from graphstorm_provider.uris import UriError, parse_uri
@@ -75,8 +76,8 @@ def upload_archive(
     copy renamed into place), so ``uri`` never holds a partial one.
 
     ``folder`` itself is never followed when it is a symbolic link (:class:`~.staging.StagingError`): a
-    container's ``/opt/ml/model`` copied out as a link (``docker cp`` without ``-L``) points at a path
-    of the host. Links inside the folder are packed as links. ``cancelled`` (the runner's stop flag) is
+    job that left its model folder as a link points the archive at another folder of this host, which
+    SageMaker would not see. Links inside the folder are packed as links. ``cancelled`` (the runner's stop flag) is
     checked before every member and between blocks of the compressed output: once it is set, packing
     ends with :class:`~.staging.StagingCancelled` and the partial archive is removed.
     """
@@ -103,6 +104,71 @@ def upload_archive(
     finally:
         tar_path.unlink(missing_ok=True)
     return True
+
+
+def pack_copied_folder(
+    stream: IO[bytes], folder: str, tar_path: Path, uri: str, cancelled: Callable[[], bool] | None = None
+) -> bool:
+    """
+    Repack the tar stream of ``<engine> cp <container>:<folder> -`` as the archive ``tar_path``, for ``uri``.
+
+    The stream's first entry is the copied folder (named as the folder, or as what it links to inside
+    the container when the engine follows a link: podman 4 does) and everything else lies under it;
+    the archive gets the folder's entries at its top, as SageMaker's does (links inside stay links).
+    Nothing is extracted: the host's disk holds only the compressed archive. Return False, writing
+    nothing, when the folder is empty.
+
+    Raise :class:`~.staging.StagingError` when the first entry is not a folder (a container's
+    ``/opt/ml/model`` that is a symbolic link: ``docker cp`` without ``-L`` sends the link, whose
+    target means nothing outside the container) or an entry lies outside it, ``tarfile.TarError``
+    when the stream is no tar (the caller asks the copy's exit status why), and, once ``cancelled()``
+    is true, :class:`~.staging.StagingCancelled` at the next entry or compressed block. ``tar_path``
+    is removed unless it holds the complete archive.
+    """
+    from graphstorm_provider.execution.staging import StagingError
+
+    top = ""
+    packed = False
+    try:
+        with (
+            tarfile.open(fileobj=stream, mode="r|") as copied,
+            _CheckedWriter(tar_path, uri, cancelled) as out,
+            tarfile.open(fileobj=out, mode="w:gz") as tar,
+        ):
+            for member in copied:
+                out.check(member.name)
+                if not top:
+                    top = member.name.rstrip("/")
+                    if not member.isdir() or len(PurePosixPath(top).parts) != 1 or top in {".", ".."}:
+                        if member.issym():
+                            what = f"a symbolic link (to {member.linkname[:200]!r}: a path that means nothing here)"
+                        else:
+                            what = f"not one folder (the copy starts with {member.name[:100]!r})"
+                        raise StagingError(f"{folder} in the container is {what}, so it is not packed as {uri}")
+                    continue
+                member.name = _inside(member.name, top, folder, uri)
+                if member.islnk():  # a hard link names another entry of the copy
+                    member.linkname = _inside(member.linkname, top, folder, uri)
+                tar.addfile(member, copied.extractfile(member) if member.isfile() else None)
+                packed = True
+    except BaseException:
+        tar_path.unlink(missing_ok=True)
+        raise
+    if not packed:
+        tar_path.unlink(missing_ok=True)
+    return packed
+
+
+def _inside(name: str, top: str, folder: str, uri: str) -> str:
+    """``name`` of an entry of the copy of ``folder``, relative to it; StagingError when it is not under it."""
+    from graphstorm_provider.execution.staging import StagingError
+
+    parts = PurePosixPath(name).parts
+    if len(parts) < 2 or parts[0] != top or ".." in parts:
+        raise StagingError(
+            f"the copy of {folder} holds {name[:200]!r}, which is not inside it, so {uri} is not written"
+        )
+    return PurePosixPath(*parts[1:]).as_posix()
 
 
 class _CheckedWriter(io.FileIO):
