@@ -61,7 +61,7 @@ LOCAL_SETTINGS = "import graphstorm_provider.preload  # noqa: F401\n"
 # checks its job (the default, 30 s, would make the SageMaker test wait a minute longer).
 SAGEMAKER_CHECK_INTERVAL_S = 10
 HEALTHY_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
-START_TIMEOUT_S = 240.0
+START_TIMEOUT_S = 600.0  # a loaded machine starts slowly; wait_healthy ends at once when a component exits
 STOP_GRACE_S = 20.0
 POLL_S = 2.0
 REST_TIMEOUT_S = 60.0

@@ -57,7 +57,7 @@ SMALL_CONF = {
 }
 RUN_TIMEOUT_S = 900
 SHORT_RUN_TIMEOUT_S = 240  # a run that starts no GraphStorm process
-SAGEMAKER_RUN_TIMEOUT_S = 420  # three jobs, each ~one trigger check (SAGEMAKER_CHECK_INTERVAL_S) once let complete
+SAGEMAKER_RUN_TIMEOUT_S = 480  # three jobs, each ~two trigger checks (SAGEMAKER_CHECK_INTERVAL_S) once let complete
 SAGEMAKER_DAG = "graphstorm_sagemaker_e2e"
 WEEKLY_DAG = "graphstorm_weekly_retrain"
 SAGEMAKER_BUCKET = "gs-deployment-sagemaker"
@@ -69,7 +69,10 @@ SAGEMAKER_CONF = {
     "image_url": "123456789012.dkr.ecr.us-east-1.amazonaws.com/graphstorm:sagemaker-cpu",
     "role": "arn:aws:iam::123456789012:role/SageMakerExecutionRole",
 }
-DESCRIBES_PER_JOB = 3  # once the SageMaker test lets jobs complete: at which describe each does
+# Once the SageMaker test lets jobs complete: at which describe each does (the operator's check, then
+# the trigger's checks SAGEMAKER_CHECK_INTERVAL_S apart). Two trigger checks after the first leave the
+# scheduler 20 s to handle the deferral before the trigger fires (see the test: Airflow 3.3's race).
+DESCRIBES_PER_JOB = 4
 BACKFILL_MAX_ACTIVE_RUNS = "1"  # both weeks use one graph name: DistDGL's /dev/shm names collide
 ARTIFACTS = Path(os.environ.get("GRAPHSTORM_TEST_ARTIFACTS", REPO / ".test-artifacts"))
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -450,10 +453,10 @@ def test_sagemaker_dag_waits_deferred_holding_no_worker_slot_then_succeeds(deplo
         assert deployment.sql("SELECT count(*) FROM task_instance WHERE state = 'running'") == [["0"]]
         pool = deployment.ok("GET", "/api/v2/pools/default_pool")
         assert (pool["running_slots"], pool["deferred_slots"]) == (0, 1), pool
-        # From now on each job completes at its third describe: the operator's own check, the
-        # trigger's first check (InProgress), the trigger's next check SAGEMAKER_CHECK_INTERVAL_S
-        # later. So train and infer defer too, and gconstruct completes at the trigger's next
-        # check. (A job that has
+        # From now on each job completes at its DESCRIBES_PER_JOB-th describe: the operator's own
+        # check, the trigger's first check (InProgress), then the trigger's next checks
+        # SAGEMAKER_CHECK_INTERVAL_S apart. So train and infer defer too, and gconstruct completes at
+        # a later check of the trigger. (A job that has
         # completed before the trigger's first check makes the trigger fire within seconds of the
         # deferral, and the scheduler, still to process the executor's event for the deferring
         # process, then fails the resumed task: "finished with state success, but the task

@@ -185,12 +185,14 @@ def test_worker_killed_mid_job_fails_the_leader_naming_it(tmp_path, cluster_env)
     worker.wait(timeout=10)
     _, err = leader.communicate(timeout=60)
     assert leader.returncode == 1
-    assert "host algo-2: connection closed before the host finished" in err
+    # "connection closed before the host finished" or "connection lost (... reset by peer)": the kernel's choice.
+    assert err.strip().splitlines()[-1].startswith("ERROR: host algo-2: connection "), err[-2000:]
 
 
 def test_unresponsive_worker_is_detected_by_heartbeat_timeout(tmp_path, cluster_env):
     leader = _driver(tmp_path, cluster_env("algo-1", DRIVER_WAIT=120, GSENTRY_PEER_TIMEOUT=3))
-    worker = _driver(tmp_path, cluster_env("algo-2", DRIVER_WAIT=120, GSENTRY_PEER_TIMEOUT=3))
+    # The worker's own watchdog is long: a slow heartbeat of the leader must not end the worker before it is stopped.
+    worker = _driver(tmp_path, cluster_env("algo-2", DRIVER_WAIT=120, GSENTRY_PEER_TIMEOUT=60))
     _read_until(worker, "past-barrier")
     worker.send_signal(signal.SIGSTOP)  # alive but silent, like a host cut off the network
     try:
@@ -214,9 +216,11 @@ def test_failing_worker_reports_its_error_to_the_leader(tmp_path, cluster_env):
 
 
 # algo-2's trainer group dies, leaving a worker that holds its output open (torch's workers
-# outlive a SIGKILLed launcher); algo-1's own trainer fails 2 s later, because of it (as its
+# outlive a SIGKILLed launcher); algo-1's own trainer fails 4 s later, because of it (as its
 # collectives break). algo-2 must tell algo-1 before it waits for that output or stops anything,
 # so that algo-1 reports the lost peer, not its own failure: the host named is the cause.
+# 4 s leaves a loaded machine time to pass the news yet stays below the 5 s a host would lose first
+# waiting for that output (Child.finish_output's timeout in gsentry/process.py), so that bug still fails.
 FAILING_GROUP = """
 import pathlib, subprocess, sys
 subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -227,7 +231,7 @@ BROKEN_BY_IT = """
 import os, sys, time
 while not os.path.exists({mark!r}):
     time.sleep(0.05)
-time.sleep(2)
+time.sleep(4)
 sys.exit(1)
 """
 

@@ -7,7 +7,7 @@ import string
 import pytest
 from botocore.session import get_session
 from botocore.validate import ParamValidator
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from graphstorm_provider.jobs.errors import JobSpecError
 from graphstorm_provider.jobs.sm_fields import FIELDS
@@ -135,7 +135,7 @@ def render(value) -> str:
     return repr(value)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(params=st.dictionaries(NAMES, LITERALS, max_size=6), sep=st.sampled_from([" ", "  ", "\t", " \n "]))
 def test_well_formed_strings_parse_to_the_literal_values(params, sep):
     text = sep.join(f"{name}={render(value)}" for name, value in params.items())
@@ -145,7 +145,7 @@ def test_well_formed_strings_parse_to_the_literal_values(params, sep):
 CHARS = st.sampled_from(list("ab_=[]{}()'\",:.0189 -\t\\\nTrueNon")) | st.characters()
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.text(CHARS, max_size=60))
 def test_any_string_parses_or_raises_value_error_with_a_message(text):
     try:
@@ -173,7 +173,7 @@ def _corrupt(kind: str, word: str) -> str:
     }[kind]
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     params=st.dictionaries(NAMES, LITERALS, max_size=3),
     kind=st.sampled_from(
