@@ -39,7 +39,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from graphstorm_provider.execution.compose import (
     ComposeOptions,
@@ -81,10 +81,70 @@ _BLAMED_EXIT_GRACE_S = 15.0
 # What SageMaker packs as model.tar.gz, from the leader only (execution/sm_output.py).
 _MODEL_DIR = "/opt/ml/model"
 _MODEL_COPY_TIMEOUT_S = 1800
-# How long `<engine> cp` may take to exit once its output is closed (it ends on its next write).
-_COPY_EXIT_GRACE_S = 10
+# How long a command whose output we stopped reading may take to exit (it ends on its next write).
+_CLOSED_PIPE_EXIT_GRACE_S = 10
 # How `<engine> cp` says the path is not in the container (podman: "could not be found", docker: "Could not find").
 _NOT_IN_CONTAINER = re.compile(r"could not be found|could not find|no such file", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Output:
+    """What :func:`_read_output` saw: ``consume``'s value or error, and how the command ended."""
+
+    value: bool
+    error: Exception | None
+    returncode: int
+    timed_out: bool
+    stderr_tail: str  # its last three lines, joined by " | "
+
+
+def _read_output(
+    argv: list[str], env: Mapping[str, str], consume: Callable[[IO[bytes]], bool], timeout_s: float, scratch: Path
+) -> _Output:
+    """
+    Run ``argv`` in a session of its own and hand its standard output to ``consume``, as it comes.
+
+    After ``timeout_s`` the command's whole process group is killed (a child may hold the pipe open). When
+    ``consume`` returns or raises, the pipe is closed (a command still writing ends on its next write) and
+    the command given ``_CLOSED_PIPE_EXIT_GRACE_S`` to exit before it is killed. Its stderr goes to a temporary
+    file in ``scratch``. ``consume``'s exception is returned, not raised: the caller weighs it against
+    the exit status.
+    """
+    log.debug("running %s", argv)
+    with tempfile.TemporaryFile(dir=scratch) as errors:
+        proc = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors, start_new_session=True
+        )
+        if proc.stdout is None:  # for the type checker: stdout=PIPE
+            raise RuntimeError(f"no pipe from {argv[:2]}")
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+        def expire() -> None:
+            timed_out.set()
+            kill()
+
+        timer = threading.Timer(timeout_s, expire)
+        timer.start()
+        value, error = False, None
+        try:
+            value = consume(proc.stdout)
+        except Exception as err:  # returned: the caller weighs it against the exit status
+            error = err
+        finally:
+            proc.stdout.close()
+            try:
+                proc.wait(_CLOSED_PIPE_EXIT_GRACE_S)
+            except subprocess.TimeoutExpired:
+                kill()
+            returncode = proc.wait()
+            timer.cancel()
+        errors.seek(0)
+        tail = " | ".join(errors.read().decode(errors="replace").strip().splitlines()[-3:])
+    return _Output(value, error, returncode, timed_out.is_set(), tail)
 
 
 class ComposeJobError(RuntimeError):
@@ -554,73 +614,42 @@ class ComposeJobRunner:
 
         Return True when packed, False when the folder is empty, None when the container has none.
         """
-        argv = [self._tool.engine, "cp", f"{self.containers[leader]}:{_MODEL_DIR}", "-"]
-        log.debug("running %s", argv)
-        stopped = self._stop.is_set  # stop() (on_kill) ends the packing at the next entry or block
-        with tempfile.TemporaryFile(dir=archive.parent) as errors:
-            proc = subprocess.Popen(
-                argv,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=errors,
-                start_new_session=True,
-            )
-            if proc.stdout is None:  # for the type checker: stdout=PIPE
-                raise RuntimeError("no pipe from the copy")
-            timed_out = threading.Event()
-
-            def kill() -> None:  # the engine's whole process group: a child may hold the pipe open
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-
-            def expire() -> None:
-                timed_out.set()
-                kill()
-
-            timer = threading.Timer(_MODEL_COPY_TIMEOUT_S, expire)
-            timer.start()
-            packing_error: BaseException | None = None
-            packed = False
-            try:
-                packed = pack_copied_folder(proc.stdout, _MODEL_DIR, archive, uri, stopped)
-            except (StagingError, StagingCancelled, tarfile.TarError, OSError) as err:
-                packing_error = err
-            finally:
-                proc.stdout.close()  # a copy still sending ends on its next write
-                try:
-                    proc.wait(_COPY_EXIT_GRACE_S)
-                except subprocess.TimeoutExpired:
-                    kill()
-                returncode = proc.wait()
-                timer.cancel()
-            errors.seek(0)
-            detail = " | ".join(errors.read().decode(errors="replace").strip().splitlines()[-3:])
-        if packing_error is not None or returncode != 0:
+        copy = _read_output(
+            [self._tool.engine, "cp", f"{self.containers[leader]}:{_MODEL_DIR}", "-"],
+            self.env,
+            lambda out: pack_copied_folder(out, _MODEL_DIR, archive, uri, self._stop.is_set),
+            _MODEL_COPY_TIMEOUT_S,
+            archive.parent,
+        )
+        error = copy.error
+        if error is not None or copy.returncode != 0:
             archive.unlink(missing_ok=True)
             self._raise_if_stopped()
-        if isinstance(packing_error, StagingCancelled):
-            raise packing_error
-        if timed_out.is_set():
+        if isinstance(error, StagingCancelled):
+            raise error
+        if copy.timed_out:
             raise self._model_error(
                 f"{_MODEL_DIR} was not copied out of host {leader} within {_MODEL_COPY_TIMEOUT_S} s"
             )
-        if isinstance(packing_error, StagingError):  # refused for what the copy holds
-            raise self._model_error(str(packing_error)) from packing_error
-        if isinstance(packing_error, OSError):  # the archive could not be written: the copy's end is ours
-            raise self._model_error(f"{MODEL_ARCHIVE} could not be packed: {packing_error}") from packing_error
-        if returncode != 0:  # the copy failed (a stream that is no tar is its consequence)
-            if _NOT_IN_CONTAINER.search(detail):
+        if isinstance(error, StagingError):  # refused for what the copy holds
+            raise self._model_error(str(error)) from error
+        if isinstance(error, OSError):  # the archive could not be written: the copy's end is ours
+            raise self._model_error(f"{MODEL_ARCHIVE} could not be packed: {error}") from error
+        if copy.returncode != 0:  # the copy failed (a stream that is no tar is its consequence)
+            if _NOT_IN_CONTAINER.search(copy.stderr_tail):
                 return None
             raise self._model_error(
-                f"{_MODEL_DIR} could not be copied out of host {leader} for {MODEL_ARCHIVE} (exit {returncode}): {detail}",
-                exit_code=returncode if returncode > 0 else 1,
+                f"{_MODEL_DIR} could not be copied out of host {leader} for {MODEL_ARCHIVE} "
+                f"(exit {copy.returncode}): {copy.stderr_tail}",
+                exit_code=copy.returncode if copy.returncode > 0 else 1,
             )
-        if packing_error is not None:
+        if isinstance(error, tarfile.TarError):
             raise self._model_error(
-                f"the copy of {_MODEL_DIR} out of host {leader} is no tar archive: {packing_error}"
-            ) from packing_error
-        return packed
+                f"the copy of {_MODEL_DIR} out of host {leader} is no tar archive: {error}"
+            ) from error
+        if error is not None:
+            raise error
+        return copy.value
 
     def _model_error(self, what: str, exit_code: int = 1) -> ComposeJobError:
         return ComposeJobError(
