@@ -3,11 +3,54 @@
 ``training_request`` builds a JobRequest the way the step specs render one (the
 SageMaker ``create_training_job`` kwargs); tests that need the real specs use them
 directly. Kept tiny so the pure rendering tests need nothing but the contract.
+``script_job`` is the request of the probe tests: every host runs a small Python script.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from graphstorm_provider.jobs.request import JobRequest
+
+
+def script_job(
+    image: str,
+    name: str,
+    script: str,
+    *,
+    args: Sequence[str] = (),
+    count: int = 2,
+    actions: Mapping[str, str] | None = None,
+    environment: Mapping[str, str] | None = None,
+    max_runtime_s: int = 300,
+    output_path: str | None = None,
+    outputs: Mapping[str, str] | None = None,
+) -> JobRequest:
+    """
+    A training request whose ``count`` hosts each run ``python3 -c script *args``.
+
+    ``actions`` maps a host (``algo-2``) to what the script should do there, passed as
+    ``ACTION_algo_2`` in the environment (beside ``environment``); ``output_path`` is SageMaker's
+    ``S3OutputPath``, where ``model.tar.gz`` goes.
+    """
+    env = {f"ACTION_{host.replace('-', '_')}": action for host, action in (actions or {}).items()}
+    env.update(environment or {})
+    request = {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {
+            "TrainingImage": image,
+            "TrainingInputMode": "File",
+            "ContainerEntrypoint": ["python3", "-c", script],
+            "ContainerArguments": list(args),
+        },
+        "RoleArn": "local",
+        "ResourceConfig": {"InstanceType": "local", "InstanceCount": count, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_s},
+        "Environment": env,
+    }
+    if output_path is not None:
+        request["OutputDataConfig"] = {"S3OutputPath": output_path}
+    return JobRequest(kind="training", step="train", request=request, outputs=dict(outputs or {}), region="us-east-1")
 
 
 def training_request(

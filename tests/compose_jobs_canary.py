@@ -4,8 +4,12 @@ only the SHA-256 of the secret (never the value), then writes a marker file with
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from graphstorm_provider.jobs.request import JobRequest
+from tests.compose_jobs import script_job
+
+if TYPE_CHECKING:
+    from graphstorm_provider.jobs.request import JobRequest
 
 CANARY_HOST_SCRIPT = r"""
 import hashlib, json, os, sys
@@ -20,19 +24,12 @@ with open(f"{out}/{me}.done", "w") as f:
 
 
 def canary_compose_job(image: str, out: Path, name: str) -> JobRequest:
-    request = {
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {
-            "TrainingImage": image,
-            "TrainingInputMode": "File",
-            "ContainerEntrypoint": ["python3", "-c", CANARY_HOST_SCRIPT],
-            "ContainerArguments": ["--out", f"file://{out}"],
-        },
-        "RoleArn": "local",
-        "ResourceConfig": {"InstanceType": "local", "InstanceCount": 2, "VolumeSizeInGB": 1},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 240},
-        "Environment": {"AWS_REGION": "us-east-1"},
-    }
-    return JobRequest(
-        kind="training", step="train", request=request, outputs={"out": f"file://{out}"}, region="us-east-1"
+    return script_job(
+        image,
+        name,
+        CANARY_HOST_SCRIPT,
+        args=("--out", f"file://{out}"),
+        environment={"AWS_REGION": "us-east-1"},
+        max_runtime_s=240,
+        outputs={"out": f"file://{out}"},
     )

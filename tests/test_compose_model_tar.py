@@ -30,11 +30,15 @@ import tarfile
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bench import multihost_stress as stress
-from graphstorm_provider.jobs.request import JobRequest
+from tests.compose_jobs import script_job
+
+if TYPE_CHECKING:
+    from graphstorm_provider.jobs.request import JobRequest
 
 LEADER = "algo-1"
 MANIFEST = "_manifest.json"
@@ -73,21 +77,7 @@ if action.startswith("model-then-fail-after-"):  # its model dir is complete, th
 
 def model_job(image: str, name: str, output_path: str, *, actions: dict[str, str] | None = None, count: int = 2):
     """A training request whose hosts run :data:`MODEL_SCRIPT`, SageMaker's output going to ``output_path``."""
-    request = {
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {
-            "TrainingImage": image,
-            "TrainingInputMode": "File",
-            "ContainerEntrypoint": ["python3", "-c", MODEL_SCRIPT],
-            "ContainerArguments": [],
-        },
-        "RoleArn": "local",
-        "ResourceConfig": {"InstanceType": "local", "InstanceCount": count, "VolumeSizeInGB": 1},
-        "OutputDataConfig": {"S3OutputPath": output_path},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 300},
-        "Environment": {f"ACTION_{host.replace('-', '_')}": action for host, action in (actions or {}).items()},
-    }
-    return JobRequest(kind="training", step="train", request=request, region="us-east-1")
+    return script_job(image, name, MODEL_SCRIPT, count=count, actions=actions, output_path=output_path)
 
 
 def unique(prefix: str) -> str:

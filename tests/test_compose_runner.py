@@ -11,11 +11,15 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from graphstorm_provider.execution.compose_runner import ComposeJobError, ComposeJobRunner, HostFailure, failure_cause
-from graphstorm_provider.jobs.request import JobRequest
+from tests.compose_jobs import script_job
+
+if TYPE_CHECKING:
+    from graphstorm_provider.jobs.request import JobRequest
 
 # Every host: record who it is, wait until it can resolve every host name (the SageMaker
 # cluster's DNS), then do what ACTION says. Outputs go to the bind-mounted file:// folder.
@@ -74,23 +78,15 @@ def probe_job(
     actions: dict[str, str] | None = None,
     environment: dict[str, str] | None = None,
 ) -> JobRequest:
-    env = {f"ACTION_{host.replace('-', '_')}": action for host, action in (actions or {}).items()}
-    env.update(environment or {})
-    request = {
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {
-            "TrainingImage": image,
-            "TrainingInputMode": "File",
-            "ContainerEntrypoint": ["python3", "-c", HOST_SCRIPT],
-            "ContainerArguments": ["--out", f"file://{out}"],
-        },
-        "RoleArn": "local",
-        "ResourceConfig": {"InstanceType": "local", "InstanceCount": count, "VolumeSizeInGB": 1},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 300},
-        "Environment": env,
-    }
-    return JobRequest(
-        kind="training", step="train", request=request, outputs={"out": f"file://{out}"}, region="us-east-1"
+    return script_job(
+        image,
+        name,
+        HOST_SCRIPT,
+        args=("--out", f"file://{out}"),
+        count=count,
+        actions=actions,
+        environment=environment,
+        outputs={"out": f"file://{out}"},
     )
 
 
