@@ -31,13 +31,21 @@ from datetime import datetime
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Param
 
-from graphstorm_provider.dags_support import check_run_conf, first_try, graphstorm_params, hyperparameters, run_prefix
+from graphstorm_provider.dags_support import (
+    AWS_CONN_ID,
+    check_run_conf,
+    first_try,
+    graphstorm_params,
+    hyperparameters,
+    prepare_inputs,
+    run_prefix,
+    s3_client_for,
+)
 from graphstorm_provider.operators.gconstruct import GConstructOperator
 from graphstorm_provider.operators.infer import GSInferOperator
 from graphstorm_provider.operators.train import GSTrainOperator
 
 DAG_ID = "graphstorm_sagemaker_e2e"
-AWS_CONN_ID = "aws_default"
 DEFAULT_BASE_URI = os.environ.get("GRAPHSTORM_SAGEMAKER_BASE_URI", "s3://my-graphstorm-bucket/airflow-runs")
 SAGEMAKER_INSTANCE_PATTERN = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
 ECR_IMAGE_PATTERN = r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+)?$"
@@ -91,52 +99,16 @@ PARAMS["image_url"] = Param(
 def prepare(params: dict, dag_run, dag, run_id: str) -> dict[str, str]:
     """Refuse unknown conf keys; upload the raw graph and the YAML under the run prefix."""
     check_run_conf(dag_run.conf, dag.params)
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    from graphstorm_provider.data import storage
-    from graphstorm_provider.data.synthetic_acm import SyntheticAcmSpec, generate_synthetic_acm
-    from graphstorm_provider.data.train_config import node_classification_yaml
-
-    prefix = run_prefix(params["base_uri"], dag_run.logical_date, run_id)
-    raw = f"{prefix}/raw"
-    spec = SyntheticAcmSpec(
-        num_papers=int(params["num_papers"]), num_classes=int(params["num_classes"]), seed=int(params["seed"])
-    )
-    yaml_uri = f"{prefix}/config/{params['graph_name']}_nc.yaml"
-    with storage.using_s3_client(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()):
-        summary = generate_synthetic_acm(raw, spec)
-        storage.write_bytes(yaml_uri, node_classification_yaml(spec.num_classes).encode())
-    return {
-        "run_prefix": prefix,
-        "raw_graph_s3": raw,
-        "graph_config_file": summary.graph_config_file,
-        "train_yaml_s3": yaml_uri,
-    }
+    return prepare_inputs(params, run_prefix(params["base_uri"], dag_run.logical_date, run_id))
 
 
 def summary(prepared: dict, graph: dict, trained: dict, inferred: dict) -> dict:
     """Write ``summary.json``: the jobs and exactly the folders each step used."""
-    import json
-    import logging
+    from graphstorm_provider.data.report import run_summary, write_summary
 
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    from graphstorm_provider.data import storage
-
-    result = {
-        "run_prefix": prepared["run_prefix"],
-        "raw_graph": prepared["raw_graph_s3"],
-        "graph": graph["output_graph_s3"],
-        "model": trained["model_artifact_s3"],
-        "embeddings": inferred.get("output_emb_s3"),
-        "predictions": inferred["output_prediction_s3"],
-        "jobs": {"gconstruct": graph["job_name"], "train": trained["job_name"], "infer": inferred["job_name"]},
-    }
-    uri = f"{prepared['run_prefix']}/summary.json"
-    with storage.using_s3_client(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()):
-        storage.write_bytes(uri, json.dumps(result, indent=2).encode())
-    logging.getLogger("airflow.task").info("GraphStorm SageMaker summary: %s", uri)
-    return {**result, "summary": uri}
+    return write_summary(
+        run_summary(prepared, graph, trained, inferred), s3_client=s3_client_for(prepared["run_prefix"])
+    )
 
 
 with DAG(
