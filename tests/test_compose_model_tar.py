@@ -62,6 +62,11 @@ if action == "linked":  # the folder is a link to another folder of the containe
     action = "model"
 if action != "absent":
     os.makedirs(model, exist_ok=True)
+if action.endswith("+data"):  # a custom script's output data (SageMaker's output.tar.gz)
+    data = os.environ["SM_OUTPUT_DATA_DIR"]
+    os.makedirs(f"{data}/logs", exist_ok=True)
+    with open(f"{data}/logs/{me}.log", "w") as f:
+        f.write(f"data of {me}")
 if action.startswith("model"):
     os.makedirs(f"{model}/nested", exist_ok=True)
     with open(f"{model}/{me}.txt", "w") as f:
@@ -106,6 +111,7 @@ def sha(data: bytes) -> str:
 
 
 LEADERS_MODEL = {"algo-1.txt": sha(b"written by algo-1"), "nested/weights.bin": sha(b"algo-1" * 1000)}
+LEADERS_DATA = {"logs/algo-1.log": sha(b"data of algo-1")}
 
 
 def run_compose(job: JobRequest, work: Path):
@@ -137,6 +143,24 @@ def test_only_the_leaders_model_dir_is_packed_once_after_success(compose_tool, p
     with tarfile.open(archive) as tar:
         assert sorted(tar.getnames()) == ["algo-1.txt", "nested", "nested/weights.bin"]
     assert archive_digests(archive) == LEADERS_MODEL
+    assert runner.leftovers() == []
+    assert_no_scratch_left(tmp_path / "work")
+
+
+def test_the_leaders_output_data_is_packed_as_output_tar_gz_beside_the_model(compose_tool, probe_image, tmp_path):
+    """What a custom training script writes to SM_OUTPUT_DATA_DIR reaches SageMaker's output.tar.gz, the leader's only."""
+    out = tmp_path / "sm-out"
+    job = model_job(
+        probe_image, unique("gs-otar-ok"), f"file://{out}/", actions={LEADER: "model+data", "algo-2": "model+data"}
+    )
+    result, runner, lines = run_compose(job, tmp_path / "work")
+    folder = out / job.job_name / "output"
+    assert files_under(out) == [f"{job.job_name}/output/model.tar.gz", f"{job.job_name}/output/output.tar.gz"], (
+        "\n".join(lines[-20:])
+    )
+    assert result.uploaded == [(folder / "model.tar.gz").as_uri(), (folder / "output.tar.gz").as_uri()]
+    assert archive_digests(folder / "model.tar.gz") == LEADERS_MODEL
+    assert archive_digests(folder / "output.tar.gz") == LEADERS_DATA
     assert runner.leftovers() == []
     assert_no_scratch_left(tmp_path / "work")
 
@@ -193,16 +217,20 @@ def test_an_empty_or_absent_model_dir_packs_nothing(compose_tool, probe_image, t
     assert runner.leftovers() == []
 
 
-def test_the_one_host_local_backend_packs_the_same_archive(tmp_path):
+@pytest.mark.parametrize("action", ["model", "model+data"])
+def test_the_one_host_local_backend_packs_the_same_archives(tmp_path, action):
     from graphstorm_provider.execution.local import LocalJobRunner
 
     out = tmp_path / "sm-out"
-    job = model_job("graphstorm:sm", unique("gs-mtar-local"), f"file://{out}/", count=1)
+    job = model_job("graphstorm:sm", unique("gs-mtar-local"), f"file://{out}/", count=1, actions={LEADER: action})
     result = LocalJobRunner(job, runtime_python=sys.executable, log=lambda line: None).run()
-    archive = out / job.job_name / "output" / "model.tar.gz"
-    assert result.uploaded == [f"file://{archive}"]
-    assert files_under(out) == [f"{job.job_name}/output/model.tar.gz"]
-    assert archive_digests(archive) == LEADERS_MODEL
+    folder = out / job.job_name / "output"
+    names = ["model.tar.gz", "output.tar.gz"] if action.endswith("+data") else ["model.tar.gz"]
+    assert result.uploaded == [(folder / name).as_uri() for name in names]
+    assert files_under(out) == [f"{job.job_name}/output/{name}" for name in names]
+    assert archive_digests(folder / "model.tar.gz") == LEADERS_MODEL
+    if action.endswith("+data"):
+        assert archive_digests(folder / "output.tar.gz") == LEADERS_DATA
 
 
 @pytest.mark.parametrize("name", ["../../escaped", "a/b", "%2e%2e", "x" * 64, "-x"])
@@ -363,15 +391,19 @@ def test_a_stop_during_packing_ends_it_and_leaves_no_archive(tmp_path):
 
 
 # --- the leader's folder as `<engine> cp <container>:/opt/ml/model -` streams it (an engine stand-in) --------
-# Called as `<engine> cp <container>:/opt/ml/model -`: streams $COPY_ROOT/model as a tar, as podman and
-# docker do (the folder's name first, everything under it), then fails with $COPY_EXIT if set;
-# $COPY_SLEEP seconds before anything; $COPY_ERROR on stderr.
+# Called as `<engine> cp <container>:<folder> -` (/opt/ml/model or /opt/ml/output/data): streams
+# $COPY_ROOT/<the folder's last name> as a tar, as podman and docker do (the folder's name first,
+# everything under it), then fails with $COPY_EXIT if set; $COPY_SLEEP seconds before anything;
+# $COPY_ERROR on stderr. A folder $COPY_ROOT lacks is answered as podman does.
 FAKE_ENGINE = """#!/bin/sh
 [ "$1" = cp ] && [ "$3" = - ] || { echo "unexpected: $*" >&2; exit 2; }
-case "$2" in *:/opt/ml/model) ;; *) echo "unexpected source $2" >&2; exit 2 ;; esac
+case "$2" in *:/opt/ml/model) name=model ;; *:/opt/ml/output/data) name=data ;; *) echo "unexpected $2" >&2; exit 2 ;; esac
 [ -n "$COPY_SLEEP" ] && sleep "$COPY_SLEEP"
 [ -n "$COPY_ERROR" ] && echo "$COPY_ERROR" >&2
-if [ -n "$COPY_ROOT" ]; then tar -C "$COPY_ROOT" -cf - model | head -c "${COPY_BYTES:-1000000000}"; fi
+if [ -n "$COPY_ROOT" ] && [ ! -e "$COPY_ROOT/$name" ]; then
+  echo "Error: \"${2#*:}\" could not be found on container x: no such file or directory" >&2; exit 125
+fi
+if [ -n "$COPY_ROOT" ]; then tar -C "$COPY_ROOT" -cf - "$name" | head -c "${COPY_BYTES:-1000000000}"; fi
 exit "${COPY_EXIT:-0}"
 """
 
@@ -398,7 +430,7 @@ def test_the_copy_is_repacked_as_it_streams_with_the_folders_entries_at_the_top(
     (folder / "same-file").hardlink_to(folder / "nested" / "shard0.bin")
     (folder / "latest").symlink_to("nested")
     runner, archive = stand_in_runner(tmp_path, monkeypatch, {"COPY_ROOT": str(folder.parent)})
-    assert runner._upload_model() == [archive.as_uri()]
+    assert runner._upload_archive("model.tar.gz") == [archive.as_uri()]
     with tarfile.open(archive) as tar:
         members = {m.name: m for m in tar.getmembers()}
         assert tar.extractfile("same-file").read() == bytes([0]) * 1000  # a hard link resolves inside the archive
@@ -418,6 +450,25 @@ def test_the_copy_is_repacked_as_it_streams_with_the_folders_entries_at_the_top(
     assert_no_scratch_left(runner.work_dir)
 
 
+@pytest.mark.parametrize("data", ["files", "empty", "absent"])
+def test_after_the_model_the_leaders_output_data_is_packed_unless_it_is_empty(tmp_path, monkeypatch, data):
+    folder = model_folder(tmp_path / "container")
+    if data != "absent":
+        (folder.parent / "data").mkdir()
+    if data == "files":
+        (folder.parent / "data" / "report.txt").write_bytes(b"custom output")
+    runner, model = stand_in_runner(tmp_path, monkeypatch, {"COPY_ROOT": str(folder.parent)})
+    uploaded = [uri for name in runner.archive_uris for uri in runner._upload_archive(name)]
+    output = model.with_name("output.tar.gz")
+    assert uploaded == ([model.as_uri(), output.as_uri()] if data == "files" else [model.as_uri()])
+    assert archive_digests(model)["nested/shard0.bin"] == sha(bytes([0]) * 1000)
+    if data == "files":
+        assert archive_digests(output) == {"report.txt": sha(b"custom output")}
+    else:
+        assert not output.exists()
+    assert_no_scratch_left(runner.work_dir)
+
+
 def test_a_folder_sent_as_a_link_is_refused(tmp_path, monkeypatch):
     """`docker cp` without -L sends a symlinked /opt/ml/model as the link: its target means nothing here."""
     from graphstorm_provider.execution.compose_runner import ComposeJobError
@@ -426,7 +477,7 @@ def test_a_folder_sent_as_a_link_is_refused(tmp_path, monkeypatch):
     (tmp_path / "container" / "model").symlink_to("/etc")
     runner, archive = stand_in_runner(tmp_path, monkeypatch, {"COPY_ROOT": str(tmp_path / "container")})
     with pytest.raises(ComposeJobError, match=r"but /opt/ml/model in the container is a symbolic link \(to '/etc'"):
-        runner._upload_model()
+        runner._upload_archive("model.tar.gz")
     assert files_under(tmp_path / "sm-out") == []
     assert_no_scratch_left(runner.work_dir)
 
@@ -446,7 +497,7 @@ def test_a_copy_that_fails_fails_the_job_with_its_message_and_writes_nothing(tmp
     with pytest.raises(
         ComposeJobError, match=r"could not be copied out of host algo-1 .*\(exit 125\): Error: disk gone"
     ):
-        runner._upload_model()
+        runner._upload_archive("model.tar.gz")
     assert files_under(tmp_path / "sm-out") == []
     assert_no_scratch_left(runner.work_dir)
 
@@ -454,7 +505,7 @@ def test_a_copy_that_fails_fails_the_job_with_its_message_and_writes_nothing(tmp
 def test_a_folder_the_container_does_not_have_gives_no_archive(tmp_path, monkeypatch):
     env = {"COPY_EXIT": "125", "COPY_ERROR": 'Error: "/opt/ml/model" could not be found on container x: no such file'}
     runner, _ = stand_in_runner(tmp_path, monkeypatch, env)
-    assert runner._upload_model() == []
+    assert runner._upload_archive("model.tar.gz") == []
     assert files_under(tmp_path / "sm-out") == []
 
 
@@ -462,12 +513,12 @@ def test_a_copy_that_does_not_answer_in_time_fails_the_job(tmp_path, monkeypatch
     from graphstorm_provider.execution import compose_runner
     from graphstorm_provider.execution.compose_runner import ComposeJobError
 
-    monkeypatch.setattr(compose_runner, "_MODEL_COPY_TIMEOUT_S", 1)
+    monkeypatch.setattr(compose_runner, "_COPY_OUT_TIMEOUT_S", 1)
     folder = model_folder(tmp_path / "container")
     runner, _ = stand_in_runner(tmp_path, monkeypatch, {"COPY_ROOT": str(folder.parent), "COPY_SLEEP": "60"})
     started = time.monotonic()
     with pytest.raises(ComposeJobError, match=r"was not copied out of host algo-1 within 1 s"):
-        runner._upload_model()
+        runner._upload_archive("model.tar.gz")
     assert time.monotonic() - started < 50  # the copy was killed, not waited for
     assert files_under(tmp_path / "sm-out") == []
     assert_no_scratch_left(runner.work_dir)
@@ -492,7 +543,7 @@ def test_the_compose_runner_stops_packing_when_it_is_stopped(tmp_path, monkeypat
 
     monkeypatch.setattr(tarfile.TarFile, "addfile", add_then_stop)
     with pytest.raises(ComposeJobError, match="was stopped"):
-        runner._upload_model()
+        runner._upload_archive("model.tar.gz")
     assert len(added) == 2
     assert files_under(tmp_path / "sm-out") == []
     assert_no_scratch_left(runner.work_dir)

@@ -11,9 +11,10 @@ whose own failure ended the job: a host that lost a peer says so in its failure
 file (``host algo-2: ...``, the entry points' contract) and may exit first. A timeout (the request's
 ``StoppingCondition.MaxRuntimeInSeconds``, or the one given) fails the job too.
 
-When every host succeeded, and before teardown, the leader's ``/opt/ml/model`` is
-streamed out of its exited container and written as SageMaker's ``model.tar.gz``
-(``sm_output``, which the one-host backend packs with too); a failed job packs nothing.
+When every host succeeded, and before teardown, the leader's ``/opt/ml/model`` and
+``/opt/ml/output/data`` are streamed out of its exited container and written as SageMaker's
+``model.tar.gz`` and ``output.tar.gz`` (``sm_output``, which the one-host backend packs with too;
+an absent or empty folder gives no archive); a failed job packs nothing.
 
 Teardown runs on every path, success, failure, timeout and :meth:`stop` (the
 operator's ``on_kill``): ``<compose> down -v``, then removal of the containers and
@@ -54,7 +55,7 @@ from graphstorm_provider.execution.compose import (
 )
 from graphstorm_provider.execution.compose_guard import DONE
 from graphstorm_provider.execution.compose_tool import ComposeTool, find_compose_tool
-from graphstorm_provider.execution.sm_output import MODEL_ARCHIVE, archive_uri, pack_copied_folder
+from graphstorm_provider.execution.sm_output import MODEL_ARCHIVE, OUTPUT_ARCHIVE, archive_uri, pack_copied_folder
 from graphstorm_provider.execution.staging import Stager, StagingCancelled, StagingError
 from graphstorm_provider.exit_codes import EXIT_TERMINATED, EXIT_TIMED_OUT
 
@@ -78,9 +79,10 @@ _FAILURE_FILE = "/opt/ml/output/failure"
 _PEER_FAILURE = re.compile(r"^host (algo-\d+): ")
 # How long a host its peers blame may take to exit after they did (it is failing already).
 _BLAMED_EXIT_GRACE_S = 15.0
-# What SageMaker packs as model.tar.gz, from the leader only (execution/sm_output.py).
-_MODEL_DIR = "/opt/ml/model"
-_MODEL_COPY_TIMEOUT_S = 1800
+# What SageMaker packs as each archive, from the leader only (execution/sm_output.py).
+_ARCHIVED_FOLDERS = {MODEL_ARCHIVE: "/opt/ml/model", OUTPUT_ARCHIVE: "/opt/ml/output/data"}
+# How long copying one folder out of the leader's container may take.
+_COPY_OUT_TIMEOUT_S = 1800
 # How long a command whose output we stopped reading may take to exit (it ends on its next write).
 _CLOSED_PIPE_EXIT_GRACE_S = 10
 # How `<engine> cp` says the path is not in the container (podman: "could not be found", docker: "Could not find").
@@ -198,7 +200,8 @@ class ComposeResult:
     project: str
     compose_file: Path
     exit_codes: dict[str, int] = field(default_factory=dict)
-    uploaded: list[str] = field(default_factory=list)  # SageMaker's model.tar.gz, when the leader filled /opt/ml/model
+    # SageMaker's model.tar.gz and output.tar.gz, those whose folder the leader filled.
+    uploaded: list[str] = field(default_factory=list)
     duration_s: float = 0.0
     teardown_s: float = 0.0
 
@@ -244,8 +247,8 @@ class ComposeJobRunner:
         blamed_exit_grace_s: float = _BLAMED_EXIT_GRACE_S,
     ) -> None:
         self.job = job
-        # Where SageMaker's model.tar.gz goes, checked before anything runs (a bad job name: OutputArchiveError).
-        self.model_uri = archive_uri(job, MODEL_ARCHIVE)
+        # Where SageMaker's archives go, checked before anything runs (a bad job name: OutputArchiveError).
+        self.archive_uris = {name: uri for name in _ARCHIVED_FOLDERS if (uri := archive_uri(job, name))}
         self.options = options or ComposeOptions()
         if not self.options.network_tag:
             self.options = dataclasses.replace(self.options, network_tag=uuid.uuid4().hex[:6])
@@ -301,7 +304,7 @@ class ComposeJobRunner:
             self._stream_logs()
             result.exit_codes = self._wait()
             if self._failure is None:
-                result.uploaded = self._upload_model()
+                result.uploaded = [uri for name in self.archive_uris for uri in self._upload_archive(name)]
         finally:
             result.duration_s = time.monotonic() - started
             result.teardown_s = self.teardown()
@@ -573,52 +576,53 @@ class ComposeJobRunner:
         finally:
             target.unlink(missing_ok=True)
 
-    def _upload_model(self) -> list[str]:
+    def _upload_archive(self, name: str) -> list[str]:
         """
-        Write SageMaker's ``model.tar.gz``: the leader's ``/opt/ml/model``, streamed out of its exited container.
+        Write SageMaker's archive ``name`` (``model.tar.gz``, ``output.tar.gz``) of the leader's folder; return its URI.
 
-        Called once, when every host exited 0, before teardown removes the containers. ``<engine> cp
-        <leader>:/opt/ml/model -`` sends the folder as a tar, repacked as it arrives
+        Called when every host exited 0, before teardown removes the containers. ``<engine> cp
+        <leader>:<folder> -`` sends the folder as a tar, repacked as it arrives
         (:func:`~.sm_output.pack_copied_folder`: only the compressed archive reaches the host's disk).
-        An absent or empty folder gives no archive; a copy or a write that fails fails the job, and so
-        does a copy that takes longer than ``_MODEL_COPY_TIMEOUT_S``.
+        An absent or empty folder gives no archive (``[]``); a copy or a write that fails fails the
+        job, and so does a copy that takes longer than ``_COPY_OUT_TIMEOUT_S``.
         """
-        if self.model_uri is None:
+        uri = self.archive_uris.get(name)
+        if uri is None:
             return []
-        leader = self.hosts[0]
-        scratch = Path(tempfile.mkdtemp(prefix=".model-", dir=self.work_dir))
+        leader, folder = self.hosts[0], _ARCHIVED_FOLDERS[name]
+        scratch = Path(tempfile.mkdtemp(prefix=".archive-", dir=self.work_dir))
         try:
-            archive = scratch / MODEL_ARCHIVE
-            copy = self._copy_out(leader, archive, self.model_uri)
+            archive = scratch / name
+            copy = self._copy_out(leader, folder, archive, uri)
             if copy is None:
-                self._emit(f"host {leader}: no {_MODEL_DIR}, so no {MODEL_ARCHIVE}")
+                self._emit(f"host {leader}: no {folder}, so no {name}")
                 return []
             if not copy:
-                self._emit(f"host {leader}: no files in {_MODEL_DIR}, so no {MODEL_ARCHIVE}")
+                self._emit(f"host {leader}: no files in {folder}, so no {name}")
                 return []
             try:
-                Stager(self.env, cancelled=self._stop.is_set).upload_file(archive, self.model_uri)
+                Stager(self.env, cancelled=self._stop.is_set).upload_file(archive, uri)
             except StagingCancelled:
                 self._raise_if_stopped()
                 raise
             except (StagingError, OSError) as err:
-                raise self._model_error(f"{self.model_uri} could not be written: {err}") from err
+                raise self._archive_error(f"{uri} could not be written: {err}") from err
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        self._emit(f"uploaded {self.model_uri} ({_MODEL_DIR} of host {leader})")
-        return [self.model_uri]
+        self._emit(f"uploaded {uri} ({folder} of host {leader})")
+        return [uri]
 
-    def _copy_out(self, leader: str, archive: Path, uri: str) -> bool | None:
+    def _copy_out(self, leader: str, folder: str, archive: Path, uri: str) -> bool | None:
         """
-        Pack ``leader``'s ``/opt/ml/model`` as ``archive`` from ``<engine> cp`` 's tar stream.
+        Pack ``leader``'s ``folder`` as ``archive`` from ``<engine> cp`` 's tar stream.
 
         Return True when packed, False when the folder is empty, None when the container has none.
         """
         copy = _read_output(
-            [self._tool.engine, "cp", f"{self.containers[leader]}:{_MODEL_DIR}", "-"],
+            [self._tool.engine, "cp", f"{self.containers[leader]}:{folder}", "-"],
             self.env,
-            lambda out: pack_copied_folder(out, _MODEL_DIR, archive, uri, self._stop.is_set),
-            _MODEL_COPY_TIMEOUT_S,
+            lambda out: pack_copied_folder(out, folder, archive, uri, self._stop.is_set),
+            _COPY_OUT_TIMEOUT_S,
             archive.parent,
         )
         error = copy.error
@@ -628,30 +632,28 @@ class ComposeJobRunner:
         if isinstance(error, StagingCancelled):
             raise error
         if copy.timed_out:
-            raise self._model_error(
-                f"{_MODEL_DIR} was not copied out of host {leader} within {_MODEL_COPY_TIMEOUT_S} s"
-            )
+            raise self._archive_error(f"{folder} was not copied out of host {leader} within {_COPY_OUT_TIMEOUT_S} s")
         if isinstance(error, StagingError):  # refused for what the copy holds
-            raise self._model_error(str(error)) from error
+            raise self._archive_error(str(error)) from error
         if isinstance(error, OSError):  # the archive could not be written: the copy's end is ours
-            raise self._model_error(f"{MODEL_ARCHIVE} could not be packed: {error}") from error
+            raise self._archive_error(f"{archive.name} could not be packed: {error}") from error
         if copy.returncode != 0:  # the copy failed (a stream that is no tar is its consequence)
             if _NOT_IN_CONTAINER.search(copy.stderr_tail):
                 return None
-            raise self._model_error(
-                f"{_MODEL_DIR} could not be copied out of host {leader} for {MODEL_ARCHIVE} "
+            raise self._archive_error(
+                f"{folder} could not be copied out of host {leader} for {archive.name} "
                 f"(exit {copy.returncode}): {copy.stderr_tail}",
                 exit_code=copy.returncode if copy.returncode > 0 else 1,
             )
         if isinstance(error, tarfile.TarError):
-            raise self._model_error(
-                f"the copy of {_MODEL_DIR} out of host {leader} is no tar archive: {error}"
+            raise self._archive_error(
+                f"the copy of {folder} out of host {leader} is no tar archive: {error}"
             ) from error
         if error is not None:
             raise error
         return copy.value
 
-    def _model_error(self, what: str, exit_code: int = 1) -> ComposeJobError:
+    def _archive_error(self, what: str, exit_code: int = 1) -> ComposeJobError:
         return ComposeJobError(
             f"{self.job.step} job {self.job.job_name} finished on all hosts, but {what}", exit_code=exit_code
         )

@@ -4,10 +4,10 @@ SageMaker's own output of a training job: a folder packed as ``<S3OutputPath>/<j
 When a training job succeeds, SageMaker packs the leader's (``algo-1``'s) ``/opt/ml/model`` into
 ``model.tar.gz`` and its ``/opt/ml/output/data`` into ``output.tar.gz``, each folder's entries at
 the archive's top, under the request's ``OutputDataConfig.S3OutputPath``. The one-host backend
-writes both from its work directory (``local.py``); the compose backend writes ``model.tar.gz`` only,
-from the leader's folder streamed out of its exited container as a tar (``<engine> cp ctr:/opt/ml/model -``,
-repacked by :func:`pack_copied_folder` without landing on the host's disk; ``compose_runner.py``: our
-entry points never write ``/opt/ml/output/data``).
+writes both from its work directory (``local.py``); the compose backend from the leader's folders
+streamed out of its exited container as tars (``<engine> cp ctr:/opt/ml/model -``, repacked by
+:func:`pack_copied_folder` without landing on the host's disk; ``compose_runner.py``). Our entry
+points never write ``/opt/ml/output/data``; a custom training script may.
 The archive is written to ``s3://`` or ``file://`` by :class:`~.staging.Stager`.
 
 The job name is one path segment of the archive's URI, so :func:`archive_uri` takes only a SageMaker
