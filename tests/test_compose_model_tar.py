@@ -565,3 +565,65 @@ def test_a_live_run_with_the_same_job_name_is_named_as_such(tmp_path, monkeypatc
     assert "another job/task name" not in message
     assert "still live" in message
     assert "earlier try of this task" in message
+
+
+# A task process that dies (SIGKILL) while the leader's folder is being packed: argv root, tmp folder.
+OWNER_PACKING = r"""
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from tests.test_compose_model_tar import model_job
+from graphstorm_provider.execution.compose_runner import ComposeJobRunner
+from graphstorm_provider.execution.compose_tool import ComposeTool
+tmp = Path(sys.argv[2])
+runner = ComposeJobRunner(model_job("graphstorm:sm", "gs-mtar-killed", f"file://{tmp / 'sm-out'}/"), work_dir=tmp / "work")
+runner.tool = ComposeTool(("podman", "compose"), str(tmp / "engine"))
+runner._start_guard()
+runner._upload_archive("model.tar.gz")
+"""
+
+
+def test_the_guard_of_a_sigkilled_owner_removes_the_archive_being_packed(tmp_path):
+    """Only the runner's scratch goes: the compose file stays for debugging, nothing deeper is touched."""
+    import os
+    import signal
+    import subprocess
+
+    from tests.compose_engine import ROOT
+
+    folder = model_folder(tmp_path / "container", files=3)
+    engine = tmp_path / "engine"
+    engine.write_text(FAKE_ENGINE)
+    engine.chmod(0o755)
+    work = tmp_path / "work"
+    (work / "kept" / ".archive-not-ours").mkdir(parents=True)
+    (work / "docker-compose-train.yaml").write_text("services: {}\n")
+    (work / ".failure-algo-1").write_text("a failure file being read\n")
+    env = {**os.environ, "COPY_ROOT": str(folder.parent), "COPY_SLEEP": "30"}
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER_PACKING, str(ROOT), str(tmp_path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(work.glob(".archive-*")) and owner.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(work.glob(".archive-*")), owner.stderr.read() if owner.poll() is not None else "no scratch"
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait()
+        deadline = time.monotonic() + 60
+        while (list(work.glob(".archive-*")) or list(work.glob(".failure-*"))) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sorted(p.relative_to(work).as_posix() for p in work.rglob("*")) == [
+            "docker-compose-train.yaml",
+            "kept",
+            "kept/.archive-not-ours",
+        ]
+        assert files_under(tmp_path / "sm-out") == []
+    finally:
+        owner.kill()
+        owner.wait()
+        subprocess.run(["pkill", "-f", str(engine)], check=False)  # the copy the owner left sleeping

@@ -53,7 +53,12 @@ from graphstorm_provider.execution.compose import (
     project_name,
     write_compose,
 )
-from graphstorm_provider.execution.compose_guard import DONE
+from graphstorm_provider.execution.compose_guard import (
+    ARCHIVE_SCRATCH_PREFIX,
+    DONE,
+    FAILURE_FILE_PREFIX,
+    SCRATCH_OPTION,
+)
 from graphstorm_provider.execution.compose_tool import ComposeTool, find_compose_tool
 from graphstorm_provider.execution.sm_output import MODEL_ARCHIVE, OUTPUT_ARCHIVE, archive_uri, pack_copied_folder
 from graphstorm_provider.execution.staging import Stager, StagingCancelled, StagingError
@@ -374,6 +379,8 @@ class ComposeJobRunner:
                 sys.executable,
                 "-m",
                 "graphstorm_provider.execution.compose_guard",
+                SCRATCH_OPTION,
+                str(self.work_dir),
                 self._tool.engine,
                 self.network,
                 *self.containers.values(),
@@ -566,7 +573,7 @@ class ComposeJobRunner:
         Copied out of the container (``<engine> cp`` reads a stopped one) into a file that is removed once
         read: the reason goes into the error and the log, not into a file of ours.
         """
-        target = self.work_dir / f".failure-{host}"
+        target = self.work_dir / f"{FAILURE_FILE_PREFIX}{host}"
         try:
             proc = self._run([self._tool.engine, "cp", f"{self.containers[host]}:{_FAILURE_FILE}", str(target)], 60)
             if proc.returncode != 0 or not target.is_file():
@@ -590,7 +597,7 @@ class ComposeJobRunner:
         if uri is None:
             return []
         leader, folder = self.hosts[0], _ARCHIVED_FOLDERS[name]
-        scratch = Path(tempfile.mkdtemp(prefix=".archive-", dir=self.work_dir))
+        scratch = Path(tempfile.mkdtemp(prefix=ARCHIVE_SCRATCH_PREFIX, dir=self.work_dir))
         try:
             archive = scratch / name
             copy = self._copy_out(leader, folder, archive, uri)
