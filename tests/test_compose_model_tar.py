@@ -394,12 +394,17 @@ def test_a_stop_during_packing_ends_it_and_leaves_no_archive(tmp_path):
 # Called as `<engine> cp <container>:<folder> -` (/opt/ml/model or /opt/ml/output/data): streams
 # $COPY_ROOT/<the folder's last name> as a tar, as podman and docker do (the folder's name first,
 # everything under it), then fails with $COPY_EXIT if set; $COPY_SLEEP seconds before anything;
-# $COPY_ERROR on stderr. A folder $COPY_ROOT lacks is answered as podman does.
+# $COPY_ERROR on stderr. A folder $COPY_ROOT lacks is answered as podman does. $COPY_STALL_AFTER: send
+# that many bytes, then hang. $COPY_FAIL_DATA: the copy of /opt/ml/output/data fails (exit 125).
 FAKE_ENGINE = """#!/bin/sh
 [ "$1" = cp ] && [ "$3" = - ] || { echo "unexpected: $*" >&2; exit 2; }
 case "$2" in *:/opt/ml/model) name=model ;; *:/opt/ml/output/data) name=data ;; *) echo "unexpected $2" >&2; exit 2 ;; esac
 [ -n "$COPY_SLEEP" ] && sleep "$COPY_SLEEP"
 [ -n "$COPY_ERROR" ] && echo "$COPY_ERROR" >&2
+if [ -n "$COPY_FAIL_DATA" ] && [ "$name" = data ]; then echo "Error: copying data failed" >&2; exit 125; fi
+if [ -n "$COPY_STALL_AFTER" ]; then
+  { tar -C "$COPY_ROOT" -cf - "$name" | head -c "$COPY_STALL_AFTER"; sleep 30; } ; exit 0
+fi
 if [ -n "$COPY_ROOT" ] && [ ! -e "$COPY_ROOT/$name" ]; then
   echo "Error: \"${2#*:}\" could not be found on container x: no such file or directory" >&2; exit 125
 fi
@@ -430,7 +435,7 @@ def test_the_copy_is_repacked_as_it_streams_with_the_folders_entries_at_the_top(
     (folder / "same-file").hardlink_to(folder / "nested" / "shard0.bin")
     (folder / "latest").symlink_to("nested")
     runner, archive = stand_in_runner(tmp_path, monkeypatch, {"COPY_ROOT": str(folder.parent)})
-    assert runner._upload_archive("model.tar.gz") == [archive.as_uri()]
+    assert runner._upload_archives() == [archive.as_uri()]
     with tarfile.open(archive) as tar:
         members = {m.name: m for m in tar.getmembers()}
         assert tar.extractfile("same-file").read() == bytes([0]) * 1000  # a hard link resolves inside the archive
@@ -458,7 +463,7 @@ def test_after_the_model_the_leaders_output_data_is_packed_unless_it_is_empty(tm
     if data == "files":
         (folder.parent / "data" / "report.txt").write_bytes(b"custom output")
     runner, model = stand_in_runner(tmp_path, monkeypatch, {"COPY_ROOT": str(folder.parent)})
-    uploaded = [uri for name in runner.archive_uris for uri in runner._upload_archive(name)]
+    uploaded = runner._upload_archives()
     output = model.with_name("output.tar.gz")
     assert uploaded == ([model.as_uri(), output.as_uri()] if data == "files" else [model.as_uri()])
     assert archive_digests(model)["nested/shard0.bin"] == sha(bytes([0]) * 1000)
@@ -466,6 +471,20 @@ def test_after_the_model_the_leaders_output_data_is_packed_unless_it_is_empty(tm
         assert archive_digests(output) == {"report.txt": sha(b"custom output")}
     else:
         assert not output.exists()
+    assert_no_scratch_left(runner.work_dir)
+
+
+def test_a_model_is_not_written_when_the_output_data_cannot_be_copied(tmp_path, monkeypatch):
+    """Both archives are packed before either is written: a failed job writes none, as documented."""
+    from graphstorm_provider.execution.compose_runner import ComposeJobError
+
+    folder = model_folder(tmp_path / "container")
+    (folder.parent / "data").mkdir()
+    (folder.parent / "data" / "report.txt").write_bytes(b"custom output")
+    runner, _ = stand_in_runner(tmp_path, monkeypatch, {"COPY_ROOT": str(folder.parent), "COPY_FAIL_DATA": "1"})
+    with pytest.raises(ComposeJobError, match=r"/opt/ml/output/data could not be copied out of host algo-1 for output"):
+        runner._upload_archives()
+    assert files_under(tmp_path / "sm-out") == []
     assert_no_scratch_left(runner.work_dir)
 
 
@@ -477,7 +496,7 @@ def test_a_folder_sent_as_a_link_is_refused(tmp_path, monkeypatch):
     (tmp_path / "container" / "model").symlink_to("/etc")
     runner, archive = stand_in_runner(tmp_path, monkeypatch, {"COPY_ROOT": str(tmp_path / "container")})
     with pytest.raises(ComposeJobError, match=r"but /opt/ml/model in the container is a symbolic link \(to '/etc'"):
-        runner._upload_archive("model.tar.gz")
+        runner._upload_archives()
     assert files_under(tmp_path / "sm-out") == []
     assert_no_scratch_left(runner.work_dir)
 
@@ -497,7 +516,7 @@ def test_a_copy_that_fails_fails_the_job_with_its_message_and_writes_nothing(tmp
     with pytest.raises(
         ComposeJobError, match=r"could not be copied out of host algo-1 .*\(exit 125\): Error: disk gone"
     ):
-        runner._upload_archive("model.tar.gz")
+        runner._upload_archives()
     assert files_under(tmp_path / "sm-out") == []
     assert_no_scratch_left(runner.work_dir)
 
@@ -505,7 +524,7 @@ def test_a_copy_that_fails_fails_the_job_with_its_message_and_writes_nothing(tmp
 def test_a_folder_the_container_does_not_have_gives_no_archive(tmp_path, monkeypatch):
     env = {"COPY_EXIT": "125", "COPY_ERROR": 'Error: "/opt/ml/model" could not be found on container x: no such file'}
     runner, _ = stand_in_runner(tmp_path, monkeypatch, env)
-    assert runner._upload_archive("model.tar.gz") == []
+    assert runner._upload_archives() == []
     assert files_under(tmp_path / "sm-out") == []
 
 
@@ -518,7 +537,7 @@ def test_a_copy_that_does_not_answer_in_time_fails_the_job(tmp_path, monkeypatch
     runner, _ = stand_in_runner(tmp_path, monkeypatch, {"COPY_ROOT": str(folder.parent), "COPY_SLEEP": "60"})
     started = time.monotonic()
     with pytest.raises(ComposeJobError, match=r"was not copied out of host algo-1 within 1 s"):
-        runner._upload_archive("model.tar.gz")
+        runner._upload_archives()
     assert time.monotonic() - started < 50  # the copy was killed, not waited for
     assert files_under(tmp_path / "sm-out") == []
     assert_no_scratch_left(runner.work_dir)
@@ -543,7 +562,7 @@ def test_the_compose_runner_stops_packing_when_it_is_stopped(tmp_path, monkeypat
 
     monkeypatch.setattr(tarfile.TarFile, "addfile", add_then_stop)
     with pytest.raises(ComposeJobError, match="was stopped"):
-        runner._upload_archive("model.tar.gz")
+        runner._upload_archives()
     assert len(added) == 2
     assert files_under(tmp_path / "sm-out") == []
     assert_no_scratch_left(runner.work_dir)
@@ -579,27 +598,29 @@ tmp = Path(sys.argv[2])
 runner = ComposeJobRunner(model_job("graphstorm:sm", "gs-mtar-killed", f"file://{tmp / 'sm-out'}/"), work_dir=tmp / "work")
 runner.tool = ComposeTool(("podman", "compose"), str(tmp / "engine"))
 runner._start_guard()
-runner._upload_archive("model.tar.gz")
+runner._upload_archives()
 """
 
 
-def test_the_guard_of_a_sigkilled_owner_removes_the_archive_being_packed(tmp_path):
-    """Only the runner's scratch goes: the compose file stays for debugging, nothing deeper is touched."""
+def test_the_guard_of_a_sigkilled_owner_removes_the_archive_being_packed_and_nothing_else(tmp_path):
+    """The run's own scratch folder goes; another run's in the same work dir and the compose file stay."""
     import os
     import signal
     import subprocess
 
     from tests.compose_engine import ROOT
 
-    folder = model_folder(tmp_path / "container", files=3)
+    folder = model_folder(tmp_path / "container", files=20)
     engine = tmp_path / "engine"
     engine.write_text(FAKE_ENGINE)
     engine.chmod(0o755)
     work = tmp_path / "work"
-    (work / "kept" / ".archive-not-ours").mkdir(parents=True)
-    (work / "docker-compose-train.yaml").write_text("services: {}\n")
-    (work / ".failure-algo-1").write_text("a failure file being read\n")
-    env = {**os.environ, "COPY_ROOT": str(folder.parent), "COPY_SLEEP": "30"}
+    others = ["docker-compose-train.yaml", ".scratch-another-run/model.tar.gz", ".failure-algo-1"]
+    for name in others:
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text("not this run's\n")
+    # The copy sends the folder's entry and some files, then hangs: the archive is half written.
+    env = {**os.environ, "COPY_ROOT": str(folder.parent), "COPY_STALL_AFTER": str(10 * 2048)}
     owner = subprocess.Popen(
         [sys.executable, "-c", OWNER_PACKING, str(ROOT), str(tmp_path)],
         env=env,
@@ -607,23 +628,24 @@ def test_the_guard_of_a_sigkilled_owner_removes_the_archive_being_packed(tmp_pat
         stderr=subprocess.PIPE,
         text=True,
     )
+
+    def ours() -> list[Path]:
+        return [p for p in work.glob(".scratch-*/model.tar.gz") if p.parent.name != ".scratch-another-run"]
+
     try:
         deadline = time.monotonic() + 60
-        while not list(work.glob(".archive-*")) and owner.poll() is None and time.monotonic() < deadline:
+        while not ours() and owner.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert list(work.glob(".archive-*")), owner.stderr.read() if owner.poll() is not None else "no scratch"
+        assert ours(), owner.stderr.read() if owner.poll() is not None else "no archive being packed"
         os.kill(owner.pid, signal.SIGKILL)
         owner.wait()
         deadline = time.monotonic() + 60
-        while (list(work.glob(".archive-*")) or list(work.glob(".failure-*"))) and time.monotonic() < deadline:
+        while ours() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert sorted(p.relative_to(work).as_posix() for p in work.rglob("*")) == [
-            "docker-compose-train.yaml",
-            "kept",
-            "kept/.archive-not-ours",
-        ]
+        assert sorted(p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_file()) == sorted(others)
+        assert [p.name for p in work.iterdir() if p.name.startswith(".scratch-")] == [".scratch-another-run"]
         assert files_under(tmp_path / "sm-out") == []
     finally:
         owner.kill()
         owner.wait()
-        subprocess.run(["pkill", "-f", str(engine)], check=False)  # the copy the owner left sleeping
+        subprocess.run(["pkill", "-f", str(engine)], check=False)  # the copy the owner left hanging

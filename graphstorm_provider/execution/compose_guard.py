@@ -6,11 +6,12 @@ that is SIGKILLed (OOM killer, a supervisor's kill escalation) would leave the c
 running. ``ComposeJobRunner`` therefore starts this guard in its own session with a pipe
 on its stdin. The runner writes ``done`` after its own teardown; if the pipe closes
 without it, the owner is gone and the guard kills and removes the containers and the
-network by name, then the runner's scratch in its work dir (``--scratch``): the archives being
-packed from the leader's folders (``.archive-*``, as large as the model) and the failure files
-being read (``.failure-*``). The compose file stays, for debugging, as after a failed run.
+network by name, then the run's own scratch folder (``--scratch``, ``<work dir>/.scratch-<random>``:
+the archives being packed from the leader's folders, as large as the model, and the failure files
+being read). Nothing else: other runs sharing the work dir keep theirs, and the compose file stays,
+for debugging, as after a failed run.
 
-    python -m graphstorm_provider.execution.compose_guard [--scratch WORK_DIR] ENGINE NETWORK CONTAINER...
+    python -m graphstorm_provider.execution.compose_guard [--scratch SCRATCH_DIR] ENGINE NETWORK CONTAINER...
 """
 
 from __future__ import annotations
@@ -24,10 +25,7 @@ from graphstorm_provider.exit_codes import EXIT_OK, EXIT_USAGE
 
 DONE = "done"
 TEARDOWN_TIMEOUT_S = 120  # per engine command (kill, rm, network rm)
-# The compose runner's scratch in its work dir, named with these prefixes (compose_runner.py).
-ARCHIVE_SCRATCH_PREFIX = ".archive-"
-FAILURE_FILE_PREFIX = ".failure-"
-SCRATCH_OPTION = "--scratch"
+SCRATCH_OPTION = "--scratch"  # the run's own scratch folder, removed with everything in it
 
 
 def teardown(engine: str, network: str, containers: list[str]) -> None:
@@ -42,14 +40,12 @@ def teardown(engine: str, network: str, containers: list[str]) -> None:
             continue
 
 
-def remove_scratch(work_dir: Path) -> None:
-    """Remove the runner's scratch directly in ``work_dir`` (nothing else, nothing deeper)."""
-    for path in work_dir.glob(ARCHIVE_SCRATCH_PREFIX + "*"):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-    for path in work_dir.glob(FAILURE_FILE_PREFIX + "*"):
-        if path.is_file() or path.is_symlink():
-            path.unlink(missing_ok=True)
+def remove_scratch(scratch: Path) -> None:
+    """Remove the run's scratch folder ``scratch`` (a link there is removed, not followed)."""
+    if scratch.is_symlink():
+        scratch.unlink(missing_ok=True)
+    elif scratch.is_dir():
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:
@@ -57,7 +53,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == [SCRATCH_OPTION] and len(argv) > 1:
         scratch, argv = Path(argv[1]), argv[2:]
     if len(argv) < 3:
-        print(f"usage: compose_guard [{SCRATCH_OPTION} WORK_DIR] ENGINE NETWORK CONTAINER...", file=sys.stderr)
+        print(f"usage: compose_guard [{SCRATCH_OPTION} SCRATCH_DIR] ENGINE NETWORK CONTAINER...", file=sys.stderr)
         return EXIT_USAGE
     engine, network, containers = argv[0], argv[1], argv[2:]
     told = sys.stdin.read()  # returns when the owner closes the pipe or dies

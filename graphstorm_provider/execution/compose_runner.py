@@ -53,12 +53,7 @@ from graphstorm_provider.execution.compose import (
     project_name,
     write_compose,
 )
-from graphstorm_provider.execution.compose_guard import (
-    ARCHIVE_SCRATCH_PREFIX,
-    DONE,
-    FAILURE_FILE_PREFIX,
-    SCRATCH_OPTION,
-)
+from graphstorm_provider.execution.compose_guard import DONE, SCRATCH_OPTION
 from graphstorm_provider.execution.compose_tool import ComposeTool, find_compose_tool
 from graphstorm_provider.execution.sm_output import MODEL_ARCHIVE, OUTPUT_ARCHIVE, archive_uri, pack_copied_folder
 from graphstorm_provider.execution.staging import Stager, StagingCancelled, StagingError
@@ -88,6 +83,8 @@ _BLAMED_EXIT_GRACE_S = 15.0
 _ARCHIVED_FOLDERS = {MODEL_ARCHIVE: "/opt/ml/model", OUTPUT_ARCHIVE: "/opt/ml/output/data"}
 # How long copying one folder out of the leader's container may take.
 _COPY_OUT_TIMEOUT_S = 1800
+# A run's own scratch folder in its work dir, which other runs may share: ``.scratch-<random>``.
+_SCRATCH_PREFIX = ".scratch-"
 # How long a command whose output we stopped reading may take to exit (it ends on its next write).
 _CLOSED_PIPE_EXIT_GRACE_S = 10
 # How `<engine> cp` says the path is not in the container (podman: "could not be found", docker: "Could not find").
@@ -268,6 +265,10 @@ class ComposeJobRunner:
         self.work_dir = Path(work_dir) if work_dir else default_work_dir() / self.project
         # ``docker-compose-<step>-<job name>-<N>workers.yaml`` in the run's folder.
         self.compose_file = self.work_dir / compose_file_name(job.step, project_name(job.job_name), job.instance_count)
+        # The archives being packed and the failure files being read; removed after (by the guard
+        # if this process is killed). Several runs may share a work dir (gs-sagemaker compose's
+        # --output-dir, a retry): each has its own folder.
+        self.scratch_dir = self.work_dir / f"{_SCRATCH_PREFIX}{uuid.uuid4().hex[:12]}"
         stopping = job.request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
         self.timeout_s = float(timeout_s or stopping or _DEFAULT_TIMEOUT_S)
         self.poll_interval_s = poll_interval_s
@@ -309,10 +310,11 @@ class ComposeJobRunner:
             self._stream_logs()
             result.exit_codes = self._wait()
             if self._failure is None:
-                result.uploaded = [uri for name in self.archive_uris for uri in self._upload_archive(name)]
+                result.uploaded = self._upload_archives()
         finally:
             result.duration_s = time.monotonic() - started
             result.teardown_s = self.teardown()
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
             if self._stop.is_set():
                 # stop() may have torn down while `up` was still creating containers.
                 self._remove_by_name(quiet=False)
@@ -380,7 +382,7 @@ class ComposeJobRunner:
                 "-m",
                 "graphstorm_provider.execution.compose_guard",
                 SCRATCH_OPTION,
-                str(self.work_dir),
+                str(self.scratch_dir),
                 self._tool.engine,
                 self.network,
                 *self.containers.values(),
@@ -573,7 +575,7 @@ class ComposeJobRunner:
         Copied out of the container (``<engine> cp`` reads a stopped one) into a file that is removed once
         read: the reason goes into the error and the log, not into a file of ours.
         """
-        target = self.work_dir / f"{FAILURE_FILE_PREFIX}{host}"
+        target = self._scratch() / f"failure-{host}"
         try:
             proc = self._run([self._tool.engine, "cp", f"{self.containers[host]}:{_FAILURE_FILE}", str(target)], 60)
             if proc.returncode != 0 or not target.is_file():
@@ -583,41 +585,54 @@ class ComposeJobRunner:
         finally:
             target.unlink(missing_ok=True)
 
-    def _upload_archive(self, name: str) -> list[str]:
-        """
-        Write SageMaker's archive ``name`` (``model.tar.gz``, ``output.tar.gz``) of the leader's folder; return its URI.
+    def _scratch(self) -> Path:
+        self.scratch_dir.mkdir(parents=True, exist_ok=True)
+        return self.scratch_dir
 
-        Called when every host exited 0, before teardown removes the containers. ``<engine> cp
-        <leader>:<folder> -`` sends the folder as a tar, repacked as it arrives
-        (:func:`~.sm_output.pack_copied_folder`: only the compressed archive reaches the host's disk).
-        An absent or empty folder gives no archive (``[]``); a copy or a write that fails fails the
-        job, and so does a copy that takes longer than ``_COPY_OUT_TIMEOUT_S``.
+    def _upload_archives(self) -> list[str]:
         """
-        uri = self.archive_uris.get(name)
-        if uri is None:
-            return []
-        leader, folder = self.hosts[0], _ARCHIVED_FOLDERS[name]
-        scratch = Path(tempfile.mkdtemp(prefix=ARCHIVE_SCRATCH_PREFIX, dir=self.work_dir))
+        Write SageMaker's archives (``model.tar.gz``, ``output.tar.gz``) of the leader's folders; return their URIs.
+
+        Called when every host exited 0, before teardown removes the containers. Every archive is
+        packed (:meth:`_pack_archive`) before any is written, so a copy that fails, times out or is
+        stopped writes none. An archive whose write fails fails the job; one written before it stays.
+        """
         try:
-            archive = scratch / name
-            copy = self._copy_out(leader, folder, archive, uri)
-            if copy is None:
-                self._emit(f"host {leader}: no {folder}, so no {name}")
-                return []
-            if not copy:
-                self._emit(f"host {leader}: no files in {folder}, so no {name}")
-                return []
-            try:
-                Stager(self.env, cancelled=self._stop.is_set).upload_file(archive, uri)
-            except StagingCancelled:
-                self._raise_if_stopped()
-                raise
-            except (StagingError, OSError) as err:
-                raise self._archive_error(f"{uri} could not be written: {err}") from err
+            packed = [
+                (uri, archive) for name, uri in self.archive_uris.items() if (archive := self._pack_archive(name))
+            ]
+            stager = Stager(self.env, cancelled=self._stop.is_set)
+            for uri, archive in packed:
+                try:
+                    stager.upload_file(archive, uri)
+                except StagingCancelled:
+                    self._raise_if_stopped()
+                    raise
+                except (StagingError, OSError) as err:
+                    raise self._archive_error(f"{uri} could not be written: {err}") from err
+                self._emit(f"uploaded {uri} ({_ARCHIVED_FOLDERS[archive.name]} of host {self.hosts[0]})")
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        self._emit(f"uploaded {uri} ({folder} of host {leader})")
-        return [uri]
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
+        return [uri for uri, _ in packed]
+
+    def _pack_archive(self, name: str) -> Path | None:
+        """
+        Pack the leader's folder of the archive ``name`` into this run's scratch folder; return its path.
+
+        ``<engine> cp <leader>:<folder> -`` sends the folder as a tar, repacked as it arrives
+        (:func:`~.sm_output.pack_copied_folder`: only the compressed archive reaches the host's disk).
+        An absent or empty folder gives no archive (None; said in the log for ``model.tar.gz`` only:
+        our entry points never write ``/opt/ml/output/data``). A copy that fails fails the job, and
+        so does one that takes longer than ``_COPY_OUT_TIMEOUT_S``.
+        """
+        leader, folder = self.hosts[0], _ARCHIVED_FOLDERS[name]
+        archive = self._scratch() / name
+        copy = self._copy_out(leader, folder, archive, self.archive_uris[name])
+        if not copy:
+            if name == MODEL_ARCHIVE:
+                self._emit(f"host {leader}: {'no' if copy is None else 'no files in'} {folder}, so no {name}")
+            return None
+        return archive
 
     def _copy_out(self, leader: str, folder: str, archive: Path, uri: str) -> bool | None:
         """
