@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 DEFAULT_WORKERS = 8
+# In the name of a file the host side is still copying into a ``file://`` folder (the provider's
+# ``staging.copy_atomic`` writes ``.<name>.partial-<writer>-<random>`` and renames it into place): a
+# listing skips such files, which a copy killed mid-write can leave behind; they are never complete.
+PARTIAL_MARK = ".partial-"
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,11 @@ class Transfer:
                 return {"": root.stat().st_size}
             if not root.is_dir():
                 return {}
-            return {p.relative_to(root).as_posix(): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+            return {
+                p.relative_to(root).as_posix(): p.stat().st_size
+                for p in root.rglob("*")
+                if p.is_file() and not (p.name.startswith(".") and PARTIAL_MARK in p.name)
+            }
         folder = prefix.key.rstrip("/")
         folder = f"{folder}/" if folder else ""
         found: dict[str, int] = {}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -92,19 +93,67 @@ def _inside(dest: Path, relative: str, uri: str) -> Path:
     return dest.joinpath(*parts)
 
 
-PARTIAL_MARK = ".partial-"  # in the temporary name of a file being copied: ``.<name>.partial-<random>``
+PARTIAL_MARK = ".partial-"  # in the temporary name of a file being copied: ``.<name>.partial-<writer>-<random>``
+
+
+def _writer_tag() -> str:
+    """``<host>~<pid>``: who writes a temporary, so a later writer can tell one whose writer died."""
+    host = "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname())
+    return f"{host}~{os.getpid()}"
+
+
+def is_partial(name: str) -> bool:
+    """Whether the file name ``name`` is a :func:`copy_atomic` temporary (never a complete file)."""
+    return name.startswith(".") and PARTIAL_MARK in name
+
+
+def _writer_is_dead(tag: str) -> bool:
+    """Whether the writer ``<host>~<pid>`` ran on this host and no process has its pid now."""
+    host, _, pid = tag.rpartition("~")
+    if host != _writer_tag().rpartition("~")[0] or not pid.isdigit():
+        return False  # another host's (or an older) temporary: its writer may be alive
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, someone else's
+    return False
+
+
+def remove_dead_partials(folder: Path) -> list[Path]:
+    """
+    Remove the temporaries in ``folder`` left by :func:`copy_atomic` writers killed mid-copy (SIGKILL).
+
+    Only a temporary whose writer ran on this host and is gone is removed: one being written by a
+    live process (this or another task) stays. Returns what was removed.
+    """
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for path in folder.iterdir():
+        if not is_partial(path.name):
+            continue
+        tag = path.name.partition(PARTIAL_MARK)[2].rpartition("-")[0]
+        if _writer_is_dead(tag):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+            log.info("removed %s, left by a copy that was killed", path)
+    return removed
 
 
 def copy_atomic(src: str | Path, dst: str | Path) -> None:
     """
     Copy the file ``src`` to ``dst`` (data and metadata, as ``shutil.copy2``) so that ``dst`` is never partial.
 
-    The copy goes to ``.<name>.partial-<random>`` beside ``dst`` and is renamed over ``dst`` when complete
-    (``os.replace``, atomic within one filesystem); on any error or interruption the temporary is removed
-    and ``dst`` is untouched. Only a SIGKILL mid-copy leaves the (hidden) temporary behind.
+    The copy goes to ``.<name>.partial-<host>~<pid>-<random>`` beside ``dst`` and is renamed over ``dst``
+    when complete (``os.replace``, atomic within one filesystem); on any error or interruption the
+    temporary is removed and ``dst`` is untouched. Only a SIGKILL mid-copy leaves the (hidden) temporary
+    behind: reading a ``file://`` folder skips it (:func:`is_partial`), and the next upload into that
+    folder on this host removes it (:func:`remove_dead_partials`).
     """
     dst = Path(dst)
-    partial = dst.with_name(f".{dst.name}{PARTIAL_MARK}{uuid.uuid4().hex[:8]}")
+    partial = dst.with_name(f".{dst.name}{PARTIAL_MARK}{_writer_tag()}-{uuid.uuid4().hex[:8]}")
     try:
         shutil.copy2(src, partial)
         os.replace(partial, dst)
@@ -158,8 +207,11 @@ class Stager:
             self._check(src)
             copy_atomic(src, dst)
 
-        shutil.copytree(src, dest, dirs_exist_ok=True, copy_function=copy)
-        return sum(1 for p in src.rglob("*") if p.is_file())
+        def skip_partials(folder: str, names: list[str]) -> list[str]:
+            return [name for name in names if is_partial(name)]  # a killed copy's temporary: never complete
+
+        shutil.copytree(src, dest, dirs_exist_ok=True, copy_function=copy, ignore=skip_partials)
+        return sum(1 for p in src.rglob("*") if p.is_file() and not is_partial(p.name))
 
     def _download_s3(self, loc: Location, dest: Path) -> int:
         from botocore.exceptions import ClientError
@@ -209,8 +261,11 @@ class Stager:
         )
         if files and files[-1].relative_to(src).as_posix() == MANIFEST_NAME:
             self.delete(_join(uri, MANIFEST_NAME))
-        for path in files:
-            self.upload_file(path, _join(uri, path.relative_to(src).as_posix()))
+        targets = [(path, _join(uri, path.relative_to(src).as_posix())) for path in files]
+        for folder in {_local_folder(target) for _, target in targets} - {None}:
+            remove_dead_partials(folder)  # once per folder, not once per file
+        for path, target in targets:
+            self._put(path, target)
         return len(files)
 
     def delete(self, uri: str) -> None:
@@ -227,6 +282,12 @@ class Stager:
             raise StagingError(f"cannot remove the earlier output {uri!r}: {exc}") from exc
 
     def upload_file(self, path: Path, uri: str) -> None:
+        """Copy the file ``path`` to ``uri`` (a ``file://`` one whole or not at all)."""
+        if folder := _local_folder(uri):
+            remove_dead_partials(folder)
+        self._put(path, uri)
+
+    def _put(self, path: Path, uri: str) -> None:
         self._check(uri)
         loc = parse_uri(uri)
         if loc.scheme == "file":
@@ -241,6 +302,12 @@ class Stager:
             self.s3.upload_file(str(path), loc.bucket, loc.key)
         except (ClientError, S3UploadFailedError) as exc:
             raise StagingError(f"cannot write output {uri!r}: {exc}") from exc
+
+
+def _local_folder(uri: str) -> Path | None:
+    """The folder a ``file://`` output URI's file goes into; None for ``s3://``."""
+    loc = parse_uri(uri)
+    return loc.local_path.parent if loc.scheme == "file" else None
 
 
 def _join(base: str, relative: str) -> str:
