@@ -128,7 +128,7 @@ def remove_dead_partials(folder: Path) -> list[Path]:
     Only a temporary whose writer ran on this host and is gone is removed: one being written by a
     live process (this or another task) stays. Returns what was removed.
     """
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
     for path in folder.iterdir():
@@ -262,7 +262,7 @@ class Stager:
         if files and files[-1].relative_to(src).as_posix() == MANIFEST_NAME:
             self.delete(_join(uri, MANIFEST_NAME))
         targets = [(path, _join(uri, path.relative_to(src).as_posix())) for path in files]
-        for folder in {_local_folder(target) for _, target in targets} - {None}:
+        for folder in {folder for _, target in targets if (folder := _local_folder(target))}:
             remove_dead_partials(folder)  # once per folder, not once per file
         for path, target in targets:
             self._put(path, target)
@@ -305,7 +305,7 @@ class Stager:
 
 
 def _local_folder(uri: str) -> Path | None:
-    """The folder a ``file://`` output URI's file goes into; None for ``s3://``."""
+    """Return the folder a ``file://`` output URI's file goes into; None for ``s3://``."""
     loc = parse_uri(uri)
     return loc.local_path.parent if loc.scheme == "file" else None
 
