@@ -12,7 +12,11 @@ process writing to memory it shares with its parent (``bench/dag_processor_parse
 Importing is not all a forked parse would redo. Airflow keeps some caches per operator class,
 filled by the first task of the class a process creates: the class's serialized fields
 (``BaseOperator.get_serialized_fields`` makes a throwaway task to find them) and the results of
-``isinstance`` checks against abstract base classes. So this module also creates, once, one task
+``isinstance`` checks against abstract base classes (the positive ones: Python drops every ABC's
+negative results whenever any class is registered with an ABC, and the DAG processor's start does
+that after this module runs, so each parse redoes those, as it does for an ``EmptyOperator`` DAG;
+redoing the warm-up at fork time was measured to save both alike, about 1 ms of ~60, and is not
+done). So this module also creates, once, one task
 of each GraphStorm operator, wired through XCom as the example DAGs wire them
 (:func:`warm_up`). They go in a DAG that nothing registers (``auto_register=False``, and no
 DagBag holds it), and each class's serialized fields are computed. This saves about 1 ms of each
