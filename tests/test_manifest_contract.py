@@ -131,7 +131,7 @@ def test_local_upload_puts_the_manifest_after_every_other_file_and_drops_an_old_
     order: list[str] = []
     original = stager.upload_file
     stager.delete = lambda uri: (order.append("delete " + uri), Stager.delete(stager, uri))
-    stager.upload_file = lambda path, uri: (order.append(uri), original(path, uri))
+    stager.upload_file = lambda path, uri, **kwargs: (order.append(uri), original(path, uri, **kwargs))
     assert stager.upload_dir(src, dest.as_uri()) == 3
     assert order[0] == f"delete {dest.as_uri()}/_manifest.json"
     assert order[-1] == f"{dest.as_uri()}/_manifest.json"

@@ -6,19 +6,23 @@
 is stopped. So an attempt killed mid-copy never truncates what an earlier attempt of the same task
 completed (job names, and so ``<S3OutputPath>/<job>/output/model.tar.gz``, are the same in every
 attempt). The copy is interrupted here by a stand-in ``shutil.copyfile`` that writes half the file and
-then fails, as a full disk or a stop in mid-write would.
+then fails, as a full disk or a stop in mid-write would. A SIGKILL leaves the temporary: reads skip it,
+and the next upload into its folder removes it once no process holds its lock.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from graphstorm_provider.execution import staging
 from graphstorm_provider.execution.staging import Stager
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,7 +50,10 @@ def half_copies(monkeypatch):
 
 
 def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if ".partial-" in p.name)
+    """The copy temporaries in ``folder``: files named ``.<name>.partial-<8 hex digits>``."""
+    return sorted(
+        p.name for p in folder.iterdir() if re.fullmatch(r"\..+\.partial-[0-9a-f]{8}", p.name) and p.is_file()
+    )
 
 
 @pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()])
@@ -126,12 +133,29 @@ def copyfile(src, dst, *, follow_symlinks=True):
 shutil.copyfile = copyfile
 Stager({}).upload_file(Path(sys.argv[1]), sys.argv[2])
 """
+AN_HOUR_AGO = time.time() - 3600
 
 
-def test_a_copy_killed_mid_write_leaves_a_temporary_that_reads_skip_and_the_next_upload_removes(tmp_path):
+# The writer in this process's pid namespace, or in one of its own (as a container's process is:
+# another pid numbering, and any hostname), killed with it.
+WRITER_PREFIXES = {"same namespace": [], "own pid namespace": ["unshare", "--pid", "--fork", "--kill-child"]}
+
+
+def wait_for_lock_release(path: Path) -> None:
+    """Wait until no process holds ``path``'s lock (a killed process's locks go when it is reaped)."""
+    deadline = time.monotonic() + 10
+    while not staging._writer_is_gone(path):
+        assert time.monotonic() < deadline, f"{path} is still locked"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("namespace", list(WRITER_PREFIXES))
+def test_a_copy_killed_mid_write_leaves_a_temporary_that_reads_skip_and_the_next_upload_removes(tmp_path, namespace):
     """SIGKILL is the one stop a copy cannot clean up after: what it leaves is never read, and goes next time."""
+    prefix = WRITER_PREFIXES[namespace]
+    if prefix and shutil.which(prefix[0]) is None:
+        pytest.skip(f"{prefix[0]} is not installed")
     sys.path.insert(0, str(ENTRYPOINTS))
-    from graphstorm_provider.execution.staging import PARTIAL_MARK
     from gsentry.transfer import Transfer, parse_uri
 
     (tmp_path / "model.tar.gz").write_bytes(NEW)
@@ -140,41 +164,86 @@ def test_a_copy_killed_mid_write_leaves_a_temporary_that_reads_skip_and_the_next
     dest = out / "model.tar.gz"
     dest.write_bytes(OLD)
     proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_COPY, str(tmp_path / "model.tar.gz"), dest.as_uri()],
+        [*prefix, sys.executable, "-c", KILLED_COPY, str(tmp_path / "model.tar.gz"), dest.as_uri()],
         stdout=subprocess.PIPE,
         text=True,
         cwd=REPO,
     )
     try:
         assert proc.stdout.readline() == "half written\n"
+        [killed] = leftovers(out)
+        # A live writer's temporary stays, however old: the writer holds its lock.
+        assert staging.remove_dead_partials(out, now=time.time() + 3600) == []
     finally:
         proc.kill()
         proc.wait()
-    [dead] = leftovers(out)
-    assert f"~{proc.pid}-" in dead
+    wait_for_lock_release(out / killed)
     assert dest.read_bytes() == OLD
-    # Temporaries whose writer may be alive: this process's, and one from another host.
-    host_tag = dead[len(f".model.tar.gz{PARTIAL_MARK}") :].rpartition("~")[0]
-    alive = out / f".model.tar.gz{PARTIAL_MARK}{host_tag}~{os.getpid()}-0000beef"
-    elsewhere = out / f".model.tar.gz{PARTIAL_MARK}other-host~{proc.pid}-0000cafe"
-    for path in (alive, elsewhere):
-        path.write_bytes(NEW[:10])
+    assert leftovers(out) == [killed]
 
-    # Reading the folder (a staged file:// input, an entry point's listing) skips every temporary.
-    assert Stager({}).download(out.as_uri(), tmp_path / "in") == 1
-    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["model.tar.gz"]
-    assert Transfer().list_files(parse_uri(out.as_uri())) == ["model.tar.gz"]
+    # Files that only look like temporaries are a user's; a folder is never one.
+    (out / ".env.partial-backup").write_bytes(b"kept")
+    (out / ".cache.partial-0000beef").mkdir()
+    (out / ".cache.partial-0000beef" / "f").write_bytes(b"kept")
+    # A temporary nobody holds, but just made: its writer may not have locked it yet.
+    fresh = out / ".young.bin.partial-0000cafe"
+    fresh.write_bytes(NEW[:10])
 
-    # The next upload into the folder removes the dead writer's temporary only.
+    # Reading the folder (a staged file:// input, an entry point's listing) skips the temporaries only.
+    complete = [".cache.partial-0000beef/f", ".env.partial-backup", "model.tar.gz"]
+    assert Stager({}).download(out.as_uri(), tmp_path / "in") == len(complete)
+    assert (
+        sorted(p.relative_to(tmp_path / "in").as_posix() for p in (tmp_path / "in").rglob("*") if p.is_file())
+        == complete
+    )
+    assert Transfer().list_files(parse_uri(out.as_uri())) == complete
+
+    # The next upload into the folder removes the dead writer's temporary once it is old enough.
+    Stager({}).upload_file(tmp_path / "model.tar.gz", dest.as_uri())
+    assert leftovers(out) == sorted([killed, fresh.name]), "removed a temporary changed within STALE_PARTIAL_AGE_S"
+    os.utime(out / killed, (AN_HOUR_AGO, AN_HOUR_AGO))
     Stager({}).upload_file(tmp_path / "model.tar.gz", dest.as_uri())
     assert dest.read_bytes() == NEW
-    assert leftovers(out) == sorted([alive.name, elsewhere.name])
+    assert leftovers(out) == [fresh.name]
+    assert (out / ".env.partial-backup").read_bytes() == (out / ".cache.partial-0000beef" / "f").read_bytes() == b"kept"
 
-    # A folder upload too, in every folder it writes into (here a dead writer's temporary of another name).
+    # A folder upload too, once in every folder it writes into.
     (tmp_path / "graph" / "part0").mkdir(parents=True)
     (tmp_path / "graph" / "part0" / "graph.dgl").write_bytes(NEW)
     (out / "part0").mkdir()
-    stale = out / "part0" / f".old.bin{PARTIAL_MARK}{host_tag}~{proc.pid}-0000dead"
+    stale = out / "part0" / ".old.bin.partial-0000dead"
     stale.write_bytes(NEW[:10])
+    os.utime(stale, (AN_HOUR_AGO, AN_HOUR_AGO))
     assert Stager({}).upload_dir(tmp_path / "graph", out.as_uri()) == 1
     assert sorted(p.name for p in (out / "part0").iterdir()) == ["graph.dgl"]
+
+
+def test_the_sweep_is_housekeeping_a_folder_it_cannot_read_or_clean_still_takes_the_upload(
+    tmp_path, monkeypatch, caplog
+):
+    """A write-only drop folder, or another user's dead temporary: the upload goes ahead as before."""
+    (tmp_path / "a.bin").write_bytes(NEW)
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    dead = drop / ".a.bin.partial-0000dead"
+    dead.write_bytes(NEW[:10])
+    os.utime(dead, (AN_HOUR_AGO, AN_HOUR_AGO))
+    real_unlink = Path.unlink
+
+    def refuse(path, missing_ok=False):
+        if path == dead:
+            raise PermissionError(1, "Operation not permitted", str(path))  # a sticky folder, another user's file
+        real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    Stager({}).upload_file(tmp_path / "a.bin", (drop / "a.bin").as_uri())
+    assert (drop / "a.bin").read_bytes() == NEW
+    assert dead.exists()
+    assert "could not remove" in caplog.text
+
+    def unreadable(path):
+        raise PermissionError(13, "Permission denied", str(path))  # mode 300: write and search, no read
+
+    monkeypatch.setattr(Path, "iterdir", unreadable)
+    Stager({}).upload_file(tmp_path / "a.bin", (drop / "b.bin").as_uri())
+    assert (drop / "b.bin").read_bytes() == NEW

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -36,10 +37,10 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 DEFAULT_WORKERS = 8
-# In the name of a file the host side is still copying into a ``file://`` folder (the provider's
-# ``staging.copy_atomic`` writes ``.<name>.partial-<writer>-<random>`` and renames it into place): a
+# The name of a file the host side is still copying into a ``file://`` folder (the provider's
+# ``staging.copy_atomic`` writes ``.<name>.partial-<8 hex digits>`` and renames it into place): a
 # listing skips such files, which a copy killed mid-write can leave behind; they are never complete.
-PARTIAL_MARK = ".partial-"
+PARTIAL_NAME = re.compile(r"\..+\.partial-[0-9a-f]{8}")
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ class Transfer:
             return {
                 p.relative_to(root).as_posix(): p.stat().st_size
                 for p in root.rglob("*")
-                if p.is_file() and not (p.name.startswith(".") and PARTIAL_MARK in p.name)
+                if p.is_file() and not PARTIAL_NAME.fullmatch(p.name)
             }
         folder = prefix.key.rstrip("/")
         folder = f"{folder}/" if folder else ""

@@ -14,10 +14,13 @@ leaves the path as it was, e.g. the ``model.tar.gz`` an earlier attempt of the s
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import re
 import shutil
-import socket
+import stat
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -93,73 +96,95 @@ def _inside(dest: Path, relative: str, uri: str) -> Path:
     return dest.joinpath(*parts)
 
 
-PARTIAL_MARK = ".partial-"  # in the temporary name of a file being copied: ``.<name>.partial-<writer>-<random>``
-
-
-def _writer_tag() -> str:
-    """``<host>~<pid>``: who writes a temporary, so a later writer can tell one whose writer died."""
-    host = "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname())
-    return f"{host}~{os.getpid()}"
+PARTIAL_MARK = ".partial-"  # in the temporary name of a file being copied: ``.<name>.partial-<8 hex digits>``
+# Exactly the names copy_atomic gives its temporaries (a user's ``.env.partial-backup`` is no such name).
+_PARTIAL_NAME = re.compile(r"\..+" + re.escape(PARTIAL_MARK) + r"[0-9a-f]{8}")
+# A temporary younger than this is left alone by the sweep: its writer may have created it and not yet
+# locked it. A dead writer's temporary stops changing when it dies.
+STALE_PARTIAL_AGE_S = 10.0
 
 
 def is_partial(name: str) -> bool:
     """Whether the file name ``name`` is a :func:`copy_atomic` temporary (never a complete file)."""
-    return name.startswith(".") and PARTIAL_MARK in name
+    return _PARTIAL_NAME.fullmatch(name) is not None
 
 
-def _writer_is_dead(tag: str) -> bool:
-    """Whether the writer ``<host>~<pid>`` ran on this host and no process has its pid now."""
-    host, _, pid = tag.rpartition("~")
-    if host != _writer_tag().rpartition("~")[0] or not pid.isdigit():
-        return False  # another host's (or an older) temporary: its writer may be alive
+def _writer_is_gone(path: Path) -> bool:
+    """Whether no process holds the temporary's lock: the kernel drops a process's locks when it dies."""
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
-        return False  # alive, someone else's
-    return False
+        return False  # gone already, a link, or not ours to read
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # a live writer holds it
+    finally:
+        os.close(fd)
+    return True
 
 
-def remove_dead_partials(folder: Path) -> list[Path]:
+def remove_dead_partials(folder: Path, now: float | None = None) -> list[Path]:
     """
-    Remove the temporaries in ``folder`` left by :func:`copy_atomic` writers killed mid-copy (SIGKILL).
+    Remove the temporaries in ``folder`` that :func:`copy_atomic` writers killed mid-copy (SIGKILL) left.
 
-    Only a temporary whose writer ran on this host and is gone is removed: one being written by a
-    live process (this or another task) stays. Returns what was removed.
+    A temporary goes when no process holds its lock (its writer died; this works across containers
+    and pid namespaces, which share the kernel) and it has not changed for
+    :data:`STALE_PARTIAL_AGE_S`. One a live process is writing stays. This is housekeeping: a folder
+    that cannot be listed, or a temporary that cannot be removed, is logged and left. Returns what
+    was removed.
     """
+    now = time.time() if now is None else now
     removed: list[Path] = []
-    if not folder.is_dir():
+    try:
+        candidates = [p for p in folder.iterdir() if is_partial(p.name)]
+    except OSError as err:  # absent, or write-only (a drop folder)
+        log.debug("not sweeping %s for dead temporaries: %s", folder, err)
         return removed
-    for path in folder.iterdir():
-        if not is_partial(path.name):
-            continue
-        tag = path.name.partition(PARTIAL_MARK)[2].rpartition("-")[0]
-        if _writer_is_dead(tag):
-            path.unlink(missing_ok=True)
-            removed.append(path)
-            log.info("removed %s, left by a copy that was killed", path)
+    for path in candidates:
+        try:
+            info = path.lstat()
+            if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < STALE_PARTIAL_AGE_S:
+                continue
+            if _writer_is_gone(path):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+                log.info("removed %s, left by a copy that was killed", path)
+        except OSError as err:
+            log.warning("could not remove %s, left by a copy that was killed: %s", path, err)
     return removed
+
+
+def _lock(fd: int, path: Path) -> None:
+    """Lock the temporary until ``fd`` is closed, so the sweep leaves it alone; a filesystem without locks goes unlocked."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as err:  # ENOLCK, EOPNOTSUPP: the sweep cannot lock it either, so it never removes it
+        log.debug("copying to %s unlocked: %s", path, err)
 
 
 def copy_atomic(src: str | Path, dst: str | Path) -> None:
     """
     Copy the file ``src`` to ``dst`` (data and metadata, as ``shutil.copy2``) so that ``dst`` is never partial.
 
-    The copy goes to ``.<name>.partial-<host>~<pid>-<random>`` beside ``dst`` and is renamed over ``dst``
-    when complete (``os.replace``, atomic within one filesystem); on any error or interruption the
-    temporary is removed and ``dst`` is untouched. Only a SIGKILL mid-copy leaves the (hidden) temporary
-    behind: reading a ``file://`` folder skips it (:func:`is_partial`), and the next upload into that
-    folder on this host removes it (:func:`remove_dead_partials`).
+    The copy goes to ``.<name>.partial-<random>`` beside ``dst``, locked (``flock``) while it is written,
+    and is renamed over ``dst`` when complete (``os.replace``, atomic within one filesystem); on any
+    error or interruption the temporary is removed and ``dst`` is untouched. Only a SIGKILL mid-copy
+    leaves the (hidden) temporary behind: reading a ``file://`` folder skips it (:func:`is_partial`),
+    and the next upload into that folder removes it (:func:`remove_dead_partials`).
     """
     dst = Path(dst)
-    partial = dst.with_name(f".{dst.name}{PARTIAL_MARK}{_writer_tag()}-{uuid.uuid4().hex[:8]}")
+    partial = dst.with_name(f".{dst.name}{PARTIAL_MARK}{uuid.uuid4().hex[:8]}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
+        _lock(fd, partial)
         shutil.copy2(src, partial)
         os.replace(partial, dst)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
 
 
 class Stager:
@@ -208,7 +233,8 @@ class Stager:
             copy_atomic(src, dst)
 
         def skip_partials(folder: str, names: list[str]) -> list[str]:
-            return [name for name in names if is_partial(name)]  # a killed copy's temporary: never complete
+            # A killed copy's temporary: never complete.
+            return [name for name in names if is_partial(name) and os.path.isfile(os.path.join(folder, name))]
 
         shutil.copytree(src, dest, dirs_exist_ok=True, copy_function=copy, ignore=skip_partials)
         return sum(1 for p in src.rglob("*") if p.is_file() and not is_partial(p.name))
@@ -265,7 +291,7 @@ class Stager:
         for folder in {folder for _, target in targets if (folder := _local_folder(target))}:
             remove_dead_partials(folder)  # once per folder, not once per file
         for path, target in targets:
-            self._put(path, target)
+            self.upload_file(path, target, sweep=False)
         return len(files)
 
     def delete(self, uri: str) -> None:
@@ -281,13 +307,15 @@ class Stager:
         except ClientError as exc:
             raise StagingError(f"cannot remove the earlier output {uri!r}: {exc}") from exc
 
-    def upload_file(self, path: Path, uri: str) -> None:
-        """Copy the file ``path`` to ``uri`` (a ``file://`` one whole or not at all)."""
-        if folder := _local_folder(uri):
-            remove_dead_partials(folder)
-        self._put(path, uri)
+    def upload_file(self, path: Path, uri: str, *, sweep: bool = True) -> None:
+        """
+        Copy the file ``path`` to ``uri`` (a ``file://`` one whole or not at all).
 
-    def _put(self, path: Path, uri: str) -> None:
+        ``sweep``: first remove what killed copies left in the ``file://`` folder
+        (:func:`remove_dead_partials`); :meth:`upload_dir` does that once per folder instead.
+        """
+        if sweep and (folder := _local_folder(uri)):
+            remove_dead_partials(folder)
         self._check(uri)
         loc = parse_uri(uri)
         if loc.scheme == "file":
