@@ -79,8 +79,8 @@ GSF_ARGS = {**JOB_ARGS, "graph_name": "{{ params.graph_name }}", "task_type": "{
 
 
 def prepare(params: dict, dag_run, dag, run_id: str) -> dict[str, str]:
-    """Refuse unknown conf keys; write the chunked graph and the GraphStorm YAML under the run prefix."""
-    check_run_conf(dag_run.conf, dag.params)
+    """Refuse what the params do not allow (check_run_conf); write the chunked graph and the GraphStorm YAML under the run prefix."""
+    check_run_conf(dag_run.conf, dag.params, params)
     return prepare_inputs(
         params,
         run_prefix(params["base_uri"], dag_run.logical_date, run_id),

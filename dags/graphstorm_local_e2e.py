@@ -64,8 +64,8 @@ GSF_ARGS = {**JOB_ARGS, "task_type": "{{ params.task_type }}"}
 
 
 def prepare(params: dict, dag_run, dag, run_id: str) -> dict[str, str]:
-    """Refuse unknown conf keys; write the raw graph and the GraphStorm YAML under the run prefix."""
-    check_run_conf(dag_run.conf, dag.params)
+    """Refuse what the params do not allow (check_run_conf); write the raw graph and the GraphStorm YAML under the run prefix."""
+    check_run_conf(dag_run.conf, dag.params, params)
     return prepare_inputs(params, run_prefix(params["base_uri"], dag_run.logical_date, run_id))
 
 

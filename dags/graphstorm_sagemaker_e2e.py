@@ -97,8 +97,8 @@ PARAMS["image_url"] = Param(
 
 
 def prepare(params: dict, dag_run, dag, run_id: str) -> dict[str, str]:
-    """Refuse unknown conf keys; upload the raw graph and the YAML under the run prefix."""
-    check_run_conf(dag_run.conf, dag.params)
+    """Refuse what the params do not allow (check_run_conf); upload the raw graph and the YAML under the run prefix."""
+    check_run_conf(dag_run.conf, dag.params, params)
     return prepare_inputs(params, run_prefix(params["base_uri"], dag_run.logical_date, run_id))
 
 

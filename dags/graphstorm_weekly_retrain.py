@@ -57,8 +57,8 @@ GSF_ARGS = {**JOB_ARGS, "task_type": "{{ params.task_type }}"}
 
 
 def prepare(params: dict, dag_run, dag, ds_nodash: str) -> dict[str, str]:
-    """Refuse unknown conf keys; find (or, in this example, create) the week's input."""
-    check_run_conf(dag_run.conf, dag.params)
+    """Refuse what the params do not allow (check_run_conf); find (or, in this example, create) the week's input."""
+    check_run_conf(dag_run.conf, dag.params, params)
     import logging
 
     from graphstorm_provider.data import storage

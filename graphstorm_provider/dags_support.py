@@ -8,7 +8,8 @@ Airflow validates each *declared* param of a run's conf against its JSON schema 
 the REST API and the form), but it accepts and ignores keys no param declares: a typo such as
 ``{"num_epoch": 5}`` silently runs the default. :func:`check_run_conf` is called first thing in
 every example DAG's first task and fails the run at once, without retry, naming the unknown keys
-(with "did you mean" where one is close).
+(with "did you mean" where one is close), and what else the schemas let through
+(:func:`run_values_message`: ``2.0`` for an integer, a ``base_uri`` no run can write under).
 
 This module is imported by DAG files at parse time: it imports nothing heavy (Airflow's
 exceptions only when it raises, ``difflib`` only when a run conf has an unknown key) and compiles
@@ -29,8 +30,10 @@ DATE_FORMAT = "%Y%m%d"
 DATETIME_FORMAT = "%Y%m%dT%H%M%S"
 
 
-def unknown_conf_message(conf: Mapping[str, Any] | None, known: Iterable[str]) -> str | None:
-    """One sentence naming the keys of ``conf`` that are not in ``known``; ``None`` if all are."""
+def unknown_conf_message(
+    conf: Mapping[str, Any] | None, known: Iterable[str], what: str = "the run conf has"
+) -> str | None:
+    """One sentence naming the keys of ``conf`` (``what`` has them) not in ``known``; ``None`` if all are."""
     known = sorted(known)
     unknown = sorted(set(conf or {}) - set(known))
     if not unknown:
@@ -42,18 +45,77 @@ def unknown_conf_message(conf: Mapping[str, Any] | None, known: Iterable[str]) -
         close = closest(key, known)
         parts.append(f"{key!r} (did you mean {close!r}?)" if close else repr(key))
     noun = "key" if len(unknown) == 1 else "keys"
-    return f"the run conf has unknown {noun} {', '.join(parts)}; this DAG's params are: {', '.join(known)}"
+    declared = f"this DAG's params are: {', '.join(known)}" if known else "this DAG takes no params"
+    return f"{what} unknown {noun} {', '.join(parts)}; {declared}"
 
 
-def check_run_conf(conf: Mapping[str, Any] | None, params: Mapping[str, Any]) -> None:
+# What a run writes below ``base_uri`` (``<run key>/model/<n>/<job name>/output/model.tar.gz`` and the
+# like) needs room: a base longer than these is refused at once rather than failing a step later.
+MAX_BASE_PATH_BYTES = 3072  # file://: Linux paths are at most 4096 bytes (PATH_MAX)
+MAX_BASE_KEY_BYTES = 768  # s3://: keys are at most 1024 bytes
+NAME_MAX_BYTES = 255  # one file name (path segment) on Linux filesystems
+
+
+def base_uri_problem(uri: str) -> str | None:
+    """Return why no run can write under ``uri`` (one sentence naming ``base_uri``), else None."""
+    from graphstorm_provider.uris import UriError, parse_uri
+
+    try:
+        parsed = parse_uri(uri)
+    except UriError as err:
+        return f"base_uri: {err}"
+    if parsed.scheme == "s3":
+        if len(parsed.key.encode()) > MAX_BASE_KEY_BYTES:
+            return f"base_uri's key is longer than {MAX_BASE_KEY_BYTES} bytes, leaving no room for a run's outputs."
+        return None
+    if "\0" in parsed.path:
+        return f"base_uri {uri!r} holds a NUL character (%00), which no file name can."
+    if not parsed.path.strip("/"):
+        return "base_uri must name a folder below /, e.g. file:///tmp/graphstorm-runs."
+    if any(len(part.encode()) > NAME_MAX_BYTES for part in parsed.path.split("/")):
+        return f"base_uri has a path segment longer than {NAME_MAX_BYTES} bytes, the longest file name allowed."
+    if len(parsed.path.encode()) > MAX_BASE_PATH_BYTES:
+        return f"base_uri's path is longer than {MAX_BASE_PATH_BYTES} bytes, leaving no room for a run's outputs."
+    return None
+
+
+def run_values_message(values: Mapping[str, Any], params: Mapping[str, Any]) -> str | None:
     """
-    Fail the task (no retry) when the run conf holds a key the DAG declares no param for.
+    One sentence on what is wrong with a task's resolved params ``values``; ``None`` if nothing is.
 
-    :param conf: the run's ``dag_run.conf``.
-    :param params: the DAG's params (any mapping whose keys are the param names).
-    :raises AirflowFailException: naming the unknown keys, with "did you mean" where apt.
+    Catches what the params' schemas let through: keys no param declares (``airflow tasks test -t``
+    passes task params, not a run conf), a whole number written as a decimal (JSON Schema counts
+    ``2.0`` as an integer, but it renders as ``2.0`` in the steps' flags) and a ``base_uri`` no run
+    can write under.
+    """
+    message = unknown_conf_message(values, params.keys(), what="the task's params have")
+    if message:
+        return message
+    for name, value in values.items():
+        param = params.get_param(name) if hasattr(params, "get_param") else None
+        schema = getattr(param, "schema", None) or {}
+        if schema.get("type") == "integer" and isinstance(value, float):
+            return f"{name} must be a whole number written without a decimal point ({int(value)}, not {value!r})."
+    if isinstance(values.get("base_uri"), str):
+        return base_uri_problem(values["base_uri"])
+    return None
+
+
+def check_run_conf(
+    conf: Mapping[str, Any] | None, params: Mapping[str, Any], values: Mapping[str, Any] | None = None
+) -> None:
+    """
+    Fail the task (no retry) when the run holds what the DAG's params do not allow.
+
+    :param conf: the run's ``dag_run.conf``: refused if it has a key the DAG declares no param for.
+    :param params: the DAG's params (``dag.params``; any mapping whose keys are the param names).
+    :param values: the task's resolved params (its ``params`` argument), checked by
+        :func:`run_values_message`; not checked if None.
+    :raises AirflowFailException: one sentence naming the key or param, with "did you mean" where apt.
     """
     message = unknown_conf_message(conf, params.keys())
+    if not message and values is not None:
+        message = run_values_message(values, params)
     if message:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -83,8 +145,10 @@ def run_key(logical_date: datetime | None, run_id: str) -> str:
 
 
 def run_prefix(base_uri: str, logical_date: datetime | None, run_id: str) -> str:
-    """``<base_uri>/<run key>``: every output of one run lives under it."""
-    return f"{base_uri.rstrip('/')}/{run_key(logical_date, run_id)}"
+    """``<base_uri>/<run key>``: every output of one run lives under it (``file:///`` + key for the root)."""
+    scheme, sep, rest = base_uri.partition("://")
+    base = f"{scheme}{sep}{rest.rstrip('/')}" if sep else base_uri.rstrip("/")
+    return f"{base}/{run_key(logical_date, run_id)}"
 
 
 def first_try(ti: Any) -> int:
@@ -136,7 +200,7 @@ def graphstorm_params(
         "base_uri": Param(
             base_uri,
             type="string",
-            pattern=r"^(file:///|s3://[a-z0-9.-]{3,63}(/|$))",
+            pattern=r"^(file:///[^/]|s3://[a-z0-9.-]{3,63}(/|$))",
             title="Output base URI",
             description=base_description,
         ),

@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from graphstorm_provider.dags_support import check_run_conf, run_key, run_prefix, unknown_conf_message
+from graphstorm_provider.dags_support import (
+    base_uri_problem,
+    check_run_conf,
+    run_key,
+    run_prefix,
+    run_values_message,
+    unknown_conf_message,
+)
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 EXAMPLES = ("graphstorm_local_e2e", "graphstorm_weekly_retrain", "graphstorm_sagemaker_e2e", "graphstorm_chunked_e2e")
@@ -271,6 +279,76 @@ def test_a_run_with_an_unknown_key_fails_in_its_first_task_and_runs_nothing_else
     assert states["prepare"] == "failed"
     assert {states[t] for t in ("gconstruct", "train", "infer", "report")} == {"upstream_failed"}
     assert not any(tmp_path.iterdir())  # prepare wrote nothing
+
+
+@pytest.mark.parametrize(
+    ("conf", "named"),
+    [
+        ({"base_uri": "file://{tmp}/a%00b"}, "NUL character"),
+        ({"base_uri": "file://{tmp}/" + "x" * 300}, "longer than 255 bytes"),
+        ({"base_uri": "file://{tmp}/a/%2e%2e/b"}, "base_uri: .*'..' segment"),
+        ({"num_layers": 2.0}, r"num_layers must be a whole number .*\(2, not 2.0\)"),
+    ],
+)
+def test_what_the_schemas_let_through_fails_the_first_task_and_writes_nothing(load_dag, tmp_path, capsys, conf, named):
+    dag = load_dag((DAGS / "graphstorm_local_e2e.py").read_text(), "graphstorm_local_e2e")
+    out = tmp_path / "out"
+    out.mkdir()
+    conf = {"base_uri": out.as_uri(), **{k: v.format(tmp=out) if isinstance(v, str) else v for k, v in conf.items()}}
+    run = dag.test(run_conf=conf)
+    states = task_states(run)
+    assert states["prepare"] == "failed"
+    assert {states[t] for t in ("gconstruct", "train", "infer", "report")} == {"upstream_failed"}
+    assert not any(out.iterdir())  # prepare wrote nothing
+    assert re.search(named, capsys.readouterr().out)  # the task log (dag.test prints it) names it
+
+
+def test_task_params_are_checked_like_a_run_conf():
+    """``airflow tasks test -t`` hands params to the task, not a run conf: a typo there is refused too."""
+    params = parse("graphstorm_local_e2e").params
+    values = {name: params[name] for name in params}
+    assert run_values_message(values, params) is None
+    message = run_values_message({**values, "num_epoch": 5}, params)
+    assert message.startswith("the task's params have unknown key 'num_epoch' (did you mean 'num_epochs'?)")
+    chunked = parse("graphstorm_chunked_e2e").params
+    assert "instance_count must be a whole number" in run_values_message(
+        {**{n: chunked[n] for n in chunked}, "instance_count": 2.0}, chunked
+    )
+
+
+@pytest.mark.parametrize(
+    ("uri", "problem"),
+    [
+        ("file:///tmp/runs", None),
+        ("s3://bucket/prefix", None),
+        ("file:///", "must name a folder below /"),
+        ("file:///a/../b", "'..' segment"),
+        ("file://relative/x", "not an absolute file URI"),
+        ("file:///" + "a/" * 1600, "path is longer than 3072 bytes"),
+        ("s3://bucket/" + "k" * 800, "key is longer than 768 bytes"),
+    ],
+)
+def test_a_base_uri_no_run_can_write_under_is_named(uri, problem):
+    message = base_uri_problem(uri)
+    assert (message is None) if problem is None else (problem in message and "base_uri" in message)
+
+
+def test_the_base_uri_param_refuses_the_root_at_trigger_and_the_prefix_keeps_the_scheme():
+    from airflow.sdk.exceptions import ParamValidationError
+
+    param = parse("graphstorm_local_e2e").params.get_param("base_uri")
+    for root in ("file:///", "file:////tmp/x"):
+        with pytest.raises(ParamValidationError):
+            param.resolve(root)
+    assert param.resolve("file:///tmp/x") == "file:///tmp/x"
+    date = datetime(2026, 3, 1, tzinfo=UTC)
+    assert run_prefix("file:///", date, "r") == "file:///20260301"
+    assert run_prefix("file:///tmp/x//", date, "r") == "file:///tmp/x/20260301"
+    assert run_prefix("s3://b/p/", date, "r") == "s3://b/p/20260301"
+
+
+def test_a_dag_without_params_says_so_when_refusing_a_key():
+    assert unknown_conf_message({"x": 1}, []) == "the run conf has unknown key 'x'; this DAG takes no params"
 
 
 def test_the_downstream_example_refuses_a_run_conf_too(load_dag):
