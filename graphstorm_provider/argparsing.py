@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
@@ -35,6 +36,8 @@ class RaisingArgumentParser(argparse.ArgumentParser):
 # At 0.88 no option of GraphStorm's own parsers is (tests/test_cli_forwarding.py checks every one):
 # the closest, --logging-level against our --log-level, is 0.85.
 FLAG_TYPO_CUTOFF = 0.88
+# An unknown flag that begins several of ours is taken for an abbreviation of them up to this many.
+MAX_ABBREVIATED_FLAGS = 3
 
 
 def long_options(parser: argparse.ArgumentParser) -> list[str]:
@@ -42,20 +45,33 @@ def long_options(parser: argparse.ArgumentParser) -> list[str]:
     return [flag for action in parser._actions for flag in action.option_strings if flag.startswith("--")]
 
 
+def spelled_as_flag(name: str) -> str:
+    """``name`` (a ``--flag``) in our spelling: lower case, words joined by dashes (``--dryRun`` -> ``--dry-run``)."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name[2:]).replace("_", "-")
+    return "--" + words.lower()
+
+
 def mistyped_flag(arg: str, known: Iterable[str]) -> str | None:
     """
     Return the flag of ``known`` that ``arg`` (an unknown ``--flag``, maybe ``--flag=value``) is a typo of.
 
+    A typo is: the flag in another case or with underscores (``--DRY-RUN``, ``--dry_run``,
+    ``--dryRun``); an abbreviation of one of them (``--sm`` for ``--sm-estimator-parameters``, which
+    GraphStorm's argparse-based launch scripts would take as that flag; of a few, they are all
+    returned, joined by " or "); or a close spelling.
     None when it is no flag or close to none of them (then it is someone else's: GraphStorm's).
     """
     name = arg.partition("=")[0]
     if not name.startswith("--") or len(name) <= 2:
         return None
     candidates = list(known)
-    dashed = name.replace("_", "-")
-    if dashed != name and dashed in candidates:
-        return dashed
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=FLAG_TYPO_CUTOFF)
+    spelled = spelled_as_flag(name)
+    if spelled != name and spelled in candidates:
+        return spelled
+    longer = sorted({flag for flag in candidates if flag.startswith(spelled) and flag != spelled})
+    if 1 <= len(longer) <= MAX_ABBREVIATED_FLAGS:
+        return " or ".join(longer)
+    close = difflib.get_close_matches(spelled, candidates, n=1, cutoff=FLAG_TYPO_CUTOFF)
     return close[0] if close else None
 
 

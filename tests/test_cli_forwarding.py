@@ -65,6 +65,45 @@ def test_a_mistyped_flag_of_ours_is_refused_with_a_suggestion(step, argv, typo, 
     assert "\n" not in message, message
 
 
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [
+        (["--Region", "us-east-1"], "--region"),
+        (["--IMAGE_URL", IMAGE], "--image-url"),
+        (["--sm", "max_run=5"], "--sm-estimator-parameters"),  # argparse would take it as an abbreviation
+        (["--async"], "--async-execution"),
+        (["--image", IMAGE], "--image-uri or --image-url"),  # GraphStorm's compose generator's spelling
+    ],
+)
+def test_another_case_or_an_abbreviation_of_our_flag_is_refused_too(typo, meant):
+    with pytest.raises(JobSpecError, match=f"did you mean {meant}\\?"):
+        TrainSpec.from_argv([*TRAIN_ARGV, *typo])
+
+
+@pytest.mark.parametrize("where", ["before --", "after --", "as one string"])
+@pytest.mark.parametrize("flag", ["--aws-secret-access-key", "--aws-access-key-id", "--AWS_SESSION_TOKEN"])
+def test_an_aws_credential_never_becomes_a_job_argument(flag, where):
+    """SageMaker shows a job's arguments to anyone who may describe it; the job has its role instead."""
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    given = {
+        "before --": [flag, secret],
+        "after --": ["--", flag, secret],
+        "as one string": [f"--num-epochs 2 {flag}={secret}"],
+    }[where]
+    with pytest.raises(JobSpecError) as info:
+        TrainSpec.from_argv([*TRAIN_ARGV, *given]).build("job")
+    assert "would put an AWS credential into the job's arguments" in str(info.value)
+    assert secret not in str(info.value)
+
+
+def test_a_flag_of_ours_given_twice_is_warned_of_and_the_last_one_is_used(caplog):
+    spec = TrainSpec.from_argv(
+        [*TRAIN_ARGV, "--sm-estimator-parameters", "max_run=3600", "--sm-estimator-parameters", "volume_size=50"]
+    )
+    assert spec.sm_parameters == {"volume_size": 50}
+    assert "--sm-estimator-parameters is given more than once: the last one is used" in caplog.text
+
+
 def test_after_the_separator_a_near_flag_is_forwarded_as_given():
     spec = TrainSpec.from_argv([*TRAIN_ARGV, "--", "--instance-cont", "4"])
     assert forwarded(spec) == ["--instance-cont", "4"]
@@ -109,9 +148,20 @@ def test_no_flag_of_graphstorm_is_taken_for_a_typo_of_ours():
     assert refused == {}
 
 
-def test_gs_sagemaker_refuses_a_mistyped_dry_run_before_any_request():
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (["--dryrun"], "did you mean --dry-run?"),
+        (["--DRY-RUN"], "did you mean --dry-run?"),
+        (["--Dry-Run"], "did you mean --dry-run?"),
+        (["--dryRun"], "did you mean --dry-run?"),
+        (["--", "--num-epochs", "2", "--dry-run"], "--dry-run after -- would go to GraphStorm"),
+        (["--job-name", ""], "--job-name needs a value, got an empty one"),
+    ],
+)
+def test_gs_sagemaker_refuses_a_mistyped_dry_run_before_any_request(given, expected):
     proc = subprocess.run(
-        [GS_SAGEMAKER, "train", *TRAIN_ARGV, "--dryrun"],
+        [GS_SAGEMAKER, "train", *TRAIN_ARGV, *given],
         capture_output=True,
         text=True,
         timeout=120,
@@ -119,7 +169,7 @@ def test_gs_sagemaker_refuses_a_mistyped_dry_run_before_any_request():
         env={**os.environ, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_EC2_METADATA_DISABLED": "true"},
     )
     assert proc.returncode == EXIT_USAGE, proc.stderr
-    assert "did you mean --dry-run?" in proc.stderr, proc.stderr
+    assert expected in proc.stderr, proc.stderr
     assert "could not create" not in proc.stderr  # it never got as far as SageMaker
 
 
@@ -129,6 +179,13 @@ def test_gs_sagemaker_refuses_a_mistyped_dry_run_before_any_request():
         (["--dry-run"], "--dry-run is a flag of gs-sagemaker's step commands"),
         (["--job-name", "x1"], "--job-name is a flag of gs-sagemaker's step commands"),
         (["--num-instnces", "2"], "did you mean --num-instances?"),
+        # The SageMaker job's flags: GraphStorm would ignore them, and the file would hold the secret.
+        (
+            ["--sm-estimator-parameters", "environment={'DB_PASSWORD':'hunter2secret'}"],
+            "--sm-estimator-parameters is a flag of the SageMaker job (gs-sagemaker train), not of compose training",
+        ),
+        (["--role", ROLE], "--role is a flag of the SageMaker job"),
+        (["--NUM-INSTANCES", "2"], "did you mean --num-instances?"),
     ],
 )
 def test_gs_sagemaker_compose_refuses_what_is_not_its_flag_or_graphstorm_s(tmp_path, extra, expected):

@@ -197,11 +197,20 @@ def _refuse_flags_not_for_graphstorm(forwarded: list[str], parser: argparse.Argu
 
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     known = [*long_options(parser), *long_options(subparsers.choices[action])]
+    step = COMPOSE_ACTIONS[action]
+    # The SageMaker job's flags compose has no use for (--role, --sm-estimator-parameters, ...): forwarded,
+    # GraphStorm would ignore them, and the compose file would hold their values.
+    sagemaker_only = set(long_options(STEP_SPECS[step].argument_parser())) - set(known)
     for arg in forwarded[: forwarded.index("--")] if "--" in forwarded else forwarded:
         name = arg.partition("=")[0]
         if name in OWN_FLAGS:
             raise ComposeCliError(
                 f"{name} is a flag of gs-sagemaker's step commands (gs-sagemaker train, ...), not of compose."
+            )
+        if name in sagemaker_only:
+            raise ComposeCliError(
+                f"{name} is a flag of the SageMaker job (gs-sagemaker {step}), not of compose {action}, "
+                "which runs the containers here."
             )
         if meant := mistyped_flag(arg, known):
             raise ComposeCliError(

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from graphstorm_provider.argparsing import spelled_as_flag
 from graphstorm_provider.aws_env import REDACTED
 from graphstorm_provider.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 
@@ -155,6 +156,11 @@ def split_own_flags(argv: Sequence[str]) -> tuple[list[str], OwnFlags]:
     argv = [str(a) for a in argv]
     cut = argv.index("--") if "--" in argv else len(argv)
     head, tail = argv[:cut], argv[cut:]
+    for arg in tail:  # GraphStorm has no --dry-run: there it would only mean that the job is launched
+        if spelled_as_flag(arg.partition("=")[0]) == DRY_RUN_FLAG:
+            raise ValueError(
+                f"{arg[:100]} after -- would go to GraphStorm and the job would be launched; put it before --."
+            )
     values: dict[str, str] = {}
     rest: list[str] = []
     index = 0
@@ -167,6 +173,8 @@ def split_own_flags(argv: Sequence[str]) -> tuple[list[str], OwnFlags]:
                 if index >= len(head) or head[index].startswith("--"):
                     raise ValueError(f"{flag} needs a value.")
                 inline = head[index]
+            if not inline.strip():
+                raise ValueError(f"{flag} needs a value, got an empty one.")
             values[flag] = inline
         elif flag == DRY_RUN_FLAG and eq:  # else forwarded to GraphStorm, and the job would be launched
             raise ValueError(f"{DRY_RUN_FLAG} takes no value, got {arg[:100]!r}.")

@@ -329,6 +329,7 @@ class JobSpec(metaclass=_ParsedOnConstruction):
             cut = argv.index(ARGUMENT_SEPARATOR)
             argv, explicit = argv[:cut], argv[cut + 1 :]
         parser = cls.argument_parser()
+        _warn_repeated_flags(cls.step, parser, argv)
         namespace, extras = parser.parse_known_args(argv)
         known = [*long_options(parser), *other_flags]
         for arg in extras:
@@ -405,3 +406,29 @@ class JobSpec(metaclass=_ParsedOnConstruction):
 
     def _render(self, name: str, arguments: list[str]) -> dict[str, Any]:
         raise NotImplementedError
+
+
+def _warn_repeated_flags(step: str, parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """
+    Warn of a flag of ours given more than once.
+
+    The last one is used, as in GraphStorm's launch scripts (argparse), and what the earlier ones
+    said is dropped (for ``--sm-estimator-parameters``, all of it).
+    """
+    dests = {option: action.dest for action in parser._actions for option in action.option_strings}
+    seen: dict[str, str] = {}
+    warned: set[str] = set()
+    for arg in argv:
+        flag = arg.partition("=")[0]
+        dest = dests.get(flag) if flag.startswith("--") else None
+        if dest is None:
+            continue
+        if dest in seen and dest not in warned:
+            warned.add(dest)
+            same = flag if seen[dest] == flag else f"{flag} (the same as {seen[dest]})"
+            logger.warning(
+                "gs-sagemaker %s: %s is given more than once: the last one is used and the others are dropped.",
+                step,
+                same,
+            )
+        seen[dest] = flag

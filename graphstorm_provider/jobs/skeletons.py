@@ -58,8 +58,27 @@ def container_entrypoint(step: str) -> list[str]:
     return [CONTAINER_PYTHON, f"{CONTAINER_CODE_DIR}/{step}_entry.py"]
 
 
+# Flags that would put an AWS credential into a job's arguments (gs-sagemaker compose's own flags, which
+# it passes to the containers' environment; a SageMaker job shows its arguments to whoever may describe it).
+CREDENTIAL_FLAGS = ("--aws-access-key-id", "--aws-secret-access-key", "--aws-session-token")
+
+
 def check_container_arguments(arguments: list[str]) -> list[str]:
-    """SageMaker rejects more than 100 arguments or any longer than 256 characters: say so now."""
+    """
+    Refuse container arguments SageMaker would reject or should never hold, naming them.
+
+    That is: more than 100 arguments, any longer than 256 characters, an AWS credential flag
+    (:data:`CREDENTIAL_FLAGS`).
+    """
+    from graphstorm_provider.argparsing import spelled_as_flag
+
+    for argument in arguments:
+        flag = argument.partition("=")[0]
+        if flag.startswith("--") and spelled_as_flag(flag) in CREDENTIAL_FLAGS:
+            raise JobSpecError(
+                f"{flag} would put an AWS credential into the job's arguments, which SageMaker shows to "
+                "anyone who may describe the job: the job gets its credentials from its role (--role)."
+            )
     if len(arguments) > MAX_CONTAINER_ARGS:
         raise JobSpecError(
             f"The job would pass {len(arguments)} container arguments but SageMaker allows at most "
