@@ -50,8 +50,15 @@ IDENTITY_VARIABLES: tuple[str, ...] = (
 # one of these words, plural too, ending the name or followed by "_" (not TOKENIZERS_PARALLELISM).
 # Nothing is required before it, so GITHUBTOKEN counts too.
 _SECRET_WORD = re.compile(
-    r"(?:SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL|API_KEY)S?(?:_|$)", re.I
+    r"(?:SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL|API_KEY|APIKEY)S?(?:_|$)"
+    # PWD as a word of its own (MYSQL_PWD, PWD_DB; not the shell's PWD), AUTH ending the name (BASIC_AUTH).
+    r"|(?:^|_)PWD(?:_|$)|AUTH$",
+    re.I,
 )
+# The shell's variables that the words above would take for secrets.
+_NOT_SECRET_NAMES = frozenset({"PWD", "OLDPWD"})
+# A URL carrying a password (postgres://user:password@host/db): a secret whatever its variable's name.
+_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/:@\s]*:[^/@\s]+@")
 # What says the variable does not hold the secret but refers to one (DB_PASSWORD_SECRET_ARN,
 # AWS_WEB_IDENTITY_TOKEN_FILE): its last word ...
 _REFERENCE_WORD = re.compile(r"_(?:ARN|NAME|ID|FILE|PATH|DIR|REGION|URL|URI)$", re.I)
@@ -65,14 +72,16 @@ _SETTING_WORD = re.compile(
 REDACTED = "***"
 
 
-def looks_secret(name: str) -> bool:
+def looks_secret(name: str, value: object = None) -> bool:
     """
-    Tell whether variable ``name`` holds a secret by its name.
+    Tell whether variable ``name`` holds a secret by its name, or by its ``value`` when given.
 
     The AWS credential variables, and a name with a secret word (``SECRET``, ``TOKEN``,
     ``PASSWORD``, ``PASSWD``, ``PASSPHRASE``, ``ACCESS_KEY``, ``PRIVATE_KEY``, ``CREDENTIAL``,
-    ``API_KEY``, plural too) followed by ``_`` or ending it: ``DB_PASSWORD``, ``GITHUB_CREDENTIALS``,
-    ``GS_TOKEN``, not ``TOKENIZERS_PARALLELISM``. Not a name that refers to a secret, ending in
+    ``API_KEY``, ``APIKEY``, plural too) followed by ``_`` or ending it: ``DB_PASSWORD``,
+    ``GITHUB_CREDENTIALS``, ``GS_TOKEN``, not ``TOKENIZERS_PARALLELISM``; ``PWD`` as a word
+    (``MYSQL_PWD``; not the shell's ``PWD``) and ``AUTH`` ending the name (``BASIC_AUTH``). A value
+    that is a URL with a password (``postgres://user:password@host/db``) under any name. Not a name that refers to a secret, ending in
     ``_ARN``, ``_NAME``, ``_ID``, ``_FILE``, ``_PATH``, ``_DIR``, ``_REGION``, ``_URL``, ``_URI``
     (``DB_PASSWORD_SECRET_ARN``), nor a setting about one, with a word such as ``MAX``, ``MIN``,
     ``LENGTH``, ``DISABLE``, ``TIMEOUT`` (``MAX_TOKENS``, ``PASSWORD_MIN_LENGTH``).
@@ -83,4 +92,8 @@ def looks_secret(name: str) -> bool:
     """
     if name in SECRET_CREDENTIAL_VARIABLES:
         return True
+    if isinstance(value, str) and _URL_WITH_PASSWORD.search(value):
+        return True
+    if name.upper() in _NOT_SECRET_NAMES:
+        return False
     return bool(_SECRET_WORD.search(name) and not _REFERENCE_WORD.search(name) and not _SETTING_WORD.search(name))

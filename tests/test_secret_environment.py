@@ -300,6 +300,20 @@ def test_the_warning_is_for_sagemaker_requests_only(instance_type, caplog, tmp_p
     assert caplog.text.count(WARNING_WORDS) == (0 if instance_type == "local" else 1)
 
 
+def test_a_url_with_a_password_is_redacted_under_any_name_and_named_only_in_a_compose_file():
+    from graphstorm_provider.execution.compose import dump_compose, render_compose
+    from graphstorm_provider.jobs.request import printable_request
+
+    password = canary("url")
+    url = f"postgres://app:{password}@db.example.com:5432/app"
+    job = TrainSpec(**TRAIN, sm_estimator_parameters={"environment": {"DATABASE_URL": url, "LEVEL": "2"}}).build("j")
+    assert printable_request(job.request)["Environment"]["DATABASE_URL"] == REDACTED
+    assert job.request["Environment"]["DATABASE_URL"] == url  # the job still gets it
+    text = dump_compose(render_compose(job))
+    assert password not in text
+    assert "DATABASE_URL: null" in text
+
+
 # --------------------------------------------------------------------------- which names, which values
 @pytest.mark.parametrize(
     "name",
@@ -320,6 +334,12 @@ def test_the_warning_is_for_sagemaker_requests_only(instance_type, caplog, tmp_p
         "STRIPE_API_KEY",
         "SSH_PRIVATE_KEY",
         "GITHUBTOKEN",  # no separator before the word
+        "MYSQL_PWD",  # PWD as a word of its own
+        "PWD_DB",
+        "APIKEY",
+        "SERVICE_APIKEY",
+        "BASIC_AUTH",  # AUTH ending the name
+        "AUTH",
     ],
 )
 def test_looks_secret_holds_names_holding_a_secret(name):
@@ -344,12 +364,34 @@ def test_looks_secret_holds_names_holding_a_secret(name):
         "TOKEN_URL",
         "LEVEL",
         "SECRETARY",
+        "PWD",  # the shell's working directory
+        "OLDPWD",
+        "AUTH_TYPE",  # AUTH counts only at the end
+        "AUTHOR",
+        "CRYPWDX",
     ],
 )
 def test_looks_secret_leaves_names_that_hold_no_secret(name):
     from graphstorm_provider.aws_env import looks_secret
 
     assert not looks_secret(name)
+
+
+@pytest.mark.parametrize(
+    ("value", "secret"),
+    [
+        ("postgres://user:hunter2secret@db.example.com:5432/app", True),
+        ("https://:tok3n@example.com/x", True),
+        ("postgres://user@db.example.com/app", False),  # no password
+        ("s3://bucket/key:with:colons@odd", False),  # no user:password before a host
+        ("http://example.com/a:b@c", False),
+    ],
+)
+def test_looks_secret_holds_a_url_with_a_password_under_any_name(value, secret):
+    from graphstorm_provider.aws_env import looks_secret
+
+    assert looks_secret("DATABASE_URL", value) is secret
+    assert looks_secret("DATABASE_URL") is False  # the name alone refers to a secret at most
 
 
 def test_the_masker_never_gets_booleans_or_empty_values():

@@ -254,7 +254,7 @@ def prepare_mount_sources(mounts: list[Mount]) -> None:
 def _environment(job: JobRequest, hosts: list[str], host: str, options: ComposeOptions) -> dict[str, Any]:
     env: dict[str, Any] = {}
     for name, value in job.environment.items():
-        if looks_secret(name):
+        if looks_secret(name, value):
             # A secret in the request itself is forwarded by name: the value must come
             # from the environment of whoever runs the compose file.
             env[name] = None

@@ -115,14 +115,14 @@ def printable_request(request: Mapping[str, Any]) -> dict[str, Any]:
     environment = printable.get("Environment")
     if isinstance(environment, Mapping):
         printable["Environment"] = {
-            name: REDACTED if looks_secret(str(name)) else value for name, value in environment.items()
+            name: REDACTED if looks_secret(str(name), value) else value for name, value in environment.items()
         }
     return printable
 
 
 def secret_environment_names(job: JobRequest) -> list[str]:
     """Return the names in ``job``'s ``Environment`` whose values look secret, in request order."""
-    return [name for name in job.environment if looks_secret(name)]
+    return [name for name, value in job.environment.items() if looks_secret(name, value)]
 
 
 def warn_secret_environment(

@@ -80,7 +80,7 @@ def _quoted_secrets(text: str) -> list[str]:
     return [
         match.group(4) if match.group(3) else match.group(5)
         for match in _QUOTED_ENTRY.finditer(text)
-        if looks_secret(match.group(2))
+        if looks_secret(match.group(2), match.group(4))
     ]
 
 
@@ -99,7 +99,7 @@ def _environment_secrets(params: Mapping[Any, Any]) -> list[str]:
                 str(value)
                 for name, value in environment.items()
                 if isinstance(name, str)
-                and looks_secret(name)
+                and looks_secret(name, value)
                 and isinstance(value, (str, int, float))
                 and not isinstance(value, bool)
             ]
