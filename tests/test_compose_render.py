@@ -132,7 +132,9 @@ def test_processing_jobs_do_not_run_on_compose():
         render_compose(job)
 
 
-@pytest.mark.parametrize("bad", [{"gpus": -1}, {"shm_size": "lots"}, {"credential_names": ("A B",)}])
+@pytest.mark.parametrize(
+    "bad", [{"gpus": -1}, {"shm_size": "lots"}, {"shm_size": "4"}, {"shm_size": "0m"}, {"credential_names": ("A B",)}]
+)
 def test_bad_options_name_the_parameter(bad):
     with pytest.raises(ComposeSpecError, match=next(iter(bad))):
         ComposeOptions(**bad)

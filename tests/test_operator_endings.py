@@ -241,6 +241,8 @@ BAD_COMPOSE_OPTIONS = [
     ("shm_size", 4),
     ("shm_size", 4.5),
     ("shm_size", "4x"),
+    ("shm_size", "4"),  # templated fields arrive as text: a unit is still required (compose: 4 bytes)
+    ("shm_size", "0gb"),
     ("shm_size", ""),
     ("shm_size", None),
 ]

@@ -131,8 +131,11 @@ class ComposeOptions:
     def __post_init__(self) -> None:
         if self.gpus < 0:
             raise ComposeSpecError(f"gpus must be 0 or more, got {self.gpus}")
-        if not re.fullmatch(r"\d+(\.\d+)?\s*([bkmg]b?)?", self.shm_size.strip().lower()):
-            raise ComposeSpecError(f"shm_size must look like '4gb' or '512m', got {self.shm_size!r}")
+        # A unit is required: compose reads a bare "4" as 4 bytes, a /dev/shm no DistDGL job fits in.
+        if not re.fullmatch(r"\d+(\.\d+)?\s*[bkmg]b?", self.shm_size.strip().lower()) or not shm_bytes(self.shm_size):
+            raise ComposeSpecError(
+                f"shm_size must be a size above 0 with a unit, such as '4gb' or '512m', got {self.shm_size!r}"
+            )
         for name in self.credential_names:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise ComposeSpecError(f"credential_names has an invalid variable name {name!r}")

@@ -290,8 +290,8 @@ class JobSpec(metaclass=_ParsedOnConstruction):
         common.add_argument("--log-level", default="INFO", type=str.upper, choices=v.LOG_LEVELS)
         common.add_argument(
             "--entry-point",
-            help="accepted for compatibility with GraphStorm's SageMaker launch scripts and "
-            "ignored: the entry points are in the image under /opt/ml/code",
+            help="accepted with GraphStorm's own script paths, for compatibility with its SageMaker launch "
+            "scripts (the image's entry point under /opt/ml/code runs); any other script is refused",
         )
         cls.add_step_arguments(parser.add_argument_group(f"{cls.step} arguments"))
         return parser

@@ -125,7 +125,7 @@ def compose_options_error(
             "(a bare number would mean bytes)."
         )
     if not isinstance(shm_size, str) or not _compose_takes_shm_size(shm_size):
-        return f"shm_size must be a size such as '4gb' or '512m', got {_shown(shm_size)}."
+        return f"shm_size must be a size above 0 with a unit, such as '4gb' or '512m', got {_shown(shm_size)}."
     if compose_timeout is not None and not (
         isinstance(compose_timeout, (int, float))
         and not isinstance(compose_timeout, bool)
