@@ -58,7 +58,7 @@ def mistyped_flag(arg: str, known: Iterable[str]) -> str | None:
     A typo is: the flag in another case or with underscores (``--DRY-RUN``, ``--dry_run``,
     ``--dryRun``); an abbreviation of one of them (``--sm`` for ``--sm-estimator-parameters``, which
     GraphStorm's argparse-based launch scripts would take as that flag; of a few, they are all
-    returned, joined by " or "); or a close spelling.
+    returned, joined by " or "); two neighbouring letters swapped (``--regoin``); or a close spelling.
     None when it is no flag or close to none of them (then it is someone else's: GraphStorm's).
     """
     name = arg.partition("=")[0]
@@ -71,8 +71,24 @@ def mistyped_flag(arg: str, known: Iterable[str]) -> str | None:
     longer = sorted({flag for flag in candidates if flag.startswith(spelled) and flag != spelled})
     if 1 <= len(longer) <= MAX_ABBREVIATED_FLAGS:
         return " or ".join(longer)
+    swapped = [flag for flag in candidates if _one_swap_apart(spelled, flag)]
+    if swapped:
+        return swapped[0]
     close = difflib.get_close_matches(spelled, candidates, n=1, cutoff=FLAG_TYPO_CUTOFF)
     return close[0] if close else None
+
+
+def _one_swap_apart(typed: str, flag: str) -> bool:
+    """Whether ``typed`` is ``flag`` with two neighbouring letters swapped (``--regoin``, ``--rloe``)."""
+    if len(typed) != len(flag) or typed == flag:
+        return False
+    diff = [i for i, (a, b) in enumerate(zip(typed, flag, strict=True)) if a != b]
+    return (
+        len(diff) == 2
+        and diff[1] == diff[0] + 1
+        and typed[diff[0]] == flag[diff[1]]
+        and typed[diff[1]] == flag[diff[0]]
+    )
 
 
 # How close (difflib's ratio) a mistyped value, command or run-conf key must be to a valid one to be suggested.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,8 @@ def test_a_mistyped_flag_of_ours_is_refused_with_a_suggestion(step, argv, typo, 
         (["--IMAGE_URL", IMAGE], "--image-url"),
         (["--sm", "max_run=5"], "--sm-estimator-parameters"),  # argparse would take it as an abbreviation
         (["--async"], "--async-execution"),
+        (["--regoin", "us-east-1"], "--region"),  # two letters swapped
+        (["--rloe", ROLE], "--role"),
         (["--image", IMAGE], "--image-uri or --image-url"),  # GraphStorm's compose generator's spelling
     ],
 )
@@ -145,6 +148,26 @@ def test_no_flag_of_graphstorm_is_taken_for_a_typo_of_ours():
             except JobSpecError as err:
                 if "did you mean" in str(err):
                     refused[name] = str(err)
+    assert refused == {}
+
+
+def test_no_flag_of_gconstruct_is_taken_for_a_typo_of_ours():
+    """GConstruct declares its parser inline (no function returns it): its flags are read from its source."""
+    runtime = os.environ.get("GRAPHSTORM_RUNTIME_PYTHON") or str(
+        Path(__file__).resolve().parents[1] / ".venv-runtime" / "bin" / "python"
+    )
+    code = "import graphstorm.gconstruct.construct_graph as m; print(m.__file__)"
+    source = subprocess.run([runtime, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    flags = sorted(set(re.findall(r"""add_argument\(\s*["'](--[a-z0-9-]+)""", Path(source.stdout.strip()).read_text())))
+    assert "--num-processes" in flags
+    assert "--output-format" in flags
+    refused = {}
+    for name in flags:
+        try:
+            STEP_SPECS["gconstruct"].from_argv([*GCONSTRUCT_ARGV, name, "1"])
+        except JobSpecError as err:
+            if "did you mean" in str(err):
+                refused[name] = str(err)
     assert refused == {}
 
 
