@@ -151,6 +151,11 @@ def test_no_flag_of_graphstorm_is_taken_for_a_typo_of_ours():
     assert refused == {}
 
 
+def test_a_container_argument_sagemaker_would_refuse_is_named_by_its_flag():
+    with pytest.raises(JobSpecError, match=r"^The value of --note must match SageMaker's pattern"):
+        TrainSpec.from_argv([*TRAIN_ARGV, "--", "--note", "a\nb"]).build("job")
+
+
 def test_no_flag_of_gconstruct_is_taken_for_a_typo_of_ours():
     """GConstruct declares its parser inline (no function returns it): its flags are read from its source."""
     runtime = os.environ.get("GRAPHSTORM_RUNTIME_PYTHON") or str(

@@ -41,7 +41,7 @@ from typing import Any
 from graphstorm_provider.jobs.errors import JobSpecError, flag
 from graphstorm_provider.jobs.request import LOCAL_INSTANCE_TYPE, JobKind
 from graphstorm_provider.jobs.sm_fields import FIELDS, PARAM_FLAG
-from graphstorm_provider.jobs.validation import quoted
+from graphstorm_provider.jobs.validation import MAX_QUOTED_CHARS, quoted
 
 logger = logging.getLogger(__name__)
 
@@ -449,7 +449,26 @@ def subject(violation: Violation, labels: Mapping[tuple[PathItem, ...], str], re
             return f"{PARAM_FLAG}: {label}{_items(path[size:])}"
         if prefix in FLAG_PATHS:
             return f"{flag(FLAG_PATHS[prefix])}{_items(path[size:])}"
+    if len(path) >= 2 and path[-2] == "ContainerArguments" and isinstance(path[-1], int):
+        return _container_argument(path, request)
     return f"The request's {request_path(path)}"
+
+
+def _container_argument(path: tuple[PathItem, ...], request: Mapping[str, Any]) -> str:
+    """Name a container argument by the flag it belongs to: ``The value of --note``, ``The argument --x``."""
+    arguments: Any = request
+    for item in path[:-1]:
+        arguments = arguments[item]
+    index = int(path[-1])
+    before = str(arguments[index - 1]) if index else ""
+    if (
+        before.startswith("--")
+        and before != "--"
+        and before.isprintable()
+        and not str(arguments[index]).startswith("-")
+    ):
+        return f"The value of {before[:MAX_QUOTED_CHARS]}"
+    return f"The container argument {quoted(str(arguments[index]).partition('=')[0])}"
 
 
 def _and(names: list[str]) -> str:
