@@ -32,6 +32,9 @@ class RaisingArgumentParser(argparse.ArgumentParser):
         raise self.error_type(message)
 
 
+# gs-sagemaker's flag that prints the request and sends nothing (GraphStorm has no such flag).
+DRY_RUN_FLAG = "--dry-run"
+
 # How close (difflib's ratio) an unknown --flag must be to one of ours to be taken for a typo of it.
 # At 0.88 no option of GraphStorm's own parsers is (tests/test_cli_forwarding.py checks every one):
 # the closest, --logging-level against our --log-level, is 0.85.

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 # Characters allowed in one path segment of a run prefix; the rest become '-'.
@@ -70,7 +71,7 @@ def base_uri_problem(uri: str) -> str | None:
         return None
     if "\0" in parsed.path:
         return f"base_uri {uri!r} holds a NUL character (%00), which no file name can."
-    if not parsed.path.strip("/"):
+    if not PurePosixPath(parsed.path).parts[1:]:  # "/", "/.", "//"
         return "base_uri must name a folder below /, e.g. file:///tmp/graphstorm-runs."
     if any(len(part.encode()) > NAME_MAX_BYTES for part in parsed.path.split("/")):
         return f"base_uri has a path segment longer than {NAME_MAX_BYTES} bytes, the longest file name allowed."

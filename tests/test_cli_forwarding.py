@@ -156,6 +156,18 @@ def test_a_container_argument_sagemaker_would_refuse_is_named_by_its_flag():
         TrainSpec.from_argv([*TRAIN_ARGV, "--", "--note", "a\nb"]).build("job")
 
 
+def test_a_value_that_merely_contains_dry_run_goes_to_graphstorm():
+    spec = TrainSpec.from_argv([*TRAIN_ARGV, "--", "--wandb-name", "a-dry-run", "--tag=x_DryRun"])
+    assert forwarded(spec) == ["--wandb-name", "a-dry-run", "--tag=x_DryRun"]
+
+
+def test_a_value_with_a_password_is_never_quoted_in_a_refusal():
+    with pytest.raises(JobSpecError) as info:
+        TrainSpec.from_argv([*TRAIN_ARGV, "--", "--mlflow-uri", "http://svc:hunter2pw@mlflow:5000/\n"]).build("job")
+    assert str(info.value).startswith("The value of --mlflow-uri must match SageMaker's pattern")
+    assert "hunter2pw" not in str(info.value)
+
+
 def test_no_flag_of_gconstruct_is_taken_for_a_typo_of_ours():
     """GConstruct declares its parser inline (no function returns it): its flags are read from its source."""
     runtime = os.environ.get("GRAPHSTORM_RUNTIME_PYTHON") or str(
@@ -183,7 +195,9 @@ def test_no_flag_of_gconstruct_is_taken_for_a_typo_of_ours():
         (["--DRY-RUN"], "did you mean --dry-run?"),
         (["--Dry-Run"], "did you mean --dry-run?"),
         (["--dryRun"], "did you mean --dry-run?"),
-        (["--", "--num-epochs", "2", "--dry-run"], "--dry-run after -- would go to GraphStorm"),
+        (["--", "--num-epochs", "2", "--dry-run"], "--dry-run would go to GraphStorm, which has no such flag"),
+        (["--num-epochs 2 --dry-run"], "--dry-run would go to GraphStorm, which has no such flag"),
+        (["--", "--num-epochs 2 --Dry-Run"], "--Dry-Run would go to GraphStorm, which has no such flag"),
         (["--job-name", ""], "--job-name needs a value, got an empty one"),
     ],
 )
@@ -213,6 +227,7 @@ def test_gs_sagemaker_refuses_a_mistyped_dry_run_before_any_request(given, expec
             "--sm-estimator-parameters is a flag of the SageMaker job (gs-sagemaker train), not of compose training",
         ),
         (["--role", ROLE], "--role is a flag of the SageMaker job"),
+        (["--image-uri", "graphstorm:sm"], "did you mean --image-url?"),  # compose takes the image: no job-only flag
         (["--NUM-INSTANCES", "2"], "did you mean --num-instances?"),
     ],
 )

@@ -322,6 +322,8 @@ def test_task_params_are_checked_like_a_run_conf():
         ("file:///tmp/runs", None),
         ("s3://bucket/prefix", None),
         ("file:///", "must name a folder below /"),
+        ("file:///.", "must name a folder below /"),
+        ("file:///%2e/", "must name a folder below /"),
         ("file:///a/../b", "'..' segment"),
         ("file://relative/x", "not an absolute file URI"),
         ("file:///" + "a/" * 1600, "path is longer than 3072 bytes"),

@@ -141,8 +141,9 @@ def _common_arguments(parser: argparse.ArgumentParser, *, defaults: bool) -> Non
 
 
 def build_parser(prog: str = "gs-sagemaker compose") -> argparse.ArgumentParser:
-    # allow_abbrev=False: a GraphStorm flag such as --output must be forwarded, not taken
-    # for an abbreviation of our --output-dir.
+    # allow_abbrev=False: an abbreviation of one of our flags (--output for --output-dir) is not
+    # silently taken as ours; it is refused with "did you mean" (_refuse_flags_not_for_graphstorm).
+    # No flag of GraphStorm's step parsers is one (tests/test_cli_forwarding.py).
     parser = RaisingArgumentParser(
         prog=prog,
         error_type=ComposeCliError,
@@ -200,7 +201,14 @@ def _refuse_flags_not_for_graphstorm(forwarded: list[str], parser: argparse.Argu
     step = COMPOSE_ACTIONS[action]
     # The SageMaker job's flags compose has no use for (--role, --sm-estimator-parameters, ...): forwarded,
     # GraphStorm would ignore them, and the compose file would hold their values.
-    sagemaker_only = set(long_options(STEP_SPECS[step].argument_parser())) - set(known)
+    ours = {action.dest for p in (parser, subparsers.choices[action]) for action in p._actions}
+    sagemaker_only = {
+        option
+        for job_action in STEP_SPECS[step].argument_parser()._actions
+        if job_action.dest not in ours
+        for option in job_action.option_strings
+        if option.startswith("--")
+    }
     for arg in forwarded[: forwarded.index("--")] if "--" in forwarded else forwarded:
         name = arg.partition("=")[0]
         if name in OWN_FLAGS:

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from graphstorm_provider.argparsing import spelled_as_flag
+from graphstorm_provider.argparsing import DRY_RUN_FLAG
 from graphstorm_provider.aws_env import REDACTED
 from graphstorm_provider.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DRY_RUN_FLAG = "--dry-run"
 JOB_NAME_FLAG = "--job-name"
 MAX_ATTEMPTS_FLAG = "--aws-max-attempts"
 MAX_ATTEMPTS_ENV = "GS_SAGEMAKER_AWS_MAX_ATTEMPTS"
@@ -156,11 +155,6 @@ def split_own_flags(argv: Sequence[str]) -> tuple[list[str], OwnFlags]:
     argv = [str(a) for a in argv]
     cut = argv.index("--") if "--" in argv else len(argv)
     head, tail = argv[:cut], argv[cut:]
-    for arg in tail:  # GraphStorm has no --dry-run: there it would only mean that the job is launched
-        if spelled_as_flag(arg.partition("=")[0]) == DRY_RUN_FLAG:
-            raise ValueError(
-                f"{arg[:100]} after -- would go to GraphStorm and the job would be launched; put it before --."
-            )
     values: dict[str, str] = {}
     rest: list[str] = []
     index = 0

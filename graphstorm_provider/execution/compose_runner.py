@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from graphstorm_provider.aws_env import IDENTITY_VARIABLES, looks_secret
 from graphstorm_provider.execution.compose import (
     ComposeOptions,
     compose_file_name,
@@ -339,8 +340,18 @@ class ComposeJobRunner:
 
         # Secrets that the request carries are written into the compose file by name only;
         # their values travel through the compose process's environment instead. The caller's
-        # environment wins, and its AWS credentials, if any, come as a whole (none of the request's join them).
-        return with_caller_credentials(self.job.environment, os.environ if env is None else env)
+        # environment wins, and its AWS credentials, if any, come as a whole (none of the request's join them),
+        # except for the request's own secret-looking variables: the file names them, so their values must be
+        # the request's (a worker's own HTTPS_PROXY must not replace the job's).
+        merged = with_caller_credentials(self.job.environment, os.environ if env is None else env)
+        merged.update(
+            {
+                name: str(value)
+                for name, value in self.job.environment.items()
+                if looks_secret(name, value) and name not in IDENTITY_VARIABLES
+            }
+        )
+        return merged
 
     @property
     def _tool(self) -> ComposeTool:

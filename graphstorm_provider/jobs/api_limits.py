@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from graphstorm_provider.aws_env import looks_secret
 from graphstorm_provider.jobs.errors import JobSpecError, flag
 from graphstorm_provider.jobs.request import LOCAL_INSTANCE_TYPE, JobKind
 from graphstorm_provider.jobs.sm_fields import FIELDS, PARAM_FLAG
@@ -340,7 +341,10 @@ def _string_violation(
         if compiled is not None and not compiled.fullmatch(value):
             hint = PATTERN_HINTS.get(shape_name)
             rule = f"must contain only {hint}" if hint else f"must match SageMaker's pattern {shape['pattern']}"
-            yield Violation(path, shape_name, rule, quoted(value), shows_value=True, is_key=is_key)
+            if looks_secret("", value):  # a URL with a password: never quoted
+                yield Violation(path, shape_name, rule, "a value holding a password", is_key=is_key)
+            else:
+                yield Violation(path, shape_name, rule, quoted(value), shows_value=True, is_key=is_key)
 
 
 def _scalar_violations(

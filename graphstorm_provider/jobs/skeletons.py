@@ -68,16 +68,22 @@ def check_container_arguments(arguments: list[str]) -> list[str]:
     Refuse container arguments SageMaker would reject or should never hold, naming them.
 
     That is: more than 100 arguments, any longer than 256 characters, an AWS credential flag
-    (:data:`CREDENTIAL_FLAGS`).
+    (:data:`CREDENTIAL_FLAGS`), and ``--dry-run`` in any spelling (gs-sagemaker's flag: in a job's arguments it would only launch the job).
     """
-    from graphstorm_provider.argparsing import spelled_as_flag
+    from graphstorm_provider.argparsing import DRY_RUN_FLAG, spelled_as_flag
 
     for argument in arguments:
         flag = argument.partition("=")[0]
-        if flag.startswith("--") and spelled_as_flag(flag) in CREDENTIAL_FLAGS:
+        spelled = spelled_as_flag(flag) if flag.startswith("--") and flag != "--" else ""
+        if spelled in CREDENTIAL_FLAGS:
             raise JobSpecError(
                 f"{flag} would put an AWS credential into the job's arguments, which SageMaker shows to "
                 "anyone who may describe the job: the job gets its credentials from its role (--role)."
+            )
+        if spelled == DRY_RUN_FLAG:
+            raise JobSpecError(
+                f"{flag} would go to GraphStorm, which has no such flag, and the job would be launched: "
+                "gs-sagemaker's --dry-run goes before -- and outside quoted GraphStorm options."
             )
     if len(arguments) > MAX_CONTAINER_ARGS:
         raise JobSpecError(
