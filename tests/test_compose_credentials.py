@@ -38,6 +38,21 @@ def test_secrets_in_the_request_environment_are_forwarded_by_name():
     assert env["GS_MODE"] == "debug"
 
 
+def test_the_compose_process_gives_the_containers_the_request_s_secret_values_not_the_worker_s(tmp_path):
+    """The file names them only, so the compose process's environment supplies them: the request's must win."""
+    from graphstorm_provider.execution.compose_runner import ComposeJobRunner
+
+    proxy = "http://svc:proxyPASSWORDvalue@proxy.internal:3128"
+    job = training_request(environment={"HTTPS_PROXY": proxy, "DB_PASSWORD": "from-the-request", "LEVEL": "2"})
+    assert yaml.safe_load(dump_compose(render_compose(job)))["services"]["algo-1"]["environment"]["HTTPS_PROXY"] is None
+    worker = {"HTTPS_PROXY": "http://corp-proxy:8080", "DB_PASSWORD": "the-worker-s", "LEVEL": "9", "PATH": "/bin"}
+    env = ComposeJobRunner(job, work_dir=tmp_path / "work")._compose_env(worker)
+    assert env["HTTPS_PROXY"] == proxy
+    assert env["DB_PASSWORD"] == "from-the-request"
+    assert env["LEVEL"] == "9"  # written into the file with the request's value; the process's does not matter
+    assert env["PATH"] == "/bin"
+
+
 # --- real credentials where the renderer could leak them -----------------------------------------
 # An Airflow connection that holds them, used by a step operator with instance_count=2 and by
 # LocalComposeOperator. The compose "tool" is a stand-in that answers `version`, records the

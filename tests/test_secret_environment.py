@@ -314,21 +314,6 @@ def test_a_url_with_a_password_is_redacted_under_any_name_and_named_only_in_a_co
     assert "DATABASE_URL: null" in text
 
 
-def test_the_compose_process_gives_the_containers_the_request_s_secret_values_not_the_worker_s(tmp_path):
-    """The file names them only, so the compose process's environment supplies them: the request's must win."""
-    from graphstorm_provider.execution.compose_runner import ComposeJobRunner
-
-    proxy = f"http://svc:{canary('proxy')}@proxy.internal:3128"
-    environment = {"HTTPS_PROXY": proxy, "DB_PASSWORD": "from-the-request", "LEVEL": "2"}
-    job = TrainSpec(**TRAIN, sm_estimator_parameters={"environment": environment}).build("j")
-    worker = {"HTTPS_PROXY": "http://corp-proxy:8080", "DB_PASSWORD": "the-worker-s", "LEVEL": "9", "PATH": "/bin"}
-    env = ComposeJobRunner(job, work_dir=tmp_path / "work")._compose_env(worker)
-    assert env["HTTPS_PROXY"] == proxy
-    assert env["DB_PASSWORD"] == "from-the-request"
-    assert env["LEVEL"] == "9"  # written into the file with the request's value; the process's does not matter
-    assert env["PATH"] == "/bin"
-
-
 # --------------------------------------------------------------------------- which names, which values
 @pytest.mark.parametrize(
     "name",
