@@ -70,7 +70,7 @@ def base_uri_problem(uri: str) -> str | None:
             return f"base_uri's key is longer than {MAX_BASE_KEY_BYTES} bytes, leaving no room for a run's outputs."
         return None
     if "\0" in parsed.path:
-        return f"base_uri {uri!r} holds a NUL character (%00), which no file name can."
+        return "base_uri holds a NUL character (%00), which no file name can."
     if not PurePosixPath(parsed.path).parts[1:]:  # "/", "/.", "//"
         return "base_uri must name a folder below /, e.g. file:///tmp/graphstorm-runs."
     if any(len(part.encode()) > NAME_MAX_BYTES for part in parsed.path.split("/")):

@@ -201,7 +201,7 @@ def _refuse_flags_not_for_graphstorm(forwarded: list[str], parser: argparse.Argu
     step = COMPOSE_ACTIONS[action]
     # The SageMaker job's flags compose has no use for (--role, --sm-estimator-parameters, ...): forwarded,
     # GraphStorm would ignore them, and the compose file would hold their values.
-    ours = {action.dest for p in (parser, subparsers.choices[action]) for action in p._actions}
+    ours = {known_action.dest for p in (parser, subparsers.choices[action]) for known_action in p._actions}
     sagemaker_only = {
         option
         for job_action in STEP_SPECS[step].argument_parser()._actions

@@ -11,6 +11,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from graphstorm_provider.aws_env import CREDENTIAL_VARIABLES
 from graphstorm_provider.jobs import validation as v
 from graphstorm_provider.jobs.errors import JobSpecError
 from graphstorm_provider.jobs.request import CONTAINER_CODE_DIR, CONTAINER_PYTHON
@@ -58,9 +59,9 @@ def container_entrypoint(step: str) -> list[str]:
     return [CONTAINER_PYTHON, f"{CONTAINER_CODE_DIR}/{step}_entry.py"]
 
 
-# Flags that would put an AWS credential into a job's arguments (gs-sagemaker compose's own flags, which
-# it passes to the containers' environment; a SageMaker job shows its arguments to whoever may describe it).
-CREDENTIAL_FLAGS = ("--aws-access-key-id", "--aws-secret-access-key", "--aws-session-token")
+# Flags that would put an AWS credential into a job's arguments: the credential variables as flags
+# (--aws-secret-access-key, ...; gs-sagemaker compose takes them for the containers' environment).
+CREDENTIAL_OPTIONS = tuple("--" + name.lower().replace("_", "-") for name in CREDENTIAL_VARIABLES)
 
 
 def check_container_arguments(arguments: list[str]) -> list[str]:
@@ -68,14 +69,15 @@ def check_container_arguments(arguments: list[str]) -> list[str]:
     Refuse container arguments SageMaker would reject or should never hold, naming them.
 
     That is: more than 100 arguments, any longer than 256 characters, an AWS credential flag
-    (:data:`CREDENTIAL_FLAGS`), and ``--dry-run`` in any spelling (gs-sagemaker's flag: in a job's arguments it would only launch the job).
+    (:data:`CREDENTIAL_OPTIONS`: SageMaker shows a job's arguments to whoever may describe it), and
+    ``--dry-run`` in any spelling (gs-sagemaker's flag: in a job's arguments it would only launch the job).
     """
     from graphstorm_provider.argparsing import DRY_RUN_FLAG, spelled_as_flag
 
     for argument in arguments:
         flag = argument.partition("=")[0]
         spelled = spelled_as_flag(flag) if flag.startswith("--") and flag != "--" else ""
-        if spelled in CREDENTIAL_FLAGS:
+        if spelled in CREDENTIAL_OPTIONS:
             raise JobSpecError(
                 f"{flag} would put an AWS credential into the job's arguments, which SageMaker shows to "
                 "anyone who may describe the job: the job gets its credentials from its role (--role)."
