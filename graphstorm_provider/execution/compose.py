@@ -254,15 +254,19 @@ def prepare_mount_sources(mounts: list[Mount]) -> None:
         Path(mount.path).mkdir(parents=True, exist_ok=True)
 
 
+def secret_environment(job: JobRequest) -> dict[str, str]:
+    """
+    Return the request's secret-looking variables, which a compose file names without their values.
+
+    Their values must come from the environment of whoever runs the file (the compose runner
+    supplies the request's own).
+    """
+    return {name: str(value) for name, value in job.environment.items() if looks_secret(name, value)}
+
+
 def _environment(job: JobRequest, hosts: list[str], host: str, options: ComposeOptions) -> dict[str, Any]:
-    env: dict[str, Any] = {}
-    for name, value in job.environment.items():
-        if looks_secret(name, value):
-            # A secret in the request itself is forwarded by name: the value must come
-            # from the environment of whoever runs the compose file.
-            env[name] = None
-            continue
-        env[name] = str(value)
+    secrets = secret_environment(job)
+    env: dict[str, Any] = {name: None if name in secrets else str(value) for name, value in job.environment.items()}
     env.update(
         {
             "SM_TRAINING_ENV": json.dumps({"hosts": hosts, "current_host": host}),

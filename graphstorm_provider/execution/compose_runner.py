@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from graphstorm_provider.aws_env import IDENTITY_VARIABLES, looks_secret
+from graphstorm_provider.aws_env import IDENTITY_VARIABLES
 from graphstorm_provider.execution.compose import (
     ComposeOptions,
     compose_file_name,
@@ -52,6 +52,7 @@ from graphstorm_provider.execution.compose import (
     plan_mounts,
     prepare_mount_sources,
     project_name,
+    secret_environment,
     write_compose,
 )
 from graphstorm_provider.execution.compose_guard import DONE, SCRATCH_OPTION
@@ -345,11 +346,7 @@ class ComposeJobRunner:
         # the request's (a worker's own HTTPS_PROXY must not replace the job's).
         merged = with_caller_credentials(self.job.environment, os.environ if env is None else env)
         merged.update(
-            {
-                name: str(value)
-                for name, value in self.job.environment.items()
-                if looks_secret(name, value) and name not in IDENTITY_VARIABLES
-            }
+            {name: value for name, value in secret_environment(self.job).items() if name not in IDENTITY_VARIABLES}
         )
         return merged
 
